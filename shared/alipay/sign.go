@@ -1,0 +1,81 @@
+package alipay
+
+import (
+	"sort"
+	"strings"
+	"time"
+)
+
+// Signer produces the `sign` of a sign content. *PrivateKey implements it.
+type Signer interface {
+	Sign(content []byte) (string, error)
+}
+
+// Verifier checks a `sign` over content. *PublicKey implements it.
+type Verifier interface {
+	Verify(content []byte, sign string) error
+}
+
+var (
+	_ Signer   = (*PrivateKey)(nil)
+	_ Verifier = (*PublicKey)(nil)
+)
+
+// isBlank reports whether a value is empty or whitespace-only: such parameters are
+// neither sent nor signed (Java SDK rule, protocol §2).
+func isBlank(v string) bool { return strings.TrimSpace(v) == "" }
+
+// SignContent builds the request sign content (§2): every parameter except `sign`,
+// blank values dropped, keys sorted bytewise, `k=v` joined with `&`, values raw.
+// `sign_type` is included; notification content excludes it (see NotifySignContent).
+func SignContent(params map[string]string) string {
+	return signContent(params, "sign")
+}
+
+func signContent(params map[string]string, exclude ...string) string {
+	keys := make([]string, 0, len(params))
+	n := 0
+outer:
+	for k, v := range params {
+		for _, e := range exclude {
+			if k == e {
+				continue outer
+			}
+		}
+		if isBlank(v) {
+			continue
+		}
+		keys = append(keys, k)
+		n += len(k) + len(v) + 2
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.Grow(n)
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(params[k])
+	}
+	return b.String()
+}
+
+// ChinaTime is UTC+8 without daylight saving: Alipay's wall clock. A fixed zone so that
+// Lambda images without zoneinfo format timestamps correctly.
+var ChinaTime = time.FixedZone("CST", 8*3600)
+
+// TimestampLayout is Alipay's `yyyy-MM-dd HH:mm:ss`.
+const TimestampLayout = "2006-01-02 15:04:05"
+
+// FormatTimestamp formats t as an Alipay timestamp in China time.
+func FormatTimestamp(t time.Time) string { return t.In(ChinaTime).Format(TimestampLayout) }
+
+// ParseTimestamp parses an Alipay date-time (China time); milliseconds are accepted.
+func ParseTimestamp(s string) (time.Time, error) {
+	if len(s) > 19 && s[19] == '.' {
+		return time.ParseInLocation(TimestampLayout+".000", s, ChinaTime)
+	}
+	return time.ParseInLocation(TimestampLayout, s, ChinaTime)
+}
