@@ -79,3 +79,45 @@ func ParseTimestamp(s string) (time.Time, error) {
 	}
 	return time.ParseInLocation(TimestampLayout, s, ChinaTime)
 }
+
+// Request parameter names and fixed values used by every request.
+const (
+	Charset  = "utf-8"
+	SignType = "RSA2"
+	Version  = "1.0"
+)
+
+// CommonParams returns the common parameters of a request for method at now (formatted
+// in China time), including the certificate-mode SNs when c is in certificate mode.
+// biz_content, notify_url and app_auth_token are added by the caller.
+func CommonParams(c *Credentials, method string, now time.Time) map[string]string {
+	p := make(map[string]string, 12)
+	p["app_id"] = c.AppID
+	p["method"] = method
+	p["charset"] = Charset
+	p["sign_type"] = SignType
+	p["timestamp"] = FormatTimestamp(now)
+	p["version"] = Version
+	if c.CertMode() {
+		p["app_cert_sn"] = c.AppCertSN
+		p["alipay_root_cert_sn"] = c.AlipayRootCertSN
+	}
+	return p
+}
+
+// SignParams removes blank parameters (they are neither sent nor signed), signs the rest
+// (§2) and stores the result under "sign".
+func SignParams(s Signer, params map[string]string) error {
+	for k, v := range params {
+		if isBlank(v) {
+			delete(params, k)
+		}
+	}
+	delete(params, "sign")
+	sig, err := s.Sign([]byte(SignContent(params)))
+	if err != nil {
+		return err
+	}
+	params["sign"] = sig
+	return nil
+}
