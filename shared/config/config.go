@@ -1,0 +1,108 @@
+// Package config reads the functions' configuration from the environment (DESIGN.md,
+// "Configuration"). Errors name the variable, never echo secret values.
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Environment variable names.
+const (
+	EnvSecretID         = "ALIPAY_SECRET_ID"
+	EnvGatewayURL       = "ALIPAY_GATEWAY_URL"
+	EnvGatewayTimeout   = "ALIPAY_GATEWAY_TIMEOUT"
+	EnvSellerID         = "ALIPAY_SELLER_ID"
+	EnvNotifyURL        = "ALIPAY_NOTIFY_URL"
+	EnvOrdersTable      = "ORDERS_TABLE"
+	EnvDynamoDBEndpoint = "DYNAMODB_ENDPOINT"
+	EnvCredentialsTTL   = "CREDENTIALS_TTL"
+)
+
+// Defaults.
+const (
+	DefaultGatewayURL     = "https://openapi.alipay.com/gateway.do"
+	DefaultGatewayTimeout = 10 * time.Second
+	DefaultCredentialsTTL = 5 * time.Minute
+)
+
+// Config is everything a function reads from its environment.
+type Config struct {
+	SecretID         string
+	GatewayURL       string
+	GatewayTimeout   time.Duration
+	SellerID         string
+	NotifyURL        string
+	OrdersTable      string
+	DynamoDBEndpoint string
+	CredentialsTTL   time.Duration
+}
+
+var sellerIDPattern = regexp.MustCompile(`^2088[0-9]{12}$`)
+
+// Load reads the configuration through getenv (os.Getenv in production).
+func Load(getenv func(string) string) (Config, error) {
+	c := Config{
+		SecretID:         strings.TrimSpace(getenv(EnvSecretID)),
+		GatewayURL:       strings.TrimSpace(getenv(EnvGatewayURL)),
+		SellerID:         strings.TrimSpace(getenv(EnvSellerID)),
+		NotifyURL:        strings.TrimSpace(getenv(EnvNotifyURL)),
+		OrdersTable:      strings.TrimSpace(getenv(EnvOrdersTable)),
+		DynamoDBEndpoint: strings.TrimSpace(getenv(EnvDynamoDBEndpoint)),
+		GatewayTimeout:   DefaultGatewayTimeout,
+		CredentialsTTL:   DefaultCredentialsTTL,
+	}
+	if c.GatewayURL == "" {
+		c.GatewayURL = DefaultGatewayURL
+	}
+	if err := checkURL(EnvGatewayURL, c.GatewayURL); err != nil {
+		return c, err
+	}
+	if c.NotifyURL != "" {
+		if err := checkURL(EnvNotifyURL, c.NotifyURL); err != nil {
+			return c, err
+		}
+		if len(c.NotifyURL) > 256 {
+			return c, fmt.Errorf("config: %s is longer than 256 characters", EnvNotifyURL)
+		}
+	}
+	if c.DynamoDBEndpoint != "" {
+		if err := checkURL(EnvDynamoDBEndpoint, c.DynamoDBEndpoint); err != nil {
+			return c, err
+		}
+	}
+	if c.SellerID != "" && !sellerIDPattern.MatchString(c.SellerID) {
+		return c, fmt.Errorf("config: %s must be a merchant PID (2088 followed by 12 digits)", EnvSellerID)
+	}
+	var err error
+	if c.GatewayTimeout, err = duration(getenv, EnvGatewayTimeout, DefaultGatewayTimeout); err != nil {
+		return c, err
+	}
+	if c.CredentialsTTL, err = duration(getenv, EnvCredentialsTTL, DefaultCredentialsTTL); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func duration(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("config: %s must be a positive duration such as 10s", name)
+	}
+	return d, nil
+}
+
+func checkURL(name, v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("config: %s must be an absolute http(s) URL", name)
+	}
+	return nil
+}

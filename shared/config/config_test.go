@@ -1,0 +1,57 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLoad(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+		check   func(t *testing.T, c Config)
+	}{
+		{name: "defaults_when_unset", env: map[string]string{}, check: func(t *testing.T, c Config) {
+			if c.GatewayURL != DefaultGatewayURL || c.GatewayTimeout != 10*time.Second || c.CredentialsTTL != 5*time.Minute {
+				t.Errorf("defaults not applied: %+v", c)
+			}
+		}},
+		{name: "reads_every_variable", env: map[string]string{
+			EnvSecretID: "alipay/prod", EnvGatewayURL: "http://127.0.0.1:9/gateway.do", EnvGatewayTimeout: "3s",
+			EnvSellerID: "2088102000275795", EnvNotifyURL: "https://m.example.com/v1/notify/alipay",
+			EnvOrdersTable: "orders", EnvDynamoDBEndpoint: "http://127.0.0.1:8000", EnvCredentialsTTL: "1m",
+		}, check: func(t *testing.T, c Config) {
+			want := Config{SecretID: "alipay/prod", GatewayURL: "http://127.0.0.1:9/gateway.do", GatewayTimeout: 3 * time.Second,
+				SellerID: "2088102000275795", NotifyURL: "https://m.example.com/v1/notify/alipay", OrdersTable: "orders",
+				DynamoDBEndpoint: "http://127.0.0.1:8000", CredentialsTTL: time.Minute}
+			if c != want {
+				t.Errorf("got %+v want %+v", c, want)
+			}
+		}},
+		{name: "rejects_relative_gateway_url", env: map[string]string{EnvGatewayURL: "/gateway.do"}, wantErr: EnvGatewayURL},
+		{name: "rejects_bad_timeout", env: map[string]string{EnvGatewayTimeout: "ten"}, wantErr: EnvGatewayTimeout},
+		{name: "rejects_negative_ttl", env: map[string]string{EnvCredentialsTTL: "-1s"}, wantErr: EnvCredentialsTTL},
+		{name: "rejects_bad_seller_id", env: map[string]string{EnvSellerID: "1234"}, wantErr: EnvSellerID},
+		{name: "rejects_ftp_notify_url", env: map[string]string{EnvNotifyURL: "ftp://x/y"}, wantErr: EnvNotifyURL},
+		{name: "rejects_bad_dynamodb_endpoint", env: map[string]string{EnvDynamoDBEndpoint: "localhost"}, wantErr: EnvDynamoDBEndpoint},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(env(tt.env))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}

@@ -1,0 +1,55 @@
+package httpapi
+
+import (
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+)
+
+// MaxBodyBytes bounds every request body (DESIGN.md: 413 above 64 KiB).
+const MaxBodyBytes = 64 << 10
+
+// ReadBody reads at most MaxBodyBytes of the request body; a larger body is a 413.
+func ReadBody(r *http.Request) ([]byte, *Error) {
+	if r.ContentLength > MaxBodyBytes {
+		return nil, tooLarge()
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if err != nil {
+		return nil, BadRequest("", "could not read the request body")
+	}
+	if len(b) > MaxBodyBytes {
+		return nil, tooLarge()
+	}
+	return b, nil
+}
+
+func tooLarge() *Error {
+	return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeBodyTooLarge, Message: "request body is larger than 64 KiB"}
+}
+
+// ReadJSON checks the content type is JSON and reads the body.
+func ReadJSON(r *http.Request) ([]byte, *Error) {
+	if !IsJSON(r.Header.Get("Content-Type")) {
+		return nil, &Error{Status: http.StatusUnsupportedMediaType, Code: CodeUnsupportedMediaType,
+			Message: "Content-Type must be application/json"}
+	}
+	return ReadBody(r)
+}
+
+// IsJSON reports whether a Content-Type names JSON (charset utf-8 or none).
+func IsJSON(ct string) bool {
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return false
+	}
+	cs, ok := params["charset"]
+	return !ok || strings.EqualFold(cs, "utf-8")
+}
+
+// IsForm reports whether a Content-Type starts with application/x-www-form-urlencoded;
+// parameters are ignored on purpose (Alipay's header is not always well formed).
+func IsForm(ct string) bool {
+	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/x-www-form-urlencoded")
+}

@@ -1,0 +1,80 @@
+// Package httpapi holds what the three functions' HTTP handlers share: the route table
+// (the single source of truth for Lambda, the local server, template.yaml and
+// openapi.yaml), JSON error replies, body limits, caller identity and request logging.
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+)
+
+// Function names, as the directories under functions/.
+const (
+	FnCreateVoucher = "createvoucher"
+	FnAppPaySign    = "apppaysign"
+	FnNotify        = "notify"
+)
+
+// ScopePreAuth is the JWT scope the pre-auth routes require.
+const ScopePreAuth = "preauth"
+
+// Route is one entry of the HTTP contract.
+type Route struct {
+	Method   string
+	Path     string // with {param} segments, as API Gateway writes them
+	Function string
+	// Auth: the route needs a caller identity (JWT in Lambda); Scope, when set, must be
+	// among the caller's scopes.
+	Auth  bool
+	Scope string
+}
+
+// Routes is the whole HTTP contract of DESIGN.md. /healthz is served only by the local
+// server and is not part of it.
+var Routes = []Route{
+	{http.MethodPost, "/v1/preauth/vouchers", FnCreateVoucher, true, ScopePreAuth},
+	{http.MethodGet, "/v1/preauth/orders/{out_order_no}", FnCreateVoucher, true, ScopePreAuth},
+	{http.MethodPost, "/v1/app-pay/orders", FnAppPaySign, true, ""},
+	{http.MethodGet, "/v1/app-pay/orders/{out_trade_no}", FnAppPaySign, true, ""},
+	{http.MethodPost, "/v1/notify/alipay", FnNotify, false, ""},
+}
+
+// NotifyPath is the route Alipay posts notifications to.
+const NotifyPath = "/v1/notify/alipay"
+
+// RoutesOf returns the routes served by one function.
+func RoutesOf(function string) []Route {
+	var out []Route
+	for _, r := range Routes {
+		if r.Function == function {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// match reports whether path matches the route's pattern and returns its parameters.
+func (rt Route) match(path string) (map[string]string, bool) {
+	ps := strings.Split(strings.Trim(rt.Path, "/"), "/")
+	xs := strings.Split(strings.Trim(path, "/"), "/")
+	if len(ps) != len(xs) {
+		return nil, false
+	}
+	var params map[string]string
+	for i, p := range ps {
+		if strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}") {
+			if xs[i] == "" {
+				return nil, false
+			}
+			if params == nil {
+				params = make(map[string]string, 1)
+			}
+			params[p[1:len(p)-1]] = xs[i]
+			continue
+		}
+		if p != xs[i] {
+			return nil, false
+		}
+	}
+	return params, true
+}
