@@ -77,11 +77,12 @@ func MustAmount(s string) Amount {
 // String formats the amount with exactly two decimals, as sent on the wire.
 func (a Amount) String() string {
 	neg := a < 0
+	u := uint64(a)
 	if neg {
-		a = -a
+		u = -u // two's complement: correct for math.MinInt64 too, where -a overflows
 	}
-	y := strconv.FormatInt(int64(a/100), 10)
-	f := int64(a % 100)
+	y := strconv.FormatUint(u/100, 10)
+	f := u % 100
 	s := y + "." + string(rune('0'+f/10)) + string(rune('0'+f%10))
 	if neg {
 		return "-" + s
@@ -104,7 +105,11 @@ func (a Amount) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON accepts a decimal string or a JSON number that converts exactly (no
 // exponent, at most two decimals); the number's literal text is parsed, never a float.
+// A JSON null leaves the amount unchanged, as encoding/json does for plain values.
 func (a *Amount) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
 	if len(b) > 0 && b[0] == '"' {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {

@@ -1,0 +1,300 @@
+package alipay
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Defensive limits for notification bodies (§10.3), far above what Alipay sends.
+const (
+	NotifyMaxBody   = 64 << 10
+	NotifyMaxParams = 200
+	notifyMaxKey    = 64
+)
+
+// Replies to a notification (§8.4): exactly these bytes, text/plain. Anything but
+// "success" makes Alipay resend.
+const (
+	NotifySuccessReply = "success"
+	NotifyFailReply    = "fail"
+)
+
+// Notification errors. Signature failures wrap ErrBadSignature.
+var (
+	// ErrNotifyMalformed: over the limits, bad percent-escape, bad key name, duplicate
+	// key, unsupported charset, bytes invalid in the charset, or a typed-view field that
+	// is missing or malformed.
+	ErrNotifyMalformed = errors.New("alipay: malformed notification")
+	// ErrNotifyUnsigned: sign or sign_type is missing or blank.
+	ErrNotifyUnsigned = errors.New("alipay: notification is unsigned")
+	// ErrNotifySignType: sign_type is not RSA2. sign_type is not covered by the
+	// signature, so another value is a reason to reject, never to switch algorithms.
+	ErrNotifySignType = errors.New("alipay: notification sign_type is not RSA2")
+	// ErrNotifyUnverified: a typed view was asked for before a successful Verify.
+	ErrNotifyUnverified = errors.New("alipay: notification not verified")
+)
+
+// Notification is a parsed asynchronous notification. Params holds every parameter
+// decoded exactly once (form decoding, then the body charset); Charset is the canonical
+// name of that charset ("utf-8", "gbk" or "gb18030"). Params must not be modified: the
+// typed views read it after Verify.
+type Notification struct {
+	Params  map[string]string
+	Charset string
+
+	cs       csCharset
+	verified bool
+}
+
+// notifyPair is one parameter during parsing: key and form-decoded value, both as
+// spans of the parse buffer.
+type notifyPair struct {
+	k0, k1, v0, v1 int
+}
+
+// ParseNotification parses a raw application/x-www-form-urlencoded notification body
+// (§8.2 steps 1–2): split on '&' and the first '=', '+' as space, percent-decode to
+// bytes once, then decode every value in the charset named by the body's own charset
+// parameter (default utf-8). Keys must match ^[a-z0-9_]{1,64}$ as sent (no escapes);
+// duplicate keys are rejected. Empty segments (a stray "&&") are ignored, and a segment
+// without '=' is a key with an empty value, as form parsers treat it.
+func ParseNotification(body []byte) (*Notification, error) {
+	if len(body) == 0 {
+		return nil, fmt.Errorf("%w: empty body", ErrNotifyMalformed)
+	}
+	if len(body) > NotifyMaxBody {
+		return nil, fmt.Errorf("%w: body exceeds %d bytes", ErrNotifyMalformed, NotifyMaxBody)
+	}
+	// Keys and decoded values all go into one buffer (never longer than the body), and
+	// map entries are substrings of it: allocations do not grow with the parameter count.
+	var sb strings.Builder
+	sb.Grow(len(body))
+	pairs := make([]notifyPair, 0, 64)
+	charsetAt := -1
+	for rest := body; len(rest) > 0; {
+		var seg []byte
+		if i := bytes.IndexByte(rest, '&'); i >= 0 {
+			seg, rest = rest[:i], rest[i+1:]
+		} else {
+			seg, rest = rest, nil
+		}
+		if len(seg) == 0 {
+			continue
+		}
+		if len(pairs) == NotifyMaxParams {
+			return nil, fmt.Errorf("%w: more than %d parameters", ErrNotifyMalformed, NotifyMaxParams)
+		}
+		key, val := seg, []byte(nil)
+		if i := bytes.IndexByte(seg, '='); i >= 0 {
+			key, val = seg[:i], seg[i+1:]
+		}
+		if !notifyValidKey(key) {
+			return nil, fmt.Errorf("%w: parameter %d: key is not [a-z0-9_]{1,%d}", ErrNotifyMalformed, len(pairs)+1, notifyMaxKey)
+		}
+		p := notifyPair{k0: sb.Len()}
+		sb.Write(key)
+		p.k1, p.v0 = sb.Len(), sb.Len()
+		if !notifyUnescape(&sb, val) {
+			return nil, fmt.Errorf("%w: %s: malformed percent-escape", ErrNotifyMalformed, key)
+		}
+		p.v1 = sb.Len()
+		if string(key) == "charset" {
+			charsetAt = len(pairs)
+		}
+		pairs = append(pairs, p)
+	}
+	text := sb.String()
+
+	// The charset value is ASCII in every supported charset, so it can be read before
+	// the other values are decoded.
+	cs := csUTF8
+	if charsetAt >= 0 {
+		p := pairs[charsetAt]
+		if name := text[p.v0:p.v1]; name != "" {
+			if !csASCII(name) {
+				return nil, fmt.Errorf("%w: charset: not ASCII", ErrNotifyMalformed)
+			}
+			c, err := csLookup(name)
+			if err != nil {
+				return nil, fmt.Errorf("%w: charset: %w", ErrNotifyMalformed, err)
+			}
+			cs = c
+		}
+	}
+
+	params := make(map[string]string, len(pairs))
+	for _, p := range pairs {
+		key := text[p.k0:p.k1]
+		if _, dup := params[key]; dup {
+			return nil, fmt.Errorf("%w: %s: duplicate key", ErrNotifyMalformed, key)
+		}
+		v, err := cs.decode(text[p.v0:p.v1])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: invalid %s", ErrNotifyMalformed, key, cs)
+		}
+		params[key] = v
+	}
+	return &Notification{Params: params, Charset: cs.String(), cs: cs}, nil
+}
+
+// notifyValidKey reports whether k matches ^[a-z0-9_]{1,64}$.
+func notifyValidKey(k []byte) bool {
+	if len(k) == 0 || len(k) > notifyMaxKey {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// notifyUnescape writes the form-decoded bytes of s to dst: '+' is a space, %XX a
+// byte. A '%' without two hex digits is malformed (never passed through literally).
+func notifyUnescape(dst *strings.Builder, s []byte) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '+':
+			dst.WriteByte(' ')
+		case '%':
+			if i+2 >= len(s) {
+				return false
+			}
+			hi, ok1 := notifyUnhex(s[i+1])
+			lo, ok2 := notifyUnhex(s[i+2])
+			if !ok1 || !ok2 {
+				return false
+			}
+			dst.WriteByte(hi<<4 | lo)
+			i += 2
+		default:
+			dst.WriteByte(c)
+		}
+	}
+	return true
+}
+
+func notifyUnhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// NotifySignContent builds the notification sign content (§8.2 step 4): every parameter
+// except sign and sign_type, blank values dropped, keys sorted bytewise, k=v joined
+// with '&', values as decoded. Unlike the request rule (§2), sign_type is left out.
+func NotifySignContent(params map[string]string) string {
+	return string(notifyContent(params))
+}
+
+// notifyContent is NotifySignContent as bytes, ready to hash without another copy.
+func notifyContent(params map[string]string) []byte {
+	var arr [64]string
+	keys := arr[:0]
+	n := 0
+	for k, v := range params {
+		if k == "sign" || k == "sign_type" || notifyBlank(v) {
+			continue
+		}
+		keys = append(keys, k)
+		n += len(k) + len(v) + 2
+	}
+	slices.Sort(keys)
+	b := make([]byte, 0, n)
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, '&')
+		}
+		b = append(b, k...)
+		b = append(b, '=')
+		b = append(b, params[k]...)
+	}
+	return b
+}
+
+// notifyBlank is isBlank with a fast path: a value starting with a printable ASCII
+// character cannot be blank.
+func notifyBlank(v string) bool {
+	if v == "" {
+		return true
+	}
+	if c := v[0]; c > ' ' && c < 0x7f {
+		return false
+	}
+	return isBlank(v)
+}
+
+// SignContent is the content Alipay signed, as text (see NotifySignContent).
+func (n *Notification) SignContent() string { return NotifySignContent(n.Params) }
+
+// Verify checks the notification's signature with the Alipay key from c: the key named
+// by alipay_cert_sn in certificate mode (ErrUnknownCertSN when we do not hold it),
+// Alipay's public key in key mode. See VerifyWith for the rules.
+func (n *Notification) Verify(c *Credentials) error {
+	n.verified = false
+	if c == nil {
+		return errors.New("alipay: notification: no credentials")
+	}
+	if err := n.checkSignFields(); err != nil {
+		return err
+	}
+	key, err := c.AlipayKey(n.Params["alipay_cert_sn"])
+	if err != nil {
+		return err
+	}
+	return n.VerifyWith(key)
+}
+
+// VerifyWith checks the signature with a caller-supplied verifier (§8.2 steps 3–5):
+// sign and sign_type are required, sign_type must be RSA2 (any case), and the sign
+// content is encoded in the body's charset before RSA-SHA256 verification. Only after
+// it succeeds do the typed views (Trade, FundAuth, Agreement) work.
+func (n *Notification) VerifyWith(v Verifier) error {
+	n.verified = false
+	if v == nil {
+		return errors.New("alipay: notification: no verifier")
+	}
+	if err := n.checkSignFields(); err != nil {
+		return err
+	}
+	content, err := n.cs.encodeBytes(notifyContent(n.Params))
+	if err != nil {
+		return fmt.Errorf("%w: content: %w", ErrNotifyMalformed, err)
+	}
+	if err := v.Verify(content, n.Params["sign"]); err != nil {
+		if errors.Is(err, ErrBadSignature) {
+			return fmt.Errorf("alipay: notification: %w", err)
+		}
+		return fmt.Errorf("%w: %w", ErrBadSignature, err)
+	}
+	n.verified = true
+	return nil
+}
+
+// Verified reports whether the last Verify or VerifyWith succeeded.
+func (n *Notification) Verified() bool { return n.verified }
+
+func (n *Notification) checkSignFields() error {
+	if notifyBlank(n.Params["sign"]) {
+		return fmt.Errorf("%w: sign missing", ErrNotifyUnsigned)
+	}
+	st := n.Params["sign_type"]
+	if notifyBlank(st) {
+		return fmt.Errorf("%w: sign_type missing", ErrNotifyUnsigned)
+	}
+	if !strings.EqualFold(st, SignType) {
+		return ErrNotifySignType
+	}
+	return nil
+}
