@@ -237,3 +237,27 @@ func TestErrorShapeAndRetryAfter(t *testing.T) {
 		t.Errorf("empty field must be omitted: %s", w.Body)
 	}
 }
+
+func TestNotifyURL(t *testing.T) {
+	local := httptest.NewRequest("POST", "http://127.0.0.1:3000/v1/app-pay/orders", nil)
+	if got := NotifyURL(local, ""); got != "http://127.0.0.1:3000/v1/notify/alipay" {
+		t.Errorf("local: %s", got)
+	}
+	if got := NotifyURL(local, "https://pay.example.com/v1/notify/alipay"); got != "https://pay.example.com/v1/notify/alipay" {
+		t.Errorf("configured: %s", got)
+	}
+	// Through the Lambda adapter the request URL is https://<domain>/...
+	var seen string
+	rt := NewRouter(JWTCaller, nil)
+	_ = rt.Handle("POST", "/v1/app-pay/orders", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = NotifyURL(r, "")
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	ev := lambdaEvent("POST", "/v1/app-pay/orders", map[string]string{"sub": "u"}, nil)
+	if _, err := httpadapter.NewV2(rt).ProxyWithContext(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	if seen != "https://abc.execute-api.us-east-1.amazonaws.com/v1/notify/alipay" {
+		t.Errorf("lambda: %s", seen)
+	}
+}
