@@ -1,0 +1,167 @@
+package apppay
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
+	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
+	"github.com/alipay-serverless/alipay-serverless/shared/orders"
+)
+
+// Handler serves the app-pay routes.
+type Handler struct {
+	svc       *Service
+	notifyURL string // ALIPAY_NOTIFY_URL; empty = derived from the request
+}
+
+// NewHandler returns the HTTP handler of svc; notifyURL is the configured notify_url.
+func NewHandler(svc *Service, notifyURL string) *Handler {
+	return &Handler{svc: svc, notifyURL: notifyURL}
+}
+
+// Mount registers the app-pay routes on r.
+func (h *Handler) Mount(r *httpapi.Router) error {
+	return errors.Join(
+		r.Handle(http.MethodPost, "/v1/app-pay/orders", http.HandlerFunc(h.create)),
+		r.Handle(http.MethodGet, "/v1/app-pay/orders/{out_trade_no}", http.HandlerFunc(h.get)),
+	)
+}
+
+type createReply struct {
+	OutTradeNo string `json:"out_trade_no"`
+	OrderStr   string `json:"order_str"`
+	Status     string `json:"status"`
+}
+
+func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	caller, _ := httpapi.CallerFrom(ctx)
+	body, herr := httpapi.ReadJSON(r)
+	if herr != nil {
+		httpapi.WriteError(w, herr)
+		return
+	}
+	p, err := alipay.DecodeAppPay(body)
+	if err != nil {
+		writeFieldError(w, err)
+		return
+	}
+	res, err := h.svc.CreateOrder(ctx, caller.ID, p, httpapi.NotifyURL(r, h.notifyURL))
+	log := httpapi.Logger(ctx)
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrConflict):
+		httpapi.WriteError(w, httpapi.Conflict(httpapi.CodeIdempotencyConflict,
+			"out_trade_no is already used with other parameters; use a new out_trade_no"))
+		return
+	case errors.Is(err, ErrCredentials):
+		log.Error("credentials unavailable", "error", err.Error())
+		httpapi.WriteError(w, httpapi.DependencyUnavailable("payment credentials are unavailable; retry later"))
+		return
+	case errors.Is(err, orders.ErrUnavailable):
+		log.Error("order store unavailable", "error", err.Error())
+		httpapi.WriteError(w, httpapi.DependencyUnavailable("order store is unavailable; retry later"))
+		return
+	default:
+		if _, ok := alipay.AsFieldError(err); ok {
+			writeFieldError(w, err)
+			return
+		}
+		log.Error("create app-pay order failed", "error", err.Error())
+		httpapi.WriteError(w, httpapi.Internal())
+		return
+	}
+	if res.Replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	log.Info("app-pay order", "out_trade_no", res.Order.OutTradeNo, "replayed", res.Replayed)
+	httpapi.WriteJSON(w, http.StatusOK, createReply{
+		OutTradeNo: res.Order.OutTradeNo, OrderStr: res.Order.OrderStr, Status: string(orders.TradeCreated),
+	})
+}
+
+func writeFieldError(w http.ResponseWriter, err error) {
+	if fe, ok := alipay.AsFieldError(err); ok {
+		httpapi.WriteError(w, httpapi.BadRequest(fe.Field, fe.Error()))
+		return
+	}
+	httpapi.WriteError(w, httpapi.BadRequest("", "request body is not valid"))
+}
+
+// OrderView is the GET reply: the order as stored, amounts as two-decimal strings,
+// times in China time.
+type OrderView struct {
+	OutTradeNo  string         `json:"out_trade_no"`
+	Status      string         `json:"status"`
+	TotalAmount alipay.Amount  `json:"total_amount"`
+	Subject     string         `json:"subject"`
+	ProductCode string         `json:"product_code,omitempty"`
+	TradeNo     string         `json:"trade_no,omitempty"`
+	BuyerID     string         `json:"buyer_id,omitempty"`
+	RefundFee   *alipay.Amount `json:"refund_fee,omitempty"`
+	PaidAt      string         `json:"paid_at,omitempty"`
+	CreatedAt   string         `json:"created_at"`
+	UpdatedAt   string         `json:"updated_at"`
+	Agreement   *AgreementView `json:"agreement,omitempty"`
+}
+
+// AgreementView is the pay-and-sign agreement of an order.
+type AgreementView struct {
+	ExternalAgreementNo string `json:"external_agreement_no"`
+	AgreementNo         string `json:"agreement_no,omitempty"`
+	Status              string `json:"status"`
+	PersonalProductCode string `json:"personal_product_code,omitempty"`
+	SignScene           string `json:"sign_scene,omitempty"`
+}
+
+func chinaTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(alipay.ChinaTime).Format(time.RFC3339)
+}
+
+// View renders an order for its owner.
+func View(o *orders.AppPayOrder) OrderView {
+	v := OrderView{
+		OutTradeNo: o.OutTradeNo, Status: string(o.Status), TotalAmount: o.TotalAmount,
+		Subject: o.Subject, ProductCode: o.ProductCode, TradeNo: o.TradeNo, BuyerID: o.BuyerID,
+		PaidAt: chinaTime(o.PaidAt), CreatedAt: chinaTime(o.CreatedAt), UpdatedAt: chinaTime(o.UpdatedAt),
+	}
+	if o.RefundFee > 0 {
+		rf := o.RefundFee
+		v.RefundFee = &rf
+	}
+	if o.ExternalAgreementNo != "" {
+		v.Agreement = &AgreementView{
+			ExternalAgreementNo: o.ExternalAgreementNo, AgreementNo: o.AgreementNo,
+			Status: string(o.AgreementStatus), PersonalProductCode: o.PersonalProductCode, SignScene: o.SignScene,
+		}
+	}
+	return v
+}
+
+func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	caller, _ := httpapi.CallerFrom(ctx)
+	id := r.PathValue("out_trade_no")
+	if err := alipay.CheckOutTradeNo("out_trade_no", id); err != nil {
+		writeFieldError(w, err)
+		return
+	}
+	o, err := h.svc.GetOrder(ctx, caller.ID, id)
+	switch {
+	case err == nil:
+		httpapi.WriteJSON(w, http.StatusOK, View(o))
+	case errors.Is(err, orders.ErrNotFound):
+		httpapi.WriteError(w, httpapi.NotFound("no such order"))
+	case errors.Is(err, orders.ErrUnavailable):
+		httpapi.Logger(ctx).Error("order store unavailable", "error", err.Error())
+		httpapi.WriteError(w, httpapi.DependencyUnavailable("order store is unavailable; retry later"))
+	default:
+		httpapi.Logger(ctx).Error("read app-pay order failed", "error", err.Error())
+		httpapi.WriteError(w, httpapi.Internal())
+	}
+}

@@ -1,0 +1,165 @@
+// Package apppay is the app-pay slice: a mobile app asks for a signed orderStr for
+// alipay.trade.app.pay (optionally pay-and-sign) and later reads its order's status.
+// No gateway call is made: the orderStr is signed here and Alipay's app submits it.
+package apppay
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
+	"github.com/alipay-serverless/alipay-serverless/shared/orders"
+)
+
+// Store is the part of the order store this slice uses.
+type Store interface {
+	CreateAppPayOrder(ctx context.Context, o *orders.AppPayOrder) (orders.CreateOutcome, *orders.AppPayOrder, error)
+	GetAppPayOrder(ctx context.Context, outTradeNo string) (*orders.AppPayOrder, error)
+}
+
+// Credentials gives the current Alipay credentials.
+type Credentials interface {
+	Get(ctx context.Context) (*alipay.Credentials, error)
+}
+
+// Service creates and reads app-pay orders.
+type Service struct {
+	store Store
+	creds Credentials
+	now   func() time.Time
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithClock sets the clock (tests).
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// NewService returns the app-pay service.
+func NewService(store Store, creds Credentials, opts ...Option) *Service {
+	s := &Service{store: store, creds: creds, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Errors of CreateOrder besides *alipay.FieldError.
+var (
+	// ErrConflict: the out_trade_no is in use with other params (or by another caller).
+	ErrConflict = errors.New("apppay: out_trade_no already used with other parameters")
+	// ErrCredentials: the credentials could not be loaded.
+	ErrCredentials = errors.New("apppay: credentials unavailable")
+)
+
+// Created is the result of CreateOrder.
+type Created struct {
+	Order    *orders.AppPayOrder
+	Replayed bool
+}
+
+// Alipay's default payment window for app pay when neither time_expire nor
+// timeout_express is given, and how long an unpaid order is kept after its payment
+// deadline: beyond Alipay's ~25 h notification redelivery, so a late notice still
+// finds its order.
+const (
+	defaultPayWindow = 15 * 24 * time.Hour
+	keepAfterExpiry  = 48 * time.Hour
+)
+
+// CreateOrder validates p, signs its orderStr and stores the order idempotently: the
+// same out_trade_no with the same params (and caller) returns the stored order.
+func (s *Service) CreateOrder(ctx context.Context, owner string, p *alipay.AppPayParams, notifyURL string) (*Created, error) {
+	now := s.now()
+	if err := p.Validate(now); err != nil {
+		return nil, err
+	}
+	if p.AgreementSignParams != nil && p.AgreementSignParams.ExternalAgreementNo == "" {
+		// The agreement notice carries external_agreement_no, not out_trade_no: give every
+		// pay-and-sign order one, derived from out_trade_no so retries stay identical.
+		sum := sha256.Sum256([]byte("agreement:" + p.OutTradeNo))
+		p.AgreementSignParams.ExternalAgreementNo = hex.EncodeToString(sum[:16])
+	}
+	biz, err := p.BizContent()
+	if err != nil {
+		return nil, err
+	}
+	creds, err := s.creds.Get(ctx)
+	if err != nil {
+		return nil, errors.Join(ErrCredentials, err)
+	}
+	orderStr, err := alipay.OrderString(creds, biz, alipay.OrderStringOptions{NotifyURL: notifyURL, Now: now})
+	if err != nil {
+		return nil, errors.Join(ErrCredentials, err)
+	}
+	o := &orders.AppPayOrder{
+		OutTradeNo:  p.OutTradeNo,
+		Owner:       owner,
+		ParamsHash:  p.CanonicalHash(),
+		TotalAmount: p.TotalAmount,
+		Subject:     p.Subject,
+		ProductCode: p.ProductCode,
+		Status:      orders.TradeCreated,
+		OrderStr:    orderStr,
+		CreatedAt:   now,
+		UpdatedAt:   now,
+		ExpiresAt:   payDeadline(p, now).Add(keepAfterExpiry),
+	}
+	if a := p.AgreementSignParams; a != nil {
+		o.ExternalAgreementNo = a.ExternalAgreementNo
+		o.PersonalProductCode = a.PersonalProductCode
+		o.SignScene = a.SignScene
+	}
+	outcome, stored, err := s.store.CreateAppPayOrder(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	switch outcome {
+	case orders.Created:
+		return &Created{Order: o}, nil
+	case orders.Replayed:
+		return &Created{Order: stored, Replayed: true}, nil
+	default:
+		return nil, ErrConflict
+	}
+}
+
+// payDeadline is when Alipay stops accepting payment for the order.
+func payDeadline(p *alipay.AppPayParams, now time.Time) time.Time {
+	if p.TimeExpire != "" {
+		if t, err := alipay.ParseTimestamp(p.TimeExpire); err == nil {
+			return t
+		}
+	}
+	if te := p.TimeoutExpress; te != "" {
+		if te == "1c" { // closes at midnight China time of the creation day
+			y, m, d := now.In(alipay.ChinaTime).Date()
+			return time.Date(y, m, d+1, 0, 0, 0, 0, alipay.ChinaTime)
+		}
+		n, err := strconv.Atoi(te[:len(te)-1])
+		if err == nil {
+			unit := map[byte]time.Duration{'m': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour}[te[len(te)-1]]
+			if unit > 0 {
+				return now.Add(time.Duration(n) * unit)
+			}
+		}
+	}
+	return now.Add(defaultPayWindow)
+}
+
+// GetOrder returns the caller's own order; another caller's order is not found.
+func (s *Service) GetOrder(ctx context.Context, owner, outTradeNo string) (*orders.AppPayOrder, error) {
+	o, err := s.store.GetAppPayOrder(ctx, outTradeNo)
+	if err != nil {
+		return nil, err
+	}
+	if o.Owner != owner {
+		return nil, orders.ErrNotFound
+	}
+	return o, nil
+}
+
