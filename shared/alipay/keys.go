@@ -46,11 +46,11 @@ func keyDER(text []byte) ([]byte, Container, error) {
 	b.Grow(len(s))
 	for _, line := range strings.Split(s, "\n") {
 		t := strings.TrimSpace(line)
+		if (strings.HasPrefix(t, "-----") || strings.Contains(t, ":")) && strings.Contains(t, "ENCRYPTED") {
+			return nil, ContainerPEM, fmt.Errorf("%w: encrypted PEM keys are not supported; export it unencrypted (PKCS#1 or PKCS#8)", ErrBadKey)
+		}
 		if strings.HasPrefix(t, "-----") {
 			container = ContainerPEM
-			if strings.Contains(t, "ENCRYPTED") {
-				return nil, container, fmt.Errorf("%w: encrypted PEM keys are not supported; export it unencrypted (PKCS#1 or PKCS#8)", ErrBadKey)
-			}
 			continue
 		}
 		if strings.Contains(t, ":") { // PEM headers such as Proc-Type
@@ -153,17 +153,17 @@ func ParsePublicKey(text []byte) (*PublicKey, error) {
 		if !ok {
 			return nil, fmt.Errorf("%w: SPKI key is %T, RSA2 needs an RSA key", ErrBadKey, k)
 		}
-		return &PublicKey{key: rk, Format: FormatSPKI, Container: container}, nil
+		return checkPublicSize(&PublicKey{key: rk, Format: FormatSPKI, Container: container})
 	}
 	if k, err := x509.ParsePKCS1PublicKey(der); err == nil {
-		return &PublicKey{key: k, Format: FormatPKCS1, Container: container}, nil
+		return checkPublicSize(&PublicKey{key: k, Format: FormatPKCS1, Container: container})
 	}
 	if c, err := x509.ParseCertificate(der); err == nil {
 		rk, ok := c.PublicKey.(*rsa.PublicKey)
 		if !ok {
 			return nil, fmt.Errorf("%w: certificate key is not RSA", ErrBadKey)
 		}
-		return &PublicKey{key: rk, Format: FormatCert, Container: container}, nil
+		return checkPublicSize(&PublicKey{key: rk, Format: FormatCert, Container: container})
 	}
 	if _, err := x509.ParsePKCS1PrivateKey(der); err == nil {
 		return nil, fmt.Errorf("%w: this is a private key; a public key (SPKI) is expected here", ErrBadKey)
@@ -172,6 +172,14 @@ func ParsePublicKey(text []byte) (*PublicKey, error) {
 		return nil, fmt.Errorf("%w: this is a private key; a public key (SPKI) is expected here", ErrBadKey)
 	}
 	return nil, fmt.Errorf("%w: not an RSA public key (tried SPKI, PKCS#1 and X.509 certificate, %s container)", ErrBadKey, container)
+}
+
+// checkPublicSize rejects keys too short for RSA2 (SHA256withRSA needs 2048 bits).
+func checkPublicSize(k *PublicKey) (*PublicKey, error) {
+	if n := k.key.N.BitLen(); n < 2048 {
+		return nil, fmt.Errorf("%w: RSA2 needs a key of at least 2048 bits, got %d", ErrBadKey, n)
+	}
+	return k, nil
 }
 
 // NewPublicKey wraps an already parsed RSA public key.

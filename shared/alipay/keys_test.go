@@ -356,3 +356,17 @@ func TestPublicKeyVerify(t *testing.T) {
 		})
 	}
 }
+
+func TestParsePublicKeyRejectsShortRSAKey(t *testing.T) {
+	k, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParsePublicKey([]byte(base64.StdEncoding.EncodeToString(der))); !errors.Is(err, ErrBadKey) {
+		t.Fatalf("1024-bit public key accepted: %v", err)
+	}
+}
