@@ -1,0 +1,294 @@
+// Package functions_test checks the deployment against the code: template.yaml's routes,
+// environment, table and IAM against the route table, the configuration the code reads,
+// the store's schema and the table actions each function really makes; and it runs each
+// functions/* bootstrap the way Lambda does.
+package functions_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/alipay-serverless/alipay-serverless/shared/config"
+	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
+	"github.com/alipay-serverless/alipay-serverless/shared/orders"
+)
+
+// logicalIDs maps each function directory to its resource in template.yaml.
+var logicalIDs = map[string]string{
+	httpapi.FnCreateVoucher: "CreateVoucherFunction",
+	httpapi.FnAppPaySign:    "AppPaySignFunction",
+	httpapi.FnNotify:        "NotifyFunction",
+}
+
+// tableActions is what each function is granted on the orders table. TestStoreActions
+// proves every function uses only these, TestTemplateIAM that the template grants
+// exactly these.
+var tableActions = map[string][]string{
+	httpapi.FnCreateVoucher: {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+	httpapi.FnAppPaySign:    {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+	httpapi.FnNotify:        {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+}
+
+// envRead is every variable each function's code reads (config.Load and the credentials
+// source); optional ones may be conditional in the template.
+var envRead = map[string][]string{
+	httpapi.FnCreateVoucher: {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvGatewayTimeout, config.EnvNotifyURL},
+	httpapi.FnAppPaySign:    {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvNotifyURL},
+	httpapi.FnNotify:        {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvSellerID},
+}
+
+type node = map[string]any
+
+func moduleRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		dir = filepath.Dir(dir)
+	}
+	t.Fatal("module root not found")
+	return ""
+}
+
+func loadTemplate(t *testing.T) node {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(moduleRoot(t), "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tpl node
+	if err := yaml.Unmarshal(b, &tpl); err != nil {
+		t.Fatal(err)
+	}
+	return tpl
+}
+
+func get(n any, path ...string) any {
+	for _, p := range path {
+		m, ok := n.(node)
+		if !ok {
+			return nil
+		}
+		n = m[p]
+	}
+	return n
+}
+
+func strs(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []any:
+		var out []string
+		for _, e := range x {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+func TestTemplateRoutesEqualTheRouteTable(t *testing.T) {
+	tpl := loadTemplate(t)
+	var got, want []string
+	for fn, id := range logicalIDs {
+		events, _ := get(tpl, "Resources", id, "Properties", "Events").(node)
+		for name, ev := range events {
+			if get(ev, "Type") != "HttpApi" {
+				t.Errorf("%s.%s: event type %v", id, name, get(ev, "Type"))
+				continue
+			}
+			p := get(ev, "Properties")
+			if get(p, "PayloadFormatVersion") != "2.0" {
+				t.Errorf("%s.%s: payload format must be 2.0", id, name)
+			}
+			auth, scope := true, ""
+			if get(p, "Auth", "Authorizer") == "NONE" {
+				auth = false
+			}
+			if s := strs(get(p, "Auth", "AuthorizationScopes")); len(s) > 0 {
+				scope = strings.Join(s, ",")
+			}
+			got = append(got, strings.Join([]string{get(p, "Method").(string), get(p, "Path").(string), fn, boolStr(auth), scope}, " "))
+		}
+	}
+	for _, r := range httpapi.Routes {
+		want = append(want, strings.Join([]string{r.Method, r.Path, r.Function, boolStr(r.Auth), r.Scope}, " "))
+	}
+	sort.Strings(got)
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("template routes differ from the route table\n got: %q\nwant: %q", got, want)
+	}
+	if get(tpl, "Resources", "HttpApi", "Properties", "Auth", "DefaultAuthorizer") != "JwtAuthorizer" {
+		t.Error("the HTTP API's default authorizer must be the JWT authorizer")
+	}
+	if get(tpl, "Resources", "HttpApi", "Properties", "Auth", "Authorizers", "JwtAuthorizer", "JwtConfiguration") == nil {
+		t.Error("JwtAuthorizer has no JwtConfiguration")
+	}
+}
+
+func boolStr(b bool) string {
+	if b {
+		return "auth"
+	}
+	return "public"
+}
+
+func TestTemplateEnvironmentMatchesWhatTheCodeReads(t *testing.T) {
+	tpl := loadTemplate(t)
+	global, _ := get(tpl, "Globals", "Function", "Environment", "Variables").(node)
+	for fn, id := range logicalIDs {
+		t.Run(fn, func(t *testing.T) {
+			set := map[string]bool{}
+			for k := range global {
+				set[k] = true
+			}
+			own, _ := get(tpl, "Resources", id, "Properties", "Environment", "Variables").(node)
+			for k := range own {
+				set[k] = true
+			}
+			for _, k := range envRead[fn] {
+				if !set[k] {
+					t.Errorf("%s reads %s but the template does not set it", fn, k)
+				}
+				delete(set, k)
+			}
+			for k := range set {
+				t.Errorf("template sets %s for %s, which its code does not read", k, fn)
+			}
+		})
+	}
+}
+
+func TestTemplateTableMatchesTheStore(t *testing.T) {
+	tpl := loadTemplate(t)
+	tbl := get(tpl, "Resources", "OrdersTable")
+	if get(tbl, "Type") != "AWS::DynamoDB::Table" || get(tbl, "DeletionPolicy") != "Retain" || get(tbl, "UpdateReplacePolicy") != "Retain" {
+		t.Errorf("OrdersTable must be an AWS::DynamoDB::Table retained on deletion and replacement")
+	}
+	p := get(tbl, "Properties")
+	if get(p, "BillingMode") != orders.BillingMode {
+		t.Errorf("BillingMode %v", get(p, "BillingMode"))
+	}
+	keys := map[string]string{}
+	for _, k := range get(p, "KeySchema").([]any) {
+		keys[get(k, "KeyType").(string)] = get(k, "AttributeName").(string)
+	}
+	if keys["HASH"] != orders.PartitionKey || keys["RANGE"] != orders.SortKey {
+		t.Errorf("key schema %v, store uses %s/%s", keys, orders.PartitionKey, orders.SortKey)
+	}
+	for _, a := range get(p, "AttributeDefinitions").([]any) {
+		if get(a, "AttributeType") != orders.KeyType {
+			t.Errorf("attribute %v type %v", get(a, "AttributeName"), get(a, "AttributeType"))
+		}
+	}
+	gsis, _ := get(p, "GlobalSecondaryIndexes").([]any)
+	if len(gsis) != orders.GlobalSecondaryIndexCount {
+		t.Errorf("%d GSIs, store uses %d", len(gsis), orders.GlobalSecondaryIndexCount)
+	}
+	if get(p, "TimeToLiveSpecification", "AttributeName") != orders.TTLAttribute || get(p, "TimeToLiveSpecification", "Enabled") != true {
+		t.Errorf("TTL must be enabled on %s", orders.TTLAttribute)
+	}
+	if get(p, "PointInTimeRecoverySpecification", "PointInTimeRecoveryEnabled") != true || get(p, "SSESpecification", "SSEEnabled") != true {
+		t.Error("PITR and SSE must be enabled")
+	}
+}
+
+func TestTemplateIAMIsLeastPrivilege(t *testing.T) {
+	tpl := loadTemplate(t)
+	resources := get(tpl, "Resources").(node)
+	roles := map[string]string{httpapi.FnCreateVoucher: "CreateVoucherRole", httpapi.FnAppPaySign: "AppPaySignRole", httpapi.FnNotify: "NotifyRole"}
+	var statements []any
+	for name, r := range resources {
+		switch get(r, "Type") {
+		case "AWS::IAM::Role":
+			for _, p := range get(r, "Properties", "Policies").([]any) {
+				statements = append(statements, get(p, "PolicyDocument", "Statement").([]any)...)
+			}
+		case "AWS::IAM::ManagedPolicy", "AWS::IAM::Policy":
+			statements = append(statements, get(r, "Properties", "PolicyDocument", "Statement").([]any)...)
+		}
+		if get(r, "Type") == "AWS::Serverless::Function" && get(r, "Properties", "Policies") != nil {
+			t.Errorf("%s uses SAM Policies; roles are explicit", name)
+		}
+	}
+	for _, s := range statements {
+		for _, a := range strs(get(s, "Action")) {
+			if strings.Contains(a, "*") {
+				t.Errorf("wildcard action %s", a)
+			}
+		}
+		if slices.Contains(strs(get(s, "Resource")), "*") {
+			for _, a := range strs(get(s, "Action")) {
+				if !strings.HasPrefix(a, "xray:") {
+					t.Errorf("action %s on Resource *; only X-Ray needs it", a)
+				}
+			}
+		}
+	}
+	for fn, role := range roles {
+		if get(resources, logicalIDs[fn], "Properties", "Role") != role+".Arn" {
+			t.Errorf("%s does not use %s", logicalIDs[fn], role)
+		}
+		var got []string
+		for _, p := range get(resources, role, "Properties", "Policies").([]any) {
+			for _, s := range get(p, "PolicyDocument", "Statement").([]any) {
+				for _, a := range strs(get(s, "Action")) {
+					if strings.HasPrefix(a, "dynamodb:") {
+						got = append(got, a)
+						if res := strs(get(s, "Resource")); !slices.Equal(res, []string{"OrdersTable.Arn"}) {
+							t.Errorf("%s: %s on %v, want the orders table only", role, a, res)
+						}
+					}
+				}
+			}
+		}
+		sort.Strings(got)
+		if !slices.Equal(got, tableActions[fn]) {
+			t.Errorf("%s grants %v, %s uses %v", role, got, fn, tableActions[fn])
+		}
+		managed := strs(get(resources, role, "Properties", "ManagedPolicyArns"))
+		if !slices.Equal(managed, []string{"FunctionCommonPolicy"}) {
+			t.Errorf("%s managed policies %v", role, managed)
+		}
+	}
+	var secretStatements int
+	for _, s := range get(resources, "FunctionCommonPolicy", "Properties", "PolicyDocument", "Statement").([]any) {
+		if slices.Contains(strs(get(s, "Action")), "secretsmanager:GetSecretValue") {
+			secretStatements++
+			if len(strs(get(s, "Action"))) != 1 {
+				t.Error("the secret statement grants more than GetSecretValue")
+			}
+		}
+	}
+	if secretStatements != 1 {
+		t.Errorf("%d GetSecretValue statements", secretStatements)
+	}
+}
+
+func TestTemplatePassesOfflineSAMValidation(t *testing.T) {
+	root := moduleRoot(t)
+	tool := filepath.Join(root, "..", "shared", "tools", "validate-sam-template")
+	if _, err := os.Stat(tool); err != nil {
+		t.Fatalf("validator not found (../shared beside the checkout): %v", err)
+	}
+	out, err := exec.Command(tool, "-strict", filepath.Join(root, "template.yaml")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("validate-sam-template: %v\n%s", err, out)
+	}
+}
