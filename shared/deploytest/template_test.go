@@ -1,8 +1,8 @@
-// Package functions_test checks the deployment against the code: template.yaml's routes,
+// The tests here check the deployment against the code: template.yaml's routes,
 // environment, table and IAM against the route table, the configuration the code reads,
 // the store's schema and the table actions each function really makes; and it runs each
 // functions/* bootstrap the way Lambda does.
-package functions_test
+package deploytest
 
 import (
 	"os"

@@ -1,0 +1,3 @@
+// Package deploytest holds only tests: template.yaml against the code (routes,
+// environment, table, IAM) and the functions/* bootstraps run as Lambda runs them.
+package deploytest

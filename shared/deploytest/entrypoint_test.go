@@ -1,0 +1,258 @@
+package deploytest
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/dynalitetest"
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/lambdart"
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/smtest"
+	"github.com/alipay-serverless/alipay-serverless/shared/orders"
+)
+
+var (
+	buildOnce sync.Map // function -> *builtBinary
+	binDir    string
+)
+
+type builtBinary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "bootstraps")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// bootstrap builds functions/<fn> for the host exactly as `make build` does for arm64
+// (static, lambda.norpc, trimmed, stripped), once per test binary.
+func bootstrap(t *testing.T, fn string) string {
+	t.Helper()
+	v, _ := buildOnce.LoadOrStore(fn, &builtBinary{})
+	b := v.(*builtBinary)
+	b.once.Do(func() {
+		b.path = filepath.Join(binDir, fn, "bootstrap")
+		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", b.path, "./functions/"+fn)
+		cmd.Dir = moduleRoot(t)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("build %s: %v\n%s", fn, err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
+func testKey(t *testing.T, rel string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(moduleRoot(t), "..", "shared", "testdata", rel))
+	if err != nil {
+		t.Fatalf("reference testdata: %v", err)
+	}
+	return string(b)
+}
+
+// stack is what a deployed function finds around it, on loopback.
+type stack struct {
+	runtime *lambdart.Server
+	sm      *smtest.Server
+	db      *dynalitetest.Server
+	table   string
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	s := &stack{sm: smtest.Start(t), db: dynalitetest.Start(t), table: "orders-test"}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := orders.CreateTable(ctx, dynalitetest.NewClient(t, s.db.Endpoint()), s.table); err != nil {
+		t.Fatal(err)
+	}
+	secret, _ := json.Marshal(map[string]string{
+		"app_id":            "2021000000000001",
+		"private_key":       testKey(t, "keys/app_private_pkcs8.txt"),
+		"alipay_public_key": testKey(t, "keys/alipay_public.txt"),
+	})
+	s.sm.Put("alipay/test", string(secret))
+	return s
+}
+
+// start runs the bootstrap under a fresh Runtime API stand-in with env on top of the
+// function's deployed environment.
+func (s *stack) start(t *testing.T, fn string, extra map[string]string) *lambdart.Server {
+	t.Helper()
+	rt, err := lambdart.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	env := map[string]string{
+		"AWS_LAMBDA_RUNTIME_API":           rt.Addr(),
+		"AWS_REGION":                       "us-east-1",
+		"AWS_ACCESS_KEY_ID":                "test",
+		"AWS_SECRET_ACCESS_KEY":            "test",
+		"AWS_EC2_METADATA_DISABLED":        "true",
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": s.sm.URL(),
+		"AWS_LAMBDA_FUNCTION_NAME":         fn,
+		"ALIPAY_SECRET_ID":                 "alipay/test",
+		"ORDERS_TABLE":                     s.table,
+		"DYNAMODB_ENDPOINT":                s.db.Endpoint(),
+		"CREDENTIALS_TTL":                  "5m",
+		"HOME":                             t.TempDir(),
+	}
+	for k, v := range extra {
+		if v == "" {
+			delete(env, k)
+		} else {
+			env[k] = v
+		}
+	}
+	cmd := exec.Command(bootstrap(t, fn))
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	logs := &lockedBuf{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s output:\n%s", fn, logs.String())
+		}
+	})
+	return rt
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// apiEvent is an API Gateway HTTP API payload 2.0 event as Lambda receives it.
+func apiEvent(method, path, body string, claims map[string]string, base64Body bool, contentType string) events.APIGatewayV2HTTPRequest {
+	ev := events.APIGatewayV2HTTPRequest{
+		Version: "2.0", RouteKey: method + " " + path, RawPath: path,
+		Headers: map[string]string{"content-type": contentType, "host": "abc123.execute-api.us-east-1.amazonaws.com"},
+		Body:    body, IsBase64Encoded: base64Body,
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			RequestID: "apigw-req-1", DomainName: "abc123.execute-api.us-east-1.amazonaws.com", Stage: "$default",
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: method, Path: path, Protocol: "HTTP/1.1", SourceIP: "127.0.0.1"},
+		},
+	}
+	if base64Body {
+		ev.Body = base64.StdEncoding.EncodeToString([]byte(body))
+	}
+	if claims != nil {
+		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+			JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: claims},
+		}
+	}
+	return ev
+}
+
+// invoke sends one event and decodes the function's API Gateway response.
+func invoke(t *testing.T, rt *lambdart.Server, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := rt.Invoke(ctx, ev, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Error != nil {
+		t.Fatalf("invocation error: %+v", res.Error)
+	}
+	var resp events.APIGatewayV2HTTPResponse
+	if err := json.Unmarshal(res.Payload, &resp); err != nil {
+		t.Fatalf("reply is not an API Gateway v2 response: %s", res.Payload)
+	}
+	return resp
+}
+
+func TestAppPaySignBootstrap(t *testing.T) {
+	s := newStack(t)
+	rt := s.start(t, "apppaysign", nil)
+	body := `{"out_trade_no":"LAMBDA001","total_amount":"88.80","subject":"Lambda order","product_code":"QUICK_MSECURITY_PAY"}`
+	resp := invoke(t, rt, apiEvent("POST", "/v1/app-pay/orders", body, map[string]string{"sub": "app-user"}, false, "application/json"))
+	if resp.StatusCode != 200 || !strings.Contains(resp.Body, `"order_str":"`) {
+		t.Fatalf("create: %d %s", resp.StatusCode, resp.Body)
+	}
+	if !strings.Contains(resp.Body, "notify_url%3Dhttps") && !strings.Contains(resp.Body, "notify_url=https%3A%2F%2Fabc123.execute-api") {
+		t.Errorf("notify_url not derived from the API domain: %s", resp.Body)
+	}
+	again := invoke(t, rt, apiEvent("POST", "/v1/app-pay/orders", body, map[string]string{"sub": "app-user"}, false, "application/json"))
+	if again.StatusCode != 200 || again.Body != resp.Body || again.Headers["Idempotent-Replayed"] != "true" {
+		t.Fatalf("replay: %d %v %s", again.StatusCode, again.Headers, again.Body)
+	}
+	get := invoke(t, rt, apiEvent("GET", "/v1/app-pay/orders/LAMBDA001", "", map[string]string{"sub": "app-user"}, false, ""))
+	if get.StatusCode != 200 || !strings.Contains(get.Body, `"total_amount":"88.80"`) {
+		t.Fatalf("get: %d %s", get.StatusCode, get.Body)
+	}
+	other := invoke(t, rt, apiEvent("GET", "/v1/app-pay/orders/LAMBDA001", "", map[string]string{"sub": "someone-else"}, false, ""))
+	if other.StatusCode != 404 {
+		t.Fatalf("another subject read the order: %d %s", other.StatusCode, other.Body)
+	}
+	if s.sm.Calls() != 1 {
+		t.Errorf("secret fetched %d times, want once per cold start", s.sm.Calls())
+	}
+}
+
+func TestMissingSecretAnswers503AndMissingTableIsAnInitError(t *testing.T) {
+	s := newStack(t)
+	t.Run("missing_secret_is_503_per_request", func(t *testing.T) {
+		rt := s.start(t, "apppaysign", map[string]string{"ALIPAY_SECRET_ID": "alipay/does-not-exist"})
+		resp := invoke(t, rt, apiEvent("POST", "/v1/app-pay/orders",
+			`{"out_trade_no":"NOSECRET1","total_amount":"1.00","subject":"x"}`, map[string]string{"sub": "u"}, false, "application/json"))
+		if resp.StatusCode != 503 || !strings.Contains(resp.Body, "DEPENDENCY_UNAVAILABLE") || resp.Headers["Retry-After"] == "" {
+			t.Fatalf("%d %v %s", resp.StatusCode, resp.Headers, resp.Body)
+		}
+	})
+	t.Run("missing_orders_table_is_an_init_error", func(t *testing.T) {
+		rt := s.start(t, "apppaysign", map[string]string{"ORDERS_TABLE": ""})
+		select {
+		case e := <-rt.InitError():
+			if !strings.Contains(e.ErrorMessage, "ORDERS_TABLE") || e.ErrorType != "Runtime.InitError" {
+				t.Fatalf("init error %+v", e)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("no init error reported")
+		}
+	})
+}
