@@ -58,7 +58,7 @@ func csLookup(name string) (csCharset, error) {
 	case "gb18030":
 		return csGB18030, nil
 	}
-	return 0, fmt.Errorf("%w: unsupported charset (want utf-8, gbk, gb2312 or gb18030)", ErrCharset)
+	return 0, fmt.Errorf("%w: unsupported (want utf-8, gbk, gb2312 or gb18030)", ErrCharset)
 }
 
 // CanonicalCharset returns the canonical lower-case name of a supported charset

@@ -128,14 +128,14 @@ func ParseNotification(body []byte) (*Notification, error) {
 	params := make(map[string]string, len(pairs))
 	for _, p := range pairs {
 		key := text[p.k0:p.k1]
-		if _, dup := params[key]; dup {
-			return nil, fmt.Errorf("%w: %s: duplicate key", ErrNotifyMalformed, key)
-		}
 		v, err := cs.decode(text[p.v0:p.v1])
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: invalid %s", ErrNotifyMalformed, key, cs)
 		}
-		params[key] = v
+		before := len(params)
+		if params[key] = v; len(params) == before {
+			return nil, fmt.Errorf("%w: %s: duplicate key", ErrNotifyMalformed, key)
+		}
 	}
 	return &Notification{Params: params, Charset: cs.String(), cs: cs}, nil
 }
@@ -157,24 +157,30 @@ func notifyValidKey(k []byte) bool {
 // notifyUnescape writes the form-decoded bytes of s to dst: '+' is a space, %XX a
 // byte. A '%' without two hex digits is malformed (never passed through literally).
 func notifyUnescape(dst *strings.Builder, s []byte) bool {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '+':
-			dst.WriteByte(' ')
-		case '%':
-			if i+2 >= len(s) {
-				return false
-			}
-			hi, ok1 := notifyUnhex(s[i+1])
-			lo, ok2 := notifyUnhex(s[i+2])
-			if !ok1 || !ok2 {
-				return false
-			}
-			dst.WriteByte(hi<<4 | lo)
-			i += 2
-		default:
-			dst.WriteByte(c)
+	for len(s) > 0 {
+		i := 0
+		for i < len(s) && s[i] != '%' && s[i] != '+' {
+			i++
 		}
+		dst.Write(s[:i]) // a run of literal bytes in one copy
+		if i == len(s) {
+			break
+		}
+		if s[i] == '+' {
+			dst.WriteByte(' ')
+			s = s[i+1:]
+			continue
+		}
+		if i+2 >= len(s) {
+			return false
+		}
+		hi, ok1 := notifyUnhex(s[i+1])
+		lo, ok2 := notifyUnhex(s[i+2])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst.WriteByte(hi<<4 | lo)
+		s = s[i+3:]
 	}
 	return true
 }

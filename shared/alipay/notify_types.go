@@ -163,17 +163,17 @@ func notifyOneOf[T ~string](f *notifyFields, key string, allowed ...T) T {
 }
 
 // notifyView starts a typed view: only verified notifications of the right kind.
-func (n *Notification) notifyView(want ...NotifyKind) (*notifyFields, NotifyKind, error) {
+func (n *Notification) notifyView(want ...NotifyKind) (notifyFields, NotifyKind, error) {
 	if !n.verified {
-		return nil, "", ErrNotifyUnverified
+		return notifyFields{}, "", ErrNotifyUnverified
 	}
 	k := n.Kind()
 	for _, w := range want {
 		if k == w {
-			return &notifyFields{p: n.Params}, k, nil
+			return notifyFields{p: n.Params}, k, nil
 		}
 	}
-	return nil, k, fmt.Errorf("%w: notify_type: is %s, want %s", ErrNotifyMalformed, k, want[0])
+	return notifyFields{}, k, fmt.Errorf("%w: notify_type: is %s, want %s", ErrNotifyMalformed, k, want[0])
 }
 
 // TradeNotice is a trade_status_sync notification (§8.5). Optional times are the zero
@@ -223,7 +223,7 @@ func (n *Notification) Trade() (*TradeNotice, error) {
 		AuthAppID:      f.str("auth_app_id", false),
 		TradeNo:        f.str("trade_no", true),
 		OutTradeNo:     f.str("out_trade_no", true),
-		TradeStatus:    notifyOneOf(f, "trade_status", TradeStatusWaitBuyerPay, TradeStatusSuccess, TradeStatusFinished, TradeStatusClosed),
+		TradeStatus:    notifyOneOf(&f, "trade_status", TradeStatusWaitBuyerPay, TradeStatusSuccess, TradeStatusFinished, TradeStatusClosed),
 		OutBizNo:       f.str("out_biz_no", false),
 		SellerID:       f.str("seller_id", false),
 		SellerEmail:    f.str("seller_email", false),
@@ -314,8 +314,8 @@ func (n *Notification) FundAuth() (*FundAuthNotice, error) {
 		OutOrderNo:    f.str("out_order_no", true),
 		OperationID:   f.str("operation_id", true),
 		OutRequestNo:  f.str("out_request_no", true),
-		OperationType: notifyOneOf(f, "operation_type", FundAuthOpFreeze, FundAuthOpUnfreeze, FundAuthOpPay),
-		Status:        notifyOneOf(f, "status", FundAuthStatusInit, FundAuthStatusSuccess, FundAuthStatusClosed),
+		OperationType: notifyOneOf(&f, "operation_type", FundAuthOpFreeze, FundAuthOpUnfreeze, FundAuthOpPay),
+		Status:        notifyOneOf(&f, "status", FundAuthStatusInit, FundAuthStatusSuccess, FundAuthStatusClosed),
 		PayeeUserID:   f.str("payee_user_id", false),
 		PayerUserID:   f.str("payer_user_id", false),
 		PreAuthType:   f.str("pre_auth_type", false),
@@ -409,7 +409,7 @@ func (n *Notification) Agreement() (*AgreementNotice, error) {
 		AlipayLogonID:       f.str("alipay_logon_id", false),
 		PersonalProductCode: f.str("personal_product_code", false),
 		SignScene:           f.str("sign_scene", false),
-		Status:              notifyOneOf(f, "status", AgreementStatusNormal, AgreementStatusUnsign, AgreementStatusTemp),
+		Status:              notifyOneOf(&f, "status", AgreementStatusNormal, AgreementStatusUnsign, AgreementStatusTemp),
 		SignTime:            f.time("sign_time", false),
 		ValidTime:           f.time("valid_time", false),
 		InvalidTime:         f.time("invalid_time", false),

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Signer produces the `sign` of a sign content. *PrivateKey implements it.
@@ -22,8 +23,28 @@ var (
 )
 
 // isBlank reports whether a value is empty or whitespace-only: such parameters are
-// neither sent nor signed (Java SDK rule, protocol §2).
-func isBlank(v string) bool { return strings.TrimSpace(v) == "" }
+// neither sent nor signed (Java SDK rule, protocol §2). "Whitespace" is Java's
+// Character.isWhitespace, which the Java SDK's StringUtils.isEmpty uses: unlike Go's
+// unicode.IsSpace it excludes the no-break spaces and U+0085 and includes U+001C–U+001F,
+// so a value of only U+00A0 is signed like the Java SDK signs it.
+func isBlank(v string) bool {
+	for _, r := range v {
+		if !javaIsWhitespace(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func javaIsWhitespace(r rune) bool {
+	switch r {
+	case '\t', '\n', '\v', '\f', '\r', 0x1C, 0x1D, 0x1E, 0x1F:
+		return true
+	case 0x00A0, 0x2007, 0x202F:
+		return false
+	}
+	return unicode.In(r, unicode.Zs, unicode.Zl, unicode.Zp)
+}
 
 // SignContent builds the request sign content (§2): every parameter except `sign`,
 // blank values dropped, keys sorted bytewise, `k=v` joined with `&`, values raw.

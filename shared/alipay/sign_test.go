@@ -249,3 +249,14 @@ func FuzzSignContent(f *testing.F) {
 		}
 	})
 }
+
+func TestBlankFollowsJavaWhitespace(t *testing.T) {
+	for v, want := range map[string]bool{
+		"": true, " ": true, "\t\r\n": true, "\u3000": true, "\u2028": true, "\x1c": true,
+		"\u00a0": false, "\u2007": false, "\u202f": false, "\u0085": false, " a ": false,
+	} {
+		if got := isBlank(v); got != want {
+			t.Errorf("isBlank(%q) = %v, want %v", v, got, want)
+		}
+	}
+}
