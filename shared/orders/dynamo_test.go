@@ -1,0 +1,222 @@
+package orders_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/dynalitetest"
+	"github.com/alipay-serverless/alipay-serverless/shared/orders"
+	"github.com/alipay-serverless/alipay-serverless/shared/orders/storetest"
+)
+
+var tableSeq atomic.Int64
+
+func newTable(t testing.TB, client *dynamodb.Client) string {
+	t.Helper()
+	name := fmt.Sprintf("orders-%d", tableSeq.Add(1))
+	if err := orders.CreateTable(context.Background(), client, name); err != nil {
+		t.Fatalf("CreateTable: %v", err)
+	}
+	return name
+}
+
+func TestDynamoStoreConformance(t *testing.T) {
+	srv := dynalitetest.Start(t)
+	client := dynalitetest.NewClient(t, srv.Endpoint())
+	storetest.Run(t, func(t *testing.T) orders.Store {
+		return orders.NewDynamoStore(client, newTable(t, client))
+	})
+}
+
+func TestCreateTable(t *testing.T) {
+	srv := dynalitetest.Start(t)
+	client := dynalitetest.NewClient(t, srv.Endpoint())
+	t.Run("declares_schema_keys_and_billing", func(t *testing.T) {
+		name := newTable(t, client)
+		out, err := client.DescribeTable(t.Context(), &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tab := out.Table
+		if len(tab.KeySchema) != 2 || aws.ToString(tab.KeySchema[0].AttributeName) != orders.PartitionKey || aws.ToString(tab.KeySchema[1].AttributeName) != orders.SortKey {
+			t.Fatalf("key schema %+v", tab.KeySchema)
+		}
+		if tab.BillingModeSummary == nil || string(tab.BillingModeSummary.BillingMode) != orders.BillingMode {
+			t.Fatalf("billing %+v", tab.BillingModeSummary)
+		}
+		if len(tab.GlobalSecondaryIndexes) != orders.GlobalSecondaryIndexCount {
+			t.Fatalf("indexes %+v", tab.GlobalSecondaryIndexes)
+		}
+	})
+	t.Run("existing_table_is_accepted", func(t *testing.T) {
+		name := newTable(t, client)
+		if err := orders.CreateTable(t.Context(), client, name); err != nil {
+			t.Fatalf("second CreateTable: %v", err)
+		}
+	})
+}
+
+// sample is one order of each kind, written while the store is up.
+func sample(t *testing.T, s orders.Store) (token string) {
+	t.Helper()
+	now := time.Date(2025, 6, 1, 4, 0, 0, 0, time.UTC)
+	o := &orders.AppPayOrder{OutTradeNo: "T1", Owner: "c", ParamsHash: "h", TotalAmount: 900, OrderStr: "s", CreatedAt: now,
+		ExternalAgreementNo: "A1"}
+	if out, _, err := s.CreateAppPayOrder(t.Context(), o); err != nil || out != orders.Created {
+		t.Fatalf("create: %v %v", out, err)
+	}
+	r, err := s.BeginVoucher(t.Context(), orders.VoucherBegin{OutOrderNo: "P1", OutRequestNo: "R1", Owner: "c", OrderHash: "oh", RequestHash: "rh",
+		Amount: 10000, Now: now, LeaseUntil: now.Add(time.Minute)})
+	if err != nil || r.Outcome != orders.VoucherAcquired {
+		t.Fatalf("begin: %+v %v", r, err)
+	}
+	return r.Token
+}
+
+// storeCalls exercises every Store method; each must fail with ErrUnavailable when the
+// store cannot be reached.
+func storeCalls(token string) map[string]func(ctx context.Context, s orders.Store) error {
+	now := time.Date(2025, 6, 1, 5, 0, 0, 0, time.UTC)
+	return map[string]func(ctx context.Context, s orders.Store) error{
+		"create_app_pay_order": func(ctx context.Context, s orders.Store) error {
+			_, _, err := s.CreateAppPayOrder(ctx, &orders.AppPayOrder{OutTradeNo: "T2", Owner: "c", ParamsHash: "h", TotalAmount: 1, CreatedAt: now})
+			return err
+		},
+		"get_app_pay_order": func(ctx context.Context, s orders.Store) error { _, err := s.GetAppPayOrder(ctx, "T1"); return err },
+		"get_agreement":     func(ctx context.Context, s orders.Store) error { _, err := s.GetAgreement(ctx, "A1"); return err },
+		"begin_voucher": func(ctx context.Context, s orders.Store) error {
+			_, err := s.BeginVoucher(ctx, orders.VoucherBegin{OutOrderNo: "P1", OutRequestNo: "R2", Owner: "c", OrderHash: "oh", RequestHash: "rh2",
+				Amount: 10000, Now: now, LeaseUntil: now.Add(time.Minute)})
+			return err
+		},
+		"complete_voucher": func(ctx context.Context, s orders.Store) error {
+			return s.CompleteVoucher(ctx, "P1", "R1", token, orders.VoucherOutcome{State: orders.RequestIssued, CodeValue: "qr", Now: now})
+		},
+		"get_pre_auth_order": func(ctx context.Context, s orders.Store) error { _, err := s.GetPreAuthOrder(ctx, "P1"); return err },
+		"apply_trade": func(ctx context.Context, s orders.Store) error {
+			_, err := s.ApplyTrade(ctx, orders.TradeEffect{NotifyID: "n1", OutTradeNo: "T1", TradeStatus: orders.TradeSuccess, Now: now})
+			return err
+		},
+		"apply_fund_auth": func(ctx context.Context, s orders.Store) error {
+			_, err := s.ApplyFundAuth(ctx, orders.FundAuthEffect{NotifyID: "n2", OutOrderNo: "P1", OperationID: "F1", OperationType: orders.OperationFreeze,
+				OperationStatus: orders.OperationSuccess, Amount: 10000, TotalFreeze: 10000, Rest: 10000, Now: now})
+			return err
+		},
+		"apply_agreement": func(ctx context.Context, s orders.Store) error {
+			_, err := s.ApplyAgreement(ctx, orders.AgreementEffect{NotifyID: "n3", ExternalAgreementNo: "A1", Status: orders.AgreementNormal, Now: now})
+			return err
+		},
+	}
+}
+
+func expectUnavailable(t *testing.T, s orders.Store, ctx context.Context, calls map[string]func(context.Context, orders.Store) error, bound time.Duration) {
+	t.Helper()
+	for name, call := range calls {
+		start := time.Now()
+		err := call(ctx, s)
+		if !errors.Is(err, orders.ErrUnavailable) {
+			t.Errorf("%s: err = %v, want ErrUnavailable", name, err)
+		}
+		if d := time.Since(start); d > bound {
+			t.Errorf("%s took %s, want under %s", name, d, bound)
+		}
+	}
+}
+
+func TestDynamoStoreOutage(t *testing.T) {
+	t.Run("stopped_server_is_unavailable_and_data_survives_restart", func(t *testing.T) {
+		srv := dynalitetest.Start(t)
+		client := dynalitetest.NewClient(t, srv.Endpoint())
+		s := orders.NewDynamoStore(client, newTable(t, client))
+		token := sample(t, s)
+
+		srv.Stop()
+		expectUnavailable(t, s, t.Context(), storeCalls(token), 3*dynalitetest.ClientTimeout)
+
+		srv.Restart()
+		if o, err := s.GetAppPayOrder(t.Context(), "T1"); err != nil || o.AgreementStatus != orders.AgreementPending {
+			t.Fatalf("after restart: %+v, %v", o, err)
+		}
+		for name, call := range storeCalls(token) {
+			if err := call(t.Context(), s); err != nil {
+				t.Errorf("%s after restart: %v", name, err)
+			}
+		}
+		if p, err := s.GetPreAuthOrder(t.Context(), "P1"); err != nil || p.Status != orders.PreAuthAuthorized || p.Requests["R1"].State != orders.RequestIssued {
+			t.Fatalf("after restart: %+v, %v", p, err)
+		}
+	})
+	t.Run("silent_server_times_out_with_context", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		var conns []net.Conn
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				conns = append(conns, c) // held open, never answered
+				mu.Unlock()
+			}
+		}()
+		t.Cleanup(func() {
+			l.Close()
+			mu.Lock()
+			defer mu.Unlock()
+			for _, c := range conns {
+				c.Close()
+			}
+		})
+		client := dynalitetest.NewClient(t, "http://"+l.Addr().String())
+		s := orders.NewDynamoStore(client, "orders")
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err = s.ApplyTrade(ctx, orders.TradeEffect{NotifyID: "n1", OutTradeNo: "T1", TradeStatus: orders.TradeSuccess, Now: start})
+		if !errors.Is(err, orders.ErrUnavailable) {
+			t.Fatalf("err = %v, want ErrUnavailable", err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("took %s despite a 300ms deadline", d)
+		}
+	})
+	t.Run("throttling_and_server_errors_are_unavailable", func(t *testing.T) {
+		replies := map[string]struct {
+			status int
+			body   string
+		}{
+			"throttled":      {400, `{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"slow down"}`},
+			"internal_error": {500, `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"boom"}`},
+			"unavailable":    {503, `{"__type":"com.amazonaws.dynamodb.v20120810#ServiceUnavailable","message":"later"}`},
+			"not_json":       {200, `<html>gateway</html>`},
+		}
+		for name, reply := range replies {
+			t.Run(name, func(t *testing.T) {
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+					w.WriteHeader(reply.status)
+					_, _ = w.Write([]byte(reply.body))
+				}))
+				t.Cleanup(srv.Close)
+				s := orders.NewDynamoStore(dynalitetest.NewClient(t, srv.URL), "orders")
+				expectUnavailable(t, s, t.Context(), storeCalls("tok"), 3*dynalitetest.ClientTimeout)
+			})
+		}
+	})
+}

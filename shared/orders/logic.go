@@ -1,0 +1,509 @@
+package orders
+
+import (
+	"crypto/rand"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+)
+
+// The functions in this file decide every state change. Both stores call them on a copy
+// of the current item and then write the result (memory: under a mutex; DynamoDB: with a
+// condition on the item's version), so their semantics cannot drift apart.
+
+func invalid(field, why string) error { return fmt.Errorf("%w: %s %s", ErrInvalid, field, why) }
+
+// normTime drops the monotonic reading and the zone so a time compares equal after a
+// round trip through either store.
+func normTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Round(0)
+}
+
+// normExpiry truncates to whole seconds: the TTL attribute is epoch seconds.
+func normExpiry(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return time.Unix(t.Unix(), 0).UTC()
+}
+
+func newToken() string { return rand.Text() }
+
+func addReceipt(ids []string, id string) []string {
+	ids = append(slices.Clone(ids), id)
+	if len(ids) > MaxReceipts {
+		ids = slices.Clone(ids[len(ids)-MaxReceipts:])
+	}
+	return ids
+}
+
+func (o *AppPayOrder) clone() *AppPayOrder {
+	c := *o
+	c.NotifyIDs = slices.Clone(o.NotifyIDs)
+	return &c
+}
+
+func (a *Agreement) clone() *Agreement {
+	c := *a
+	c.NotifyIDs = slices.Clone(a.NotifyIDs)
+	return &c
+}
+
+func (o *PreAuthOrder) clone() *PreAuthOrder {
+	c := *o
+	c.Requests = maps.Clone(o.Requests)
+	c.Operations = maps.Clone(o.Operations)
+	c.NotifyIDs = slices.Clone(o.NotifyIDs)
+	return &c
+}
+
+// withAgreement fills the order's agreement view from its agreement record.
+func (o *AppPayOrder) withAgreement(a *Agreement) *AppPayOrder {
+	if o.ExternalAgreementNo == "" {
+		return o
+	}
+	o.AgreementStatus = AgreementPending
+	if a != nil && a.OutTradeNo == o.OutTradeNo {
+		o.AgreementNo = a.AgreementNo
+		o.AgreementStatus = a.Status
+	}
+	return o
+}
+
+// newAppPayOrder validates a create request and builds the records to store.
+func newAppPayOrder(in *AppPayOrder) (*AppPayOrder, *Agreement, error) {
+	if in == nil {
+		return nil, nil, invalid("order", "is nil")
+	}
+	switch {
+	case in.OutTradeNo == "":
+		return nil, nil, invalid("out_trade_no", "is empty")
+	case in.Owner == "":
+		return nil, nil, invalid("owner", "is empty")
+	case in.ParamsHash == "":
+		return nil, nil, invalid("params_hash", "is empty")
+	case in.TotalAmount <= 0:
+		return nil, nil, invalid("total_amount", "must be positive")
+	case in.CreatedAt.IsZero():
+		return nil, nil, invalid("created_at", "is zero")
+	}
+	o := &AppPayOrder{
+		OutTradeNo:          in.OutTradeNo,
+		Owner:               in.Owner,
+		ParamsHash:          in.ParamsHash,
+		TotalAmount:         in.TotalAmount,
+		Subject:             in.Subject,
+		ProductCode:         in.ProductCode,
+		Status:              TradeCreated,
+		OrderStr:            in.OrderStr,
+		CreatedAt:           normTime(in.CreatedAt),
+		UpdatedAt:           normTime(in.CreatedAt),
+		ExpiresAt:           normExpiry(in.ExpiresAt),
+		ExternalAgreementNo: in.ExternalAgreementNo,
+		PersonalProductCode: in.PersonalProductCode,
+		SignScene:           in.SignScene,
+		version:             1,
+	}
+	if o.ExternalAgreementNo == "" {
+		return o, nil, nil
+	}
+	o.AgreementStatus = AgreementPending
+	a := &Agreement{
+		ExternalAgreementNo: o.ExternalAgreementNo,
+		OutTradeNo:          o.OutTradeNo,
+		Owner:               o.Owner,
+		PersonalProductCode: o.PersonalProductCode,
+		SignScene:           o.SignScene,
+		Status:              AgreementPending,
+		CreatedAt:           o.CreatedAt,
+		UpdatedAt:           o.CreatedAt,
+		ExpiresAt:           o.ExpiresAt,
+		version:             1,
+	}
+	return o, a, nil
+}
+
+func sameAppPayRequest(stored, in *AppPayOrder) bool {
+	return stored.Owner == in.Owner && stored.ParamsHash == in.ParamsHash
+}
+
+func validateTrade(e TradeEffect) error {
+	switch {
+	case e.NotifyID == "":
+		return invalid("notify_id", "is empty")
+	case e.OutTradeNo == "":
+		return invalid("out_trade_no", "is empty")
+	case e.TradeStatus == TradeCreated || !TradeMachine.Known(e.TradeStatus):
+		return invalid("trade_status", fmt.Sprintf("%q is not a notified status", e.TradeStatus))
+	case e.RefundFee < 0:
+		return invalid("refund_fee", "is negative")
+	case e.Now.IsZero():
+		return invalid("now", "is zero")
+	}
+	return nil
+}
+
+func tradePaid(s TradeStatus) bool { return s == TradeSuccess || s == TradeFinished }
+
+// applyTrade applies a trade notice to o in place.
+//
+// Status moves only forward along TradeMachine. The refund fee is cumulative, so a larger
+// one is recorded even when the notice's status is not forward (a refund notice keeps
+// trade_status=TRADE_SUCCESS and may arrive after TRADE_FINISHED): the final state then
+// does not depend on the order notices arrive in.
+func applyTrade(o *AppPayOrder, e TradeEffect) (ApplyResult, error) {
+	if e.RefundFee > o.TotalAmount {
+		return "", invalid("refund_fee", fmt.Sprintf("%s exceeds total_amount %s", e.RefundFee, o.TotalAmount))
+	}
+	if slices.Contains(o.NotifyIDs, e.NotifyID) {
+		return Duplicate, nil
+	}
+	forward := TradeMachine.Allowed(o.Status, e.TradeStatus)
+	refund := e.RefundFee > o.RefundFee && (forward || o.Status == TradeSuccess || o.Status == TradeFinished || o.Status == TradeClosed)
+	if !forward && !refund {
+		return Stale, nil
+	}
+	now := normTime(e.Now)
+	if forward {
+		o.Status = e.TradeStatus
+	}
+	if refund {
+		o.RefundFee = e.RefundFee
+	}
+	if forward && (tradePaid(e.TradeStatus) || e.RefundFee > 0) {
+		// Paid (a refund implies a payment): record it and never let the order expire.
+		if o.PaidAt.IsZero() {
+			o.PaidAt = normTime(e.GmtPayment)
+			if o.PaidAt.IsZero() {
+				o.PaidAt = now
+			}
+		}
+		o.ExpiresAt = time.Time{}
+	}
+	if o.TradeNo == "" {
+		o.TradeNo = e.TradeNo
+	}
+	if o.BuyerID == "" {
+		o.BuyerID = e.BuyerID
+	}
+	o.UpdatedAt = now
+	o.NotifyIDs = addReceipt(o.NotifyIDs, e.NotifyID)
+	return Applied, nil
+}
+
+func validateFundAuth(e FundAuthEffect) error {
+	switch {
+	case e.NotifyID == "":
+		return invalid("notify_id", "is empty")
+	case e.OutOrderNo == "":
+		return invalid("out_order_no", "is empty")
+	case e.OperationID == "":
+		return invalid("operation_id", "is empty")
+	case !e.OperationType.valid():
+		return invalid("operation_type", fmt.Sprintf("%q is unknown", e.OperationType))
+	case !OperationMachine.Known(e.OperationStatus):
+		return invalid("status", fmt.Sprintf("%q is unknown", e.OperationStatus))
+	case e.Amount < 0 || e.TotalFreeze < 0 || e.TotalUnfreeze < 0 || e.TotalPay < 0 || e.Rest < 0:
+		return invalid("amount", "is negative")
+	case e.Rest != e.TotalFreeze-e.TotalUnfreeze-e.TotalPay:
+		return invalid("rest_amount", fmt.Sprintf("%s is not total_freeze_amount - total_unfreeze_amount - total_pay_amount (%s - %s - %s)",
+			e.Rest, e.TotalFreeze, e.TotalUnfreeze, e.TotalPay))
+	case e.Now.IsZero():
+		return invalid("now", "is zero")
+	}
+	return nil
+}
+
+// fundAuthTarget is the order status a fund-auth notice implies, or "" for none.
+func fundAuthTarget(o *PreAuthOrder, e FundAuthEffect) PreAuthStatus {
+	switch {
+	case e.OperationStatus == OperationSuccess:
+		// Any successful operation proves the order was authorized; a snapshot with
+		// something frozen and nothing left means everything was unfrozen or paid.
+		if e.TotalFreeze > 0 && e.Rest == 0 {
+			return PreAuthFinished
+		}
+		return PreAuthAuthorized
+	case e.OperationType == OperationFreeze && e.OperationStatus == OperationClosed && e.TotalFreeze == 0:
+		// A voucher closed unpaid closes the order only when it is the latest one: an
+		// earlier voucher may expire while a newer one is being paid.
+		if e.OutRequestNo == "" || e.OutRequestNo == o.LatestRequest {
+			return PreAuthClosed
+		}
+	}
+	return ""
+}
+
+// applyFundAuth applies a fund-auth notice to o in place. Three facts merge
+// independently, each only forward, so the result does not depend on arrival order:
+// the operation's own status (OperationMachine), the order-level snapshot (kept when all
+// three totals are ≥ the stored ones) and the order status (PreAuthMachine, moved only
+// by a notice whose snapshot is not older than the stored one).
+func applyFundAuth(o *PreAuthOrder, e FundAuthEffect) (ApplyResult, error) {
+	if slices.Contains(o.NotifyIDs, e.NotifyID) {
+		return Duplicate, nil
+	}
+	if o.Status == PreAuthClosed {
+		// Closed while nothing was frozen: later notices are older than the close.
+		return Stale, nil
+	}
+	op, known := o.Operations[e.OperationID]
+	opChange := !known
+	if known && op.Status != e.OperationStatus {
+		if !OperationMachine.Allowed(op.Status, e.OperationStatus) {
+			return Stale, nil // a late notice from before the operation's final status
+		}
+		opChange = true
+	}
+	if !known && len(o.Operations) >= MaxOperations {
+		return "", fmt.Errorf("%w: %d fund operations on out_order_no %s", ErrLimit, MaxOperations, o.OutOrderNo)
+	}
+	fresh := e.TotalFreeze >= o.TotalFreeze && e.TotalUnfreeze >= o.TotalUnfreeze && e.TotalPay >= o.TotalPay
+	snapChange := fresh && (e.TotalFreeze != o.TotalFreeze || e.TotalUnfreeze != o.TotalUnfreeze || e.TotalPay != o.TotalPay || e.Rest != o.Rest)
+	target := fundAuthTarget(o, e)
+	statusChange := fresh && target != "" && PreAuthMachine.Allowed(o.Status, target)
+	authNoChange := o.AuthNo == "" && e.AuthNo != ""
+	if !opChange && !snapChange && !statusChange && !authNoChange {
+		return Stale, nil
+	}
+	now := normTime(e.Now)
+	if opChange {
+		if !known {
+			op = FundOperation{OperationID: e.OperationID, OutRequestNo: e.OutRequestNo, Type: e.OperationType, Amount: e.Amount}
+		}
+		op.Status = e.OperationStatus
+		op.GmtTrans = normTime(e.GmtTrans)
+		op.UpdatedAt = now
+		if o.Operations == nil {
+			o.Operations = map[string]FundOperation{}
+		}
+		o.Operations[e.OperationID] = op
+	}
+	if snapChange {
+		o.TotalFreeze, o.TotalUnfreeze, o.TotalPay, o.Rest = e.TotalFreeze, e.TotalUnfreeze, e.TotalPay, e.Rest
+	}
+	if statusChange {
+		o.Status = target
+		if target == PreAuthAuthorized || target == PreAuthFinished {
+			o.ExpiresAt = time.Time{}
+		}
+	}
+	if authNoChange {
+		o.AuthNo = e.AuthNo
+	}
+	o.UpdatedAt = now
+	o.NotifyIDs = addReceipt(o.NotifyIDs, e.NotifyID)
+	return Applied, nil
+}
+
+func validateAgreement(e AgreementEffect) error {
+	switch {
+	case e.NotifyID == "":
+		return invalid("notify_id", "is empty")
+	case e.ExternalAgreementNo == "":
+		return invalid("external_agreement_no", "is empty")
+	case e.Status == AgreementPending || !AgreementMachine.Known(e.Status):
+		return invalid("status", fmt.Sprintf("%q is not a notified agreement status", e.Status))
+	case e.Now.IsZero():
+		return invalid("now", "is zero")
+	}
+	return nil
+}
+
+func applyAgreement(a *Agreement, e AgreementEffect) ApplyResult {
+	if slices.Contains(a.NotifyIDs, e.NotifyID) {
+		return Duplicate
+	}
+	if !AgreementMachine.Allowed(a.Status, e.Status) {
+		return Stale
+	}
+	a.Status = e.Status
+	if a.AgreementNo == "" {
+		a.AgreementNo = e.AgreementNo
+	}
+	if a.AlipayUserID == "" {
+		a.AlipayUserID = e.AlipayUserID
+	}
+	a.ExpiresAt = time.Time{}
+	a.UpdatedAt = normTime(e.Now)
+	a.NotifyIDs = addReceipt(a.NotifyIDs, e.NotifyID)
+	return Applied
+}
+
+func validateBegin(b VoucherBegin) error {
+	switch {
+	case b.OutOrderNo == "":
+		return invalid("out_order_no", "is empty")
+	case b.OutRequestNo == "":
+		return invalid("out_request_no", "is empty")
+	case b.Owner == "":
+		return invalid("owner", "is empty")
+	case b.OrderHash == "":
+		return invalid("order_hash", "is empty")
+	case b.RequestHash == "":
+		return invalid("request_hash", "is empty")
+	case b.Amount <= 0:
+		return invalid("amount", "must be positive")
+	case b.Now.IsZero():
+		return invalid("now", "is zero")
+	case !b.LeaseUntil.After(b.Now):
+		// A zero or past lease would never hold, or never expire once stored.
+		return invalid("lease_until", "must be after now")
+	}
+	return nil
+}
+
+// beginVoucher decides BeginVoucher on the current order (nil when absent). It returns
+// the order to write, or nil when nothing is written.
+func beginVoucher(o *PreAuthOrder, b VoucherBegin, token string) (*PreAuthOrder, VoucherBeginResult, error) {
+	now, lease := normTime(b.Now), normTime(b.LeaseUntil)
+	req := VoucherRequest{
+		OutRequestNo: b.OutRequestNo,
+		RequestHash:  b.RequestHash,
+		State:        RequestInProgress,
+		LeaseUntil:   lease,
+		CreatedAt:    now,
+		UpdatedAt:    now,
+		token:        token,
+	}
+	acquired := VoucherBeginResult{Outcome: VoucherAcquired, Token: token, LeaseUntil: lease}
+	if o == nil {
+		o = &PreAuthOrder{
+			OutOrderNo:    b.OutOrderNo,
+			Owner:         b.Owner,
+			OrderHash:     b.OrderHash,
+			Amount:        b.Amount,
+			OrderTitle:    b.OrderTitle,
+			PayeeUserID:   b.PayeeUserID,
+			Status:        PreAuthCreated,
+			Requests:      map[string]VoucherRequest{b.OutRequestNo: req},
+			LatestRequest: b.OutRequestNo,
+			CreatedAt:     now,
+			UpdatedAt:     now,
+			ExpiresAt:     normExpiry(b.ExpiresAt),
+			version:       1,
+		}
+		acquired.Status = o.Status
+		return o, acquired, nil
+	}
+	res := VoucherBeginResult{Status: o.Status}
+	if o.Owner != b.Owner || o.OrderHash != b.OrderHash {
+		res.Outcome = VoucherConflict
+		return nil, res, nil
+	}
+	cur, known := o.Requests[b.OutRequestNo]
+	if known {
+		if cur.RequestHash != b.RequestHash {
+			res.Outcome = VoucherConflict
+			return nil, res, nil
+		}
+		switch cur.State {
+		case RequestIssued, RequestBusinessError:
+			res.Outcome, res.Request = VoucherReplay, cur
+			res.Request.token = ""
+			return nil, res, nil
+		case RequestInProgress:
+			if now.Before(cur.LeaseUntil) {
+				res.Outcome, res.LeaseUntil = VoucherInProgress, cur.LeaseUntil
+				return nil, res, nil
+			}
+		}
+		// An expired lease or an unknown outcome: the same out_request_no may be sent again.
+		req.CreatedAt = cur.CreatedAt
+	}
+	switch o.Status {
+	case PreAuthAuthorized, PreAuthFinished:
+		res.Outcome = VoucherAlreadyAuthorized
+		return nil, res, nil
+	case PreAuthClosed:
+		res.Outcome = VoucherOrderClosed
+		return nil, res, nil
+	}
+	if !known && len(o.Requests) >= MaxVoucherRequests {
+		return nil, res, fmt.Errorf("%w: %d voucher requests on out_order_no %s", ErrLimit, MaxVoucherRequests, o.OutOrderNo)
+	}
+	next := o.clone()
+	if next.Requests == nil {
+		next.Requests = map[string]VoucherRequest{}
+	}
+	next.Requests[b.OutRequestNo] = req
+	if !known {
+		next.LatestRequest = b.OutRequestNo
+	}
+	next.UpdatedAt = now
+	acquired.Status = next.Status
+	return next, acquired, nil
+}
+
+func validateOutcome(token string, out VoucherOutcome) error {
+	if token == "" {
+		return invalid("token", "is empty")
+	}
+	if out.Now.IsZero() {
+		return invalid("now", "is zero")
+	}
+	switch out.State {
+	case RequestIssued:
+		if out.CodeValue == "" {
+			return invalid("code_value", "is empty")
+		}
+	case RequestBusinessError:
+		if out.Code == "" && out.SubCode == "" {
+			return invalid("code", "and sub_code are empty")
+		}
+	case RequestUnknown:
+	default:
+		return invalid("state", fmt.Sprintf("%q is not an outcome", out.State))
+	}
+	return nil
+}
+
+func sameOutcome(r VoucherRequest, out VoucherOutcome) bool {
+	return r.State == out.State && r.CodeType == out.CodeType && r.CodeValue == out.CodeValue &&
+		r.CodeURL == out.CodeURL && r.Code == out.Code && r.SubCode == out.SubCode && r.SubMsg == out.SubMsg
+}
+
+// completeVoucher records a gateway outcome on o in place; false means nothing changed
+// (the same completion was already recorded).
+func completeVoucher(o *PreAuthOrder, outRequestNo, token string, out VoucherOutcome) (bool, error) {
+	req, ok := o.Requests[outRequestNo]
+	if !ok {
+		return false, fmt.Errorf("%w: out_request_no %s on out_order_no %s", ErrNotFound, outRequestNo, o.OutOrderNo)
+	}
+	if req.token != token {
+		return false, fmt.Errorf("%w: out_request_no %s", ErrLeaseLost, outRequestNo)
+	}
+	if req.State != RequestInProgress {
+		if sameOutcome(req, out) {
+			return false, nil
+		}
+		return false, fmt.Errorf("%w: out_request_no %s already %s", ErrLeaseLost, outRequestNo, req.State)
+	}
+	now := normTime(out.Now)
+	req.State = out.State
+	req.LeaseUntil = time.Time{}
+	req.CodeType, req.CodeValue, req.CodeURL = out.CodeType, out.CodeValue, out.CodeURL
+	req.Code, req.SubCode, req.SubMsg = out.Code, out.SubCode, out.SubMsg
+	req.UpdatedAt = now
+	o.Requests = maps.Clone(o.Requests)
+	o.Requests[outRequestNo] = req
+	if out.State == RequestIssued && o.Status == PreAuthCreated {
+		o.Status = PreAuthCodeIssued
+	}
+	o.UpdatedAt = now
+	return true, nil
+}
+
+// publicPreAuth hides lease tokens from readers.
+func publicPreAuth(o *PreAuthOrder) *PreAuthOrder {
+	c := o.clone()
+	for k, r := range c.Requests {
+		r.token = ""
+		c.Requests[k] = r
+	}
+	return c
+}

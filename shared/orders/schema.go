@@ -1,0 +1,23 @@
+package orders
+
+// Table layout, declared once so template.yaml can be checked against it. One table,
+// on-demand, string keys pk/sk; every lookup is by key, so there is no secondary index.
+const (
+	PartitionKey = "pk"
+	SortKey      = "sk"
+	KeyType      = "S" // both keys are strings
+	// TTLAttribute holds epoch seconds on items that may expire (abandoned unpaid orders).
+	TTLAttribute = "expires_at"
+	BillingMode  = "PAY_PER_REQUEST"
+	// GlobalSecondaryIndexCount: owner checks read the order by key, no index needed.
+	GlobalSecondaryIndexCount = 0
+)
+
+// Item keys: pk = kind + "#" + Alipay key, sk = kind.
+const (
+	kindAppPay    = "APPPAY"
+	kindPreAuth   = "PREAUTH"
+	kindAgreement = "AGREEMENT"
+)
+
+func itemKey(kind, id string) (pk, sk string) { return kind + "#" + id, kind }

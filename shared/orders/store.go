@@ -1,0 +1,295 @@
+package orders
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
+)
+
+// Store keeps order state. Every method is safe for concurrent use by many processes.
+// Store failures (connection refused, timeouts, throttling, 5xx, contention that outlasted
+// the retries) are reported as errors matching ErrUnavailable, never as success.
+type Store interface {
+	// CreateAppPayOrder stores a new app-pay order (status CREATED) and, for pay-and-sign,
+	// its agreement (PENDING). The same out_trade_no with the same owner and ParamsHash
+	// is Replayed with the stored order (its OrderStr is the reply to give again); any
+	// other params, or an external_agreement_no already used by another order, is
+	// Conflict (no order returned).
+	CreateAppPayOrder(ctx context.Context, o *AppPayOrder) (CreateOutcome, *AppPayOrder, error)
+	// GetAppPayOrder returns the order with its agreement state, or ErrNotFound.
+	GetAppPayOrder(ctx context.Context, outTradeNo string) (*AppPayOrder, error)
+	// GetAgreement returns a pay-and-sign agreement by external_agreement_no, or ErrNotFound.
+	GetAgreement(ctx context.Context, externalAgreementNo string) (*Agreement, error)
+
+	// BeginVoucher creates the pre-auth order and/or the voucher request, or classifies a
+	// retry (see the BeginOutcome values). Acquired means the caller holds the lease until
+	// b.LeaseUntil and must call the gateway, then CompleteVoucher with the token.
+	BeginVoucher(ctx context.Context, b VoucherBegin) (VoucherBeginResult, error)
+	// CompleteVoucher records the gateway outcome if token still holds the request's lease
+	// (ErrLeaseLost otherwise). ISSUED also moves the order CREATED → CODE_ISSUED.
+	// Repeating the same completion with the same token is a no-op.
+	CompleteVoucher(ctx context.Context, outOrderNo, outRequestNo, token string, out VoucherOutcome) error
+	// GetPreAuthOrder returns the order with its requests and operations, or ErrNotFound.
+	GetPreAuthOrder(ctx context.Context, outOrderNo string) (*PreAuthOrder, error)
+
+	// ApplyTrade applies a verified trade_status_sync notice.
+	ApplyTrade(ctx context.Context, e TradeEffect) (ApplyResult, error)
+	// ApplyFundAuth applies a verified fund_auth_freeze notice.
+	ApplyFundAuth(ctx context.Context, e FundAuthEffect) (ApplyResult, error)
+	// ApplyAgreement applies a verified dut_user_sign / dut_user_unsign notice.
+	ApplyAgreement(ctx context.Context, e AgreementEffect) (ApplyResult, error)
+}
+
+var (
+	// ErrNotFound: no such order or agreement.
+	ErrNotFound = errors.New("orders: not found")
+	// ErrLeaseLost: the token no longer holds the voucher request's lease (another caller
+	// took it over after expiry, or the outcome was already recorded differently).
+	ErrLeaseLost = errors.New("orders: lease lost")
+	// ErrUnavailable: the store could not be reached or did not answer in time; the
+	// outcome of a write is unknown, retry later.
+	ErrUnavailable = errors.New("orders: store unavailable")
+	// ErrInvalid: the input breaks the model's rules (missing key, zero or past lease,
+	// inconsistent amounts); a caller bug or a bad notice, never retried as is.
+	ErrInvalid = errors.New("orders: invalid input")
+	// ErrLimit: an order reached its bound of voucher requests or fund operations.
+	ErrLimit = errors.New("orders: limit reached")
+)
+
+// Bounds that keep a pre-auth order, its requests, operations and receipts in one item.
+const (
+	MaxVoucherRequests = 20
+	MaxOperations      = 100
+	// MaxReceipts notify_ids are kept per item, oldest evicted first. An evicted receipt
+	// costs nothing: state only moves forward, so a redelivery of an old notice is Stale.
+	MaxReceipts = 200
+)
+
+// CreateOutcome is the result of CreateAppPayOrder.
+type CreateOutcome string
+
+const (
+	Created  CreateOutcome = "CREATED"
+	Replayed CreateOutcome = "REPLAYED"
+	Conflict CreateOutcome = "CONFLICT"
+)
+
+// ApplyResult is the result of applying a notification. Every value but NotFound means
+// the notice was handled and Alipay may be told `success`.
+type ApplyResult string
+
+const (
+	Applied   ApplyResult = "APPLIED"   // the effect is stored with the notify_id
+	Duplicate ApplyResult = "DUPLICATE" // this notify_id was applied before
+	Stale     ApplyResult = "STALE"     // valid but older or not a forward move: nothing changes
+	NotFound  ApplyResult = "NOT_FOUND" // no such order (or agreement)
+)
+
+// AppPayOrder is an alipay.trade.app.pay order keyed by out_trade_no.
+type AppPayOrder struct {
+	OutTradeNo  string
+	Owner       string // caller id; only the owner may read it
+	ParamsHash  string // canonical business params; decides replay vs conflict
+	TotalAmount alipay.Amount
+	Subject     string
+	ProductCode string
+	Status      TradeStatus
+	OrderStr    string // the stored reply, given again on replays
+
+	TradeNo   string
+	BuyerID   string
+	RefundFee alipay.Amount // cumulative refunds as last notified
+	PaidAt    time.Time     // gmt_payment, or when the payment was first learned
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// ExpiresAt lets an abandoned unpaid order expire (TTL, whole seconds); zero never.
+	// It must lie beyond the payment deadline plus Alipay's ~25 h redelivery window, or a
+	// late notice finds no order. The store clears it once the order is paid.
+	ExpiresAt time.Time
+
+	// Pay-and-sign agreement (optional). AgreementNo and AgreementStatus are read from the
+	// agreement record, where dut_user_sign/unsign notices are applied.
+	ExternalAgreementNo string
+	PersonalProductCode string
+	SignScene           string
+	AgreementNo         string
+	AgreementStatus     AgreementStatus
+
+	NotifyIDs []string // receipts of applied trade notices, oldest first
+
+	version int64
+}
+
+// Agreement is a pay-and-sign agreement keyed by external_agreement_no, created with its
+// app-pay order; the agreement notices carry no out_trade_no.
+type Agreement struct {
+	ExternalAgreementNo string
+	OutTradeNo          string
+	Owner               string
+	PersonalProductCode string
+	SignScene           string
+	AgreementNo         string
+	Status              AgreementStatus
+	AlipayUserID        string
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+	ExpiresAt           time.Time // same as its order's; cleared once signed
+	NotifyIDs           []string
+
+	version int64
+}
+
+// PreAuthOrder is a fund-auth (pre-authorisation) order keyed by out_order_no.
+type PreAuthOrder struct {
+	OutOrderNo  string
+	Owner       string
+	OrderHash   string // order params excluding out_request_no
+	Amount      alipay.Amount
+	OrderTitle  string
+	PayeeUserID string
+	Status      PreAuthStatus
+	AuthNo      string
+
+	// Order-level snapshot from the newest notice (all three totals non-decreasing).
+	TotalFreeze   alipay.Amount
+	TotalUnfreeze alipay.Amount
+	TotalPay      alipay.Amount
+	Rest          alipay.Amount
+
+	Requests      map[string]VoucherRequest // by out_request_no
+	LatestRequest string                    // the out_request_no begun last
+	Operations    map[string]FundOperation  // by operation_id
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	ExpiresAt time.Time // zero never; cleared once authorized
+	NotifyIDs []string
+
+	version int64
+}
+
+// VoucherRequest is one alipay.fund.auth.order.voucher.create call (out_request_no).
+type VoucherRequest struct {
+	OutRequestNo string
+	RequestHash  string
+	State        RequestState
+	LeaseUntil   time.Time // IN_PROGRESS only
+
+	// ISSUED: the reply replayed to retries.
+	CodeType  string
+	CodeValue string
+	CodeURL   string
+	// BUSINESS_ERROR: the verified error replayed to retries.
+	Code    string
+	SubCode string
+	SubMsg  string
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
+
+	token string // lease holder; kept after completion so a repeated completion is a no-op
+}
+
+// FundOperation is one fund operation Alipay reported (operation_id).
+type FundOperation struct {
+	OperationID  string
+	OutRequestNo string
+	Type         OperationType
+	Status       OperationStatus
+	Amount       alipay.Amount
+	GmtTrans     time.Time
+	UpdatedAt    time.Time
+}
+
+// VoucherBegin asks to start (or retry) a voucher request.
+type VoucherBegin struct {
+	OutOrderNo   string
+	OutRequestNo string
+	Owner        string
+	OrderHash    string
+	RequestHash  string
+	Amount       alipay.Amount
+	OrderTitle   string
+	PayeeUserID  string
+	Now          time.Time
+	// LeaseUntil bounds the gateway call (e.g. the Lambda deadline); must be after Now.
+	LeaseUntil time.Time
+	// ExpiresAt, optional, lets an order that is never authorized expire (TTL).
+	ExpiresAt time.Time
+}
+
+// BeginOutcome classifies BeginVoucher.
+type BeginOutcome string
+
+const (
+	VoucherAcquired          BeginOutcome = "ACQUIRED"           // call the gateway; Token holds the lease
+	VoucherReplay            BeginOutcome = "REPLAY"             // Request holds the stored ISSUED reply or BUSINESS_ERROR
+	VoucherInProgress        BeginOutcome = "IN_PROGRESS"        // another caller holds the lease until LeaseUntil
+	VoucherConflict          BeginOutcome = "CONFLICT"           // other params for this out_order_no or out_request_no
+	VoucherAlreadyAuthorized BeginOutcome = "ALREADY_AUTHORIZED" // the order is authorized or finished
+	VoucherOrderClosed       BeginOutcome = "ORDER_CLOSED"       // the order closed unpaid; use a new out_order_no
+)
+
+// VoucherBeginResult is BeginVoucher's answer.
+type VoucherBeginResult struct {
+	Outcome    BeginOutcome
+	Token      string         // VoucherAcquired
+	LeaseUntil time.Time      // VoucherAcquired, VoucherInProgress
+	Request    VoucherRequest // VoucherReplay
+	Status     PreAuthStatus  // the order's status
+}
+
+// VoucherOutcome is the gateway outcome of a voucher request.
+type VoucherOutcome struct {
+	State     RequestState // ISSUED, BUSINESS_ERROR or UNKNOWN
+	CodeType  string
+	CodeValue string
+	CodeURL   string
+	Code      string
+	SubCode   string
+	SubMsg    string
+	Now       time.Time
+}
+
+// TradeEffect is a verified trade_status_sync notice (amounts already checked).
+type TradeEffect struct {
+	NotifyID    string
+	OutTradeNo  string
+	TradeStatus TradeStatus
+	TradeNo     string
+	BuyerID     string
+	RefundFee   alipay.Amount // cumulative; 0 when absent
+	GmtPayment  time.Time     // zero when absent
+	Now         time.Time
+}
+
+// FundAuthEffect is a verified fund_auth_freeze notice.
+type FundAuthEffect struct {
+	NotifyID        string
+	OutOrderNo      string
+	AuthNo          string
+	OperationID     string
+	OutRequestNo    string
+	OperationType   OperationType
+	OperationStatus OperationStatus
+	Amount          alipay.Amount
+	TotalFreeze     alipay.Amount
+	TotalUnfreeze   alipay.Amount
+	TotalPay        alipay.Amount
+	Rest            alipay.Amount
+	GmtTrans        time.Time
+	Now             time.Time
+}
+
+// AgreementEffect is a verified dut_user_sign / dut_user_unsign notice.
+type AgreementEffect struct {
+	NotifyID            string
+	ExternalAgreementNo string
+	AgreementNo         string
+	Status              AgreementStatus // TEMP, NORMAL or UNSIGN
+	AlipayUserID        string
+	Now                 time.Time
+}
