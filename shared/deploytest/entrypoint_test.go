@@ -76,7 +76,6 @@ func testKey(t *testing.T, rel string) string {
 
 // stack is what a deployed function finds around it, on loopback.
 type stack struct {
-	runtime *lambdart.Server
 	sm      *smtest.Server
 	db      *dynalitetest.Server
 	table   string
