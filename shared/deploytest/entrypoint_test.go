@@ -76,9 +76,9 @@ func testKey(t *testing.T, rel string) string {
 
 // stack is what a deployed function finds around it, on loopback.
 type stack struct {
-	sm      *smtest.Server
-	db      *dynalitetest.Server
-	table   string
+	sm    *smtest.Server
+	db    *dynalitetest.Server
+	table string
 }
 
 func newStack(t *testing.T) *stack {
