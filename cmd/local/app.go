@@ -1,0 +1,276 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/mdp/qrterminal/v3"
+
+	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
+	"github.com/alipay-serverless/alipay-serverless/shared/apppay"
+	"github.com/alipay-serverless/alipay-serverless/shared/config"
+	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
+	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
+	"github.com/alipay-serverless/alipay-serverless/shared/notify"
+	"github.com/alipay-serverless/alipay-serverless/shared/orders"
+	"github.com/alipay-serverless/alipay-serverless/shared/preauth"
+	"github.com/alipay-serverless/alipay-serverless/shared/sandbox"
+)
+
+// devAppID is the app id of the generated dev credentials and of the simulator.
+const devAppID = "2021000000000001"
+
+// app is everything the local server runs.
+type app struct {
+	handler http.Handler
+	sim     *sandbox.Simulator // nil when a real gateway is configured
+	base    string
+	store   string
+	creds   string
+	gateway string
+	closers []func()
+}
+
+// credSource is what the services need of credentials.
+type credSource interface {
+	Get(context.Context) (*alipay.Credentials, error)
+	Refresh(context.Context) (*alipay.Credentials, error)
+}
+
+// staticCreds are the generated dev credentials: nothing to refresh.
+type staticCreds struct{ c *alipay.Credentials }
+
+func (s staticCreds) Get(context.Context) (*alipay.Credentials, error)     { return s.c, nil }
+func (s staticCreds) Refresh(context.Context) (*alipay.Credentials, error) { return s.c, nil }
+
+func newApp(ctx context.Context, o options, base string, getenv func(string) string, out io.Writer) (*app, error) {
+	var logHandler slog.Handler = slog.NewTextHandler(out, nil)
+	if o.logJSON {
+		logHandler = slog.NewJSONHandler(out, nil)
+	}
+	log := slog.New(logHandler)
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{base: base}
+
+	var awsCfg *aws.Config
+	loadAWS := func() (aws.Config, error) {
+		if awsCfg != nil {
+			return *awsCfg, nil
+		}
+		var opts []func(*awsconfig.LoadOptions) error
+		if getenv("AWS_REGION") == "" && getenv("AWS_DEFAULT_REGION") == "" {
+			opts = append(opts, awsconfig.WithRegion("us-east-1"))
+		}
+		if o.dynamoDBEndpoint != "" && getenv("AWS_ACCESS_KEY_ID") == "" {
+			// dynalite accepts any signature; do not go looking for real credentials.
+			opts = append(opts, awsconfig.WithCredentialsProvider(awscreds.NewStaticCredentialsProvider("local", "local", "")))
+		}
+		c, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+		if err != nil {
+			return c, fmt.Errorf("aws config: %w", err)
+		}
+		awsCfg = &c
+		return c, nil
+	}
+
+	// Credentials: configured ones, else generated dev keys and the simulator.
+	var creds credSource
+	var sm credentials.GetSecretValueAPI
+	if cfg.SecretID != "" {
+		c, err := loadAWS()
+		if err != nil {
+			return nil, err
+		}
+		sm = secretsmanager.NewFromConfig(c)
+	}
+	src, err := credentials.FromEnv(getenv, sm, nil)
+	switch {
+	case errors.Is(err, credentials.ErrNotConfigured):
+		dev, sim, err := newDevSandbox(log)
+		if err != nil {
+			return nil, err
+		}
+		creds, a.sim = staticCreds{dev}, sim
+		cfg.GatewayURL = base + "/sandbox/gateway.do"
+		a.creds = "generated dev keys (app " + devAppID + ")"
+		a.gateway = "built-in simulator at " + cfg.GatewayURL
+		a.closers = append(a.closers, func() { _ = sim.Close() })
+	case err != nil:
+		return nil, err
+	default:
+		cache := credentials.NewCache(src, credentials.WithTTL(cfg.CredentialsTTL), credentials.WithLogger(log))
+		cache.Start(context.WithoutCancel(ctx))
+		if _, err := cache.Get(ctx); err != nil {
+			return nil, fmt.Errorf("credentials: %w", err)
+		}
+		creds = cache
+		a.creds = "configured credentials"
+		if cfg.SecretID != "" {
+			a.creds = "Secrets Manager secret " + cfg.SecretID
+		}
+		a.gateway = cfg.GatewayURL
+	}
+
+	// Store: memory, or DynamoDB / dynalite.
+	var store orders.Store
+	if o.dynamoDBEndpoint != "" || o.dynamo {
+		c, err := loadAWS()
+		if err != nil {
+			return nil, err
+		}
+		db := dynamodb.NewFromConfig(c, func(opt *dynamodb.Options) {
+			if o.dynamoDBEndpoint != "" {
+				opt.BaseEndpoint = aws.String(o.dynamoDBEndpoint)
+			}
+		})
+		if o.dynamoDBEndpoint != "" {
+			if err := orders.CreateTable(ctx, db, o.table); err != nil {
+				return nil, fmt.Errorf("create table %s: %w", o.table, err)
+			}
+		}
+		store = orders.NewDynamoStore(db, o.table)
+		a.store = "DynamoDB table " + o.table
+		if o.dynamoDBEndpoint != "" {
+			a.store += " at " + o.dynamoDBEndpoint
+		}
+	} else {
+		store = orders.NewMemoryStore()
+		a.store = "in-memory (lost on exit)"
+	}
+
+	gw := alipay.NewClient(cfg.GatewayURL, alipay.WithTimeout(cfg.GatewayTimeout))
+	router := httpapi.NewRouter(httpapi.LocalCaller, log)
+	if err := errors.Join(
+		preauth.NewHandler(preauth.NewService(store, creds, gw,
+			preauth.WithNotifyURL(cfg.NotifyURL), preauth.WithGatewayTimeout(cfg.GatewayTimeout))).Mount(router),
+		apppay.NewHandler(apppay.NewService(store, creds), cfg.NotifyURL).Mount(router),
+		notify.NewHandler(notify.NewService(store, creds, notify.WithSellerID(cfg.SellerID))).Mount(router),
+	); err != nil {
+		return nil, err
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	if a.sim != nil {
+		mux.Handle("/sandbox/", a.sim.Handler())
+	}
+	var api http.Handler = router
+	if o.qr {
+		api = showVoucherQR(api, out)
+	}
+	mux.Handle("/", api)
+	a.handler = mux
+	return a, nil
+}
+
+// newDevSandbox generates an app key pair and starts the simulator that knows it.
+func newDevSandbox(log *slog.Logger) (*alipay.Credentials, *sandbox.Simulator, error) {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, nil, err
+	}
+	appKey, err := alipay.NewPrivateKey(k)
+	if err != nil {
+		return nil, nil, err
+	}
+	sim, err := sandbox.New(sandbox.Options{AppID: devAppID, AppPublicKey: appKey.Public(), Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	return &alipay.Credentials{AppID: devAppID, PrivateKey: appKey, AlipayPublicKey: sim.AlipayPublicKey(), Version: "dev"}, sim, nil
+}
+
+func (a *app) close() {
+	for _, c := range a.closers {
+		c()
+	}
+}
+
+// showVoucherQR prints the QR code of every voucher issued, as a cashier would show it.
+func showVoucherQR(next http.Handler, out io.Writer) http.Handler {
+	var mu sync.Mutex
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/v1/preauth/vouchers" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := &teeWriter{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		var v struct{ OutOrderNo, CodeValue string }
+		var raw map[string]string
+		if rec.status == http.StatusOK && json.Unmarshal(rec.buf.Bytes(), &raw) == nil && raw["code_value"] != "" {
+			v.OutOrderNo, v.CodeValue = raw["out_order_no"], raw["code_value"]
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(out, "\nvoucher for %s: %s\n", v.OutOrderNo, v.CodeValue)
+			qrterminal.GenerateHalfBlock(v.CodeValue, qrterminal.L, out)
+		}
+	})
+}
+
+type teeWriter struct {
+	http.ResponseWriter
+	status int
+	buf    bytes.Buffer
+}
+
+func (t *teeWriter) WriteHeader(code int) {
+	if t.status == 0 {
+		t.status = code
+	}
+	t.ResponseWriter.WriteHeader(code)
+}
+
+func (t *teeWriter) Write(b []byte) (int, error) {
+	if t.status == 0 {
+		t.status = http.StatusOK
+	}
+	if t.buf.Len() < 64<<10 {
+		t.buf.Write(b)
+	}
+	return t.ResponseWriter.Write(b)
+}
+
+// banner says what the server uses and how to try it.
+func (a *app) banner(out io.Writer) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "alipay-serverless local server on %s\n", a.base)
+	fmt.Fprintf(&b, "  store:       %s\n", a.store)
+	fmt.Fprintf(&b, "  credentials: %s\n", a.creds)
+	fmt.Fprintf(&b, "  gateway:     %s\n", a.gateway)
+	fmt.Fprintf(&b, "  caller:      header X-Caller (default local-dev); no JWT locally\n\n")
+	fmt.Fprintf(&b, "Try it:\n")
+	fmt.Fprintf(&b, "  curl -s %s/healthz\n", a.base)
+	fmt.Fprintf(&b, "  curl -s -X POST %s/v1/app-pay/orders -H 'Content-Type: application/json' \\\n", a.base)
+	fmt.Fprintf(&b, "    -d '{\"out_trade_no\":\"DEMO001\",\"total_amount\":\"9.90\",\"subject\":\"Demo\",\"product_code\":\"QUICK_MSECURITY_PAY\"}'\n")
+	fmt.Fprintf(&b, "  curl -s %s/v1/app-pay/orders/DEMO001\n", a.base)
+	fmt.Fprintf(&b, "  curl -s -X POST %s/v1/preauth/vouchers -H 'Content-Type: application/json' \\\n", a.base)
+	fmt.Fprintf(&b, "    -d '{\"out_order_no\":\"PA001\",\"out_request_no\":\"PA001R1\",\"order_title\":\"Deposit\",\"amount\":\"100.00\",\"product_code\":\"PRE_AUTH\"}'\n")
+	fmt.Fprintf(&b, "  curl -s %s/v1/preauth/orders/PA001\n", a.base)
+	if a.sim != nil {
+		fmt.Fprintf(&b, "Simulate the buyer:\n")
+		fmt.Fprintf(&b, "  curl -s -X POST %s/sandbox/vouchers/scan -H 'Content-Type: application/json' -d '{\"out_order_no\":\"PA001\"}'\n", a.base)
+		fmt.Fprintf(&b, "  curl -s -X POST %s/sandbox/orders/pay -H 'Content-Type: application/json' -d \"{\\\"order_str\\\":\\\"$ORDER_STR\\\"}\"\n", a.base)
+	}
+	fmt.Fprint(out, b.String())
+}

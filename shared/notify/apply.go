@@ -1,0 +1,187 @@
+package notify
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
+	"github.com/alipay-serverless/alipay-serverless/shared/orders"
+)
+
+// The merchant's checks (protocol §8.3) run on verified notices only. Each handler
+// reads the order, checks the notice against it and our configuration, then applies the
+// effect with one conditional store update keyed by notify_id (the store's receipts make
+// a redelivery a Duplicate and a late notice Stale).
+
+// checkAppID compares the notice's app ids with ours: app_id with the credentials' app
+// (the app whose key Alipay answers), auth_app_id with the merchant's in ISV mode.
+func (s *Service) checkAppID(o *outcome, creds *alipay.Credentials, appID, authAppID string) bool {
+	if appID != creds.AppID {
+		o.mismatch("app_id")
+		return false
+	}
+	if s.authAppID != "" && authAppID != s.authAppID {
+		o.mismatch("auth_app_id")
+		return false
+	}
+	return true
+}
+
+func (s *Service) trade(ctx context.Context, creds *alipay.Credentials, n *alipay.Notification, o *outcome) {
+	t, err := n.Trade()
+	if err != nil {
+		o.fail(http.StatusBadRequest, "malformed trade notice", err)
+		return
+	}
+	o.notifyID, o.orderID = t.NotifyID, t.OutTradeNo
+	if !s.checkAppID(o, creds, t.AppID, t.AuthAppID) {
+		return
+	}
+	ord, err := s.store.GetAppPayOrder(ctx, t.OutTradeNo)
+	if o.load(err) {
+		return
+	}
+	switch {
+	case t.TotalAmount != ord.TotalAmount:
+		o.mismatch("total_amount")
+		return
+	case s.sellerID != "" && t.SellerID != s.sellerID:
+		// Absent seller_id fails too: with a PID configured we only accept what names it.
+		o.mismatch("seller_id")
+		return
+	case t.HasRefundFee && t.RefundFee > ord.TotalAmount:
+		o.mismatch("refund_fee")
+		return
+	case ord.TradeNo != "" && t.TradeNo != ord.TradeNo:
+		// One out_trade_no is one Alipay trade.
+		o.mismatch("trade_no")
+		return
+	}
+	e := orders.TradeEffect{
+		NotifyID:    t.NotifyID,
+		OutTradeNo:  t.OutTradeNo,
+		TradeStatus: orders.TradeStatus(t.TradeStatus),
+		TradeNo:     t.TradeNo,
+		BuyerID:     t.BuyerID,
+		GmtPayment:  t.GmtPayment,
+		Now:         s.now(),
+	}
+	if t.HasRefundFee {
+		e.RefundFee = t.RefundFee
+	}
+	o.apply(s.store.ApplyTrade(ctx, e))
+}
+
+func (s *Service) fundAuth(ctx context.Context, creds *alipay.Credentials, n *alipay.Notification, o *outcome) {
+	a, err := n.FundAuth()
+	if err != nil {
+		o.fail(http.StatusBadRequest, "malformed fund-auth notice", err)
+		return
+	}
+	o.notifyID, o.orderID = a.NotifyID, a.OutOrderNo
+	// Alipay's own fund-auth example carries no app_id: check it when present.
+	if a.AppID != "" && !s.checkAppID(o, creds, a.AppID, a.AuthAppID) {
+		return
+	}
+	ord, err := s.store.GetPreAuthOrder(ctx, a.OutOrderNo)
+	if o.load(err) {
+		return
+	}
+	if field := s.fundAuthMismatch(a, ord); field != "" {
+		o.mismatch(field)
+		return
+	}
+	e := orders.FundAuthEffect{
+		NotifyID:        a.NotifyID,
+		OutOrderNo:      a.OutOrderNo,
+		AuthNo:          a.AuthNo,
+		OperationID:     a.OperationID,
+		OutRequestNo:    a.OutRequestNo,
+		OperationType:   orders.OperationType(a.OperationType),
+		OperationStatus: orders.OperationStatus(a.Status),
+		Amount:          a.Amount,
+		GmtTrans:        a.GmtTrans,
+		Now:             s.now(),
+	}
+	// Without the order-level snapshot the totals stay zero: the store then treats the
+	// notice as no newer than what it holds and records only the operation.
+	if a.HasTotals {
+		e.TotalFreeze, e.TotalUnfreeze, e.TotalPay, e.Rest = a.TotalFreezeAmount, a.TotalUnfreezeAmount, a.TotalPayAmount, a.RestAmount
+	}
+	o.apply(s.store.ApplyFundAuth(ctx, e))
+}
+
+// fundAuthMismatch returns the first field of a fund-auth notice that contradicts the
+// voucher order, or "".
+func (s *Service) fundAuthMismatch(a *alipay.FundAuthNotice, ord *orders.PreAuthOrder) string {
+	switch {
+	case ord.AuthNo != "" && a.AuthNo != ord.AuthNo:
+		// One out_order_no is one Alipay auth order.
+		return "auth_no"
+	case a.OperationType == alipay.FundAuthOpFreeze && a.Amount != ord.Amount:
+		return "amount"
+	case a.OperationType == alipay.FundAuthOpFreeze && !hasRequest(ord, a.OutRequestNo):
+		// A voucher's freeze carries the out_request_no we sent with it.
+		return "out_request_no"
+	case a.PayeeUserID != "" && s.sellerID != "" && a.PayeeUserID != s.sellerID:
+		return "payee_user_id"
+	case a.PayeeUserID != "" && ord.PayeeUserID != "" && a.PayeeUserID != ord.PayeeUserID:
+		return "payee_user_id"
+	case a.HasTotals && a.CheckRest() != nil:
+		return "rest_amount"
+	case a.HasTotals && a.TotalFreezeAmount > ord.Amount:
+		// A voucher never freezes more than its amount.
+		return "total_freeze_amount"
+	}
+	return ""
+}
+
+func hasRequest(ord *orders.PreAuthOrder, outRequestNo string) bool {
+	_, ok := ord.Requests[outRequestNo]
+	return ok
+}
+
+func (s *Service) agreement(ctx context.Context, creds *alipay.Credentials, n *alipay.Notification, o *outcome) {
+	g, err := n.Agreement()
+	if err != nil {
+		o.fail(http.StatusBadRequest, "malformed agreement notice", err)
+		return
+	}
+	o.notifyID, o.orderID = g.NotifyID, g.ExternalAgreementNo
+	if !s.checkAppID(o, creds, g.AppID, g.AuthAppID) {
+		return
+	}
+	if g.ExternalAgreementNo == "" {
+		// Our agreements are all requested with an external_agreement_no (pay-and-sign);
+		// a notice without one is not about an agreement we created.
+		o.fail(http.StatusConflict, "unknown agreement", nil)
+		return
+	}
+	a, err := s.store.GetAgreement(ctx, g.ExternalAgreementNo)
+	if o.load(err) {
+		return
+	}
+	switch {
+	case a.AgreementNo != "" && g.AgreementNo != a.AgreementNo:
+		o.mismatch("agreement_no")
+		return
+	case a.PersonalProductCode != "" && g.PersonalProductCode != a.PersonalProductCode:
+		o.mismatch("personal_product_code")
+		return
+	case a.SignScene != "" && g.SignScene != a.SignScene:
+		o.mismatch("sign_scene")
+		return
+	}
+	userID := g.AlipayUserID
+	if userID == "" {
+		userID = g.AlipayOpenID
+	}
+	o.apply(s.store.ApplyAgreement(ctx, orders.AgreementEffect{
+		NotifyID:            g.NotifyID,
+		ExternalAgreementNo: g.ExternalAgreementNo,
+		AgreementNo:         g.AgreementNo,
+		Status:              orders.AgreementStatus(g.Status),
+		AlipayUserID:        userID,
+		Now:                 s.now(),
+	}))
+}
