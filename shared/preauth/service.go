@@ -1,0 +1,491 @@
+// Package preauth is the pre-auth vertical slice: POST /v1/preauth/vouchers issues an
+// Alipay fund-auth QR voucher (alipay.fund.auth.order.voucher.create) at most once per
+// out_request_no, and GET /v1/preauth/orders/{out_order_no} shows the caller's order.
+//
+// A create first takes a lease on the voucher request in the store, calls the gateway
+// only while holding it, and records the outcome before replying: ISSUED (replayed to
+// identical retries), BUSINESS_ERROR (a verified refusal, replayed too) or UNKNOWN
+// (timeouts, 20000, SYSTEM_ERROR, unverifiable replies; the next identical retry calls
+// Alipay again with the same out_request_no, which Alipay treats as the same request).
+// A voucher is never reported issued before Alipay said so and the store recorded it.
+package preauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
+	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
+	"github.com/alipay-serverless/alipay-serverless/shared/orders"
+)
+
+// Alipay methods this slice calls.
+const (
+	MethodVoucherCreate = "alipay.fund.auth.order.voucher.create"
+	MethodDetailQuery   = "alipay.fund.auth.operation.detail.query"
+)
+
+// StatusCodeIssued is the status of a successful create reply.
+const StatusCodeIssued = string(orders.PreAuthCodeIssued)
+
+// ReplayedHeader marks a reply given again from the store (DESIGN: idempotency).
+const ReplayedHeader = "Idempotent-Replayed"
+
+// DefaultLeaseMargin is the time kept after the gateway call to record its outcome.
+const DefaultLeaseMargin = 2 * time.Second
+
+// maxMinCall caps the least time worth giving a gateway call (see leaseDuration).
+const maxMinCall = time.Second
+
+// Store is the part of orders.Store this slice uses.
+type Store interface {
+	BeginVoucher(ctx context.Context, b orders.VoucherBegin) (orders.VoucherBeginResult, error)
+	CompleteVoucher(ctx context.Context, outOrderNo, outRequestNo, token string, out orders.VoucherOutcome) error
+	GetPreAuthOrder(ctx context.Context, outOrderNo string) (*orders.PreAuthOrder, error)
+}
+
+// Credentials supplies Alipay credentials (implemented by *credentials.Cache).
+type Credentials interface {
+	Get(context.Context) (*alipay.Credentials, error)
+	Refresh(context.Context) (*alipay.Credentials, error)
+}
+
+// Gateway calls the Alipay gateway (implemented by *alipay.Client).
+type Gateway interface {
+	Execute(ctx context.Context, c *alipay.Credentials, method, bizContent string, opts alipay.CallOptions) (*alipay.Reply, error)
+}
+
+// Service is the pre-auth logic. It is safe for concurrent use.
+type Service struct {
+	store          Store
+	creds          Credentials
+	gw             Gateway
+	now            func() time.Time
+	notifyURL      string
+	gatewayTimeout time.Duration
+	leaseMargin    time.Duration
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithClock sets the clock used for store timestamps and leases.
+func WithClock(now func() time.Time) Option {
+	return func(s *Service) {
+		if now != nil {
+			s.now = now
+		}
+	}
+}
+
+// WithNotifyURL sets the configured notify_url (ALIPAY_NOTIFY_URL); empty derives it
+// from the request's domain.
+func WithNotifyURL(u string) Option { return func(s *Service) { s.notifyURL = u } }
+
+// WithGatewayTimeout is the bound on one gateway call (ALIPAY_GATEWAY_TIMEOUT, the same
+// value the alipay.Client uses); non-positive keeps alipay.DefaultTimeout.
+func WithGatewayTimeout(d time.Duration) Option {
+	return func(s *Service) {
+		if d > 0 {
+			s.gatewayTimeout = d
+		}
+	}
+}
+
+// WithLeaseMargin is the time reserved after the gateway call to record its outcome;
+// non-positive keeps DefaultLeaseMargin.
+func WithLeaseMargin(d time.Duration) Option {
+	return func(s *Service) {
+		if d > 0 {
+			s.leaseMargin = d
+		}
+	}
+}
+
+// NewService returns the pre-auth service.
+func NewService(store Store, creds Credentials, gw Gateway, opts ...Option) *Service {
+	s := &Service{
+		store:          store,
+		creds:          creds,
+		gw:             gw,
+		now:            time.Now,
+		gatewayTimeout: alipay.DefaultTimeout,
+		leaseMargin:    DefaultLeaseMargin,
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Voucher is the reply of a successful create.
+type Voucher struct {
+	OutOrderNo   string `json:"out_order_no"`
+	OutRequestNo string `json:"out_request_no"`
+	CodeType     string `json:"code_type"`
+	CodeValue    string `json:"code_value"`
+	CodeURL      string `json:"code_url"`
+	Status       string `json:"status"`
+}
+
+// Created is the result of CreateVoucher. Replayed is also set when the error is a
+// replayed business error.
+type Created struct {
+	Voucher  *Voucher
+	Replayed bool
+}
+
+// CreateVoucher issues (or replays) the voucher for p on behalf of owner. notifyURL is
+// sent to Alipay as is. Every failure is the contract reply to give.
+func (s *Service) CreateVoucher(ctx context.Context, owner string, p *alipay.VoucherCreateParams, notifyURL string) (Created, *httpapi.Error) {
+	log := httpapi.Logger(ctx).With("out_order_no", p.OutOrderNo, "out_request_no", p.OutRequestNo)
+	if err := p.Validate(); err != nil {
+		return Created{}, fieldError(err)
+	}
+	if owner == "" {
+		log.Error("create voucher without a caller")
+		return Created{}, httpapi.Internal()
+	}
+	biz, err := p.BizContent()
+	if err != nil {
+		log.Error("biz_content", "error", err.Error())
+		return Created{}, httpapi.Internal()
+	}
+	creds, err := s.creds.Get(ctx)
+	if err == nil {
+		err = creds.Validate()
+	}
+	if err != nil {
+		log.Error("alipay credentials unavailable", "error", err.Error())
+		return Created{}, httpapi.DependencyUnavailable("credentials are unavailable; retry later")
+	}
+	// now is read before the time left is measured, so now+lease never passes the
+	// deadline.
+	now := s.now()
+	lease, ok := s.leaseDuration(ctx)
+	if !ok {
+		// Taking a lease we cannot use would only block the retry.
+		log.Warn("too little time left to call alipay")
+		return Created{}, httpapi.AlipayUnavailable("not enough time left to call Alipay; retry")
+	}
+	res, err := s.store.BeginVoucher(ctx, orders.VoucherBegin{
+		OutOrderNo:   p.OutOrderNo,
+		OutRequestNo: p.OutRequestNo,
+		Owner:        owner,
+		OrderHash:    p.OrderHash(),
+		RequestHash:  p.CanonicalHash(),
+		Amount:       p.Amount,
+		OrderTitle:   p.OrderTitle,
+		PayeeUserID:  p.PayeeUserID,
+		Now:          now,
+		LeaseUntil:   now.Add(lease),
+	})
+	if err != nil {
+		return Created{}, storeError(log, "begin voucher", err)
+	}
+	switch res.Outcome {
+	case orders.VoucherAcquired:
+		return s.issue(ctx, log, creds, p, biz, notifyURL, res.Token, now.Add(lease), lease)
+	case orders.VoucherReplay:
+		log.Info("voucher replayed", "state", string(res.Request.State))
+		return replay(p, res.Request)
+	case orders.VoucherInProgress:
+		return Created{}, httpapi.InProgress(secondsUntil(now, res.LeaseUntil))
+	case orders.VoucherConflict:
+		return Created{}, httpapi.Conflict(httpapi.CodeIdempotencyConflict,
+			"out_order_no or out_request_no was already used with other parameters")
+	case orders.VoucherAlreadyAuthorized:
+		return Created{}, httpapi.Conflict(httpapi.CodeOrderAlreadyAuthorized,
+			"the order is already authorized; use a new out_order_no")
+	case orders.VoucherOrderClosed:
+		return Created{}, httpapi.Conflict(httpapi.CodeIdempotencyConflict,
+			"the order is closed; use a new out_order_no")
+	}
+	log.Error("unexpected begin outcome", "outcome", string(res.Outcome))
+	return Created{}, httpapi.Internal()
+}
+
+// leaseDuration is how long the voucher request is leased: until the request's
+// deadline (in Lambda, the function's) but never longer than the gateway timeout plus
+// the margin to record the outcome. False when the time left after the margin is less
+// than min(gateway timeout, 1s): too little for a gateway call. Durations, not
+// instants, so an injected clock and the real deadline do not mix.
+func (s *Service) leaseDuration(ctx context.Context) (time.Duration, bool) {
+	d := s.gatewayTimeout + s.leaseMargin
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(dl))
+	}
+	if d-s.leaseMargin < min(s.gatewayTimeout, maxMinCall) {
+		return 0, false
+	}
+	return d, true
+}
+
+// voucherNode is the part of the voucher.create reply node we use.
+type voucherNode struct {
+	OutOrderNo   string `json:"out_order_no"`
+	OutRequestNo string `json:"out_request_no"`
+	CodeType     string `json:"code_type"`
+	CodeValue    string `json:"code_value"`
+	CodeURL      string `json:"code_url"`
+}
+
+// issue calls the gateway under the lease, records the outcome and builds the reply.
+func (s *Service) issue(ctx context.Context, log *slog.Logger, creds *alipay.Credentials, p *alipay.VoucherCreateParams,
+	biz, notifyURL, token string, leaseUntil time.Time, lease time.Duration) (Created, *httpapi.Error) {
+	callCtx, cancel := context.WithTimeout(ctx, lease-s.leaseMargin)
+	reply, err := s.gw.Execute(callCtx, creds, MethodVoucherCreate, biz, alipay.CallOptions{
+		NotifyURL: notifyURL,
+		Refresh:   s.creds.Refresh,
+	})
+	cancel()
+
+	out := orders.VoucherOutcome{State: orders.RequestUnknown}
+	var be *alipay.BusinessError
+	switch {
+	case err == nil:
+		var n voucherNode
+		switch uerr := json.Unmarshal(reply.Node, &n); {
+		case uerr != nil:
+			log.Warn("voucher reply unreadable: outcome unknown", "error", uerr.Error())
+		case n.OutOrderNo != p.OutOrderNo || n.OutRequestNo != p.OutRequestNo:
+			// A validly signed node for another request (replayed by someone): it says
+			// nothing about ours.
+			log.Warn("voucher reply names another request: outcome unknown",
+				"reply_out_order_no", n.OutOrderNo, "reply_out_request_no", n.OutRequestNo)
+		case n.CodeValue == "":
+			log.Warn("voucher reply without code_value: outcome unknown")
+		default:
+			out = orders.VoucherOutcome{State: orders.RequestIssued, CodeType: n.CodeType, CodeValue: n.CodeValue, CodeURL: n.CodeURL}
+		}
+	case errors.As(err, &be) && !be.Configuration():
+		out = orders.VoucherOutcome{State: orders.RequestBusinessError, Code: be.Code, SubCode: be.SubCode, SubMsg: be.SubMsg}
+		log.Info("alipay refused the voucher", "code", be.Code, "sub_code", be.SubCode)
+	case errors.As(err, &be):
+		// Our or the merchant's configuration, not a refusal of this voucher: recorded
+		// as unknown so that a retry after the fix goes through.
+		log.Error("alipay rejected the call for a configuration reason", "code", be.Code, "sub_code", be.SubCode, "sub_msg", be.SubMsg)
+	case errors.Is(err, alipay.ErrUnknownOutcome):
+		log.Warn("alipay outcome unknown", "error", err.Error())
+	default:
+		log.Error("alipay call not sent", "error", err.Error())
+	}
+
+	if err := s.complete(ctx, p, token, out); err != nil {
+		if errors.Is(err, orders.ErrLeaseLost) {
+			log.Warn("voucher lease lost before the outcome was recorded", "state", string(out.State), "error", err.Error())
+			return Created{}, httpapi.AlipayUnavailable("the outcome is not settled yet; retry")
+		}
+		log.Error("recording the voucher outcome failed", "state", string(out.State), "error", err.Error())
+		e := httpapi.DependencyUnavailable("the order store is unavailable; retry later")
+		// The request stays leased until then; an earlier retry would only get 409.
+		e.RetryAfter = max(e.RetryAfter, secondsUntil(s.now(), leaseUntil))
+		return Created{}, e
+	}
+	switch out.State {
+	case orders.RequestIssued:
+		log.Info("voucher issued")
+		return Created{Voucher: voucher(p, out.CodeType, out.CodeValue, out.CodeURL)}, nil
+	case orders.RequestBusinessError:
+		return Created{}, businessError(out.SubCode, out.SubMsg)
+	}
+	return Created{}, httpapi.AlipayUnavailable("Alipay did not confirm the voucher; retry with the same out_request_no")
+}
+
+// complete records the outcome. The write must happen even if the caller went away
+// meanwhile, so it keeps ctx's values but not its cancellation, bounded by the margin.
+func (s *Service) complete(ctx context.Context, p *alipay.VoucherCreateParams, token string, out orders.VoucherOutcome) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.leaseMargin)
+	defer cancel()
+	out.Now = s.now()
+	return s.store.CompleteVoucher(cctx, p.OutOrderNo, p.OutRequestNo, token, out)
+}
+
+func replay(p *alipay.VoucherCreateParams, r orders.VoucherRequest) (Created, *httpapi.Error) {
+	switch r.State {
+	case orders.RequestIssued:
+		return Created{Voucher: voucher(p, r.CodeType, r.CodeValue, r.CodeURL), Replayed: true}, nil
+	case orders.RequestBusinessError:
+		return Created{Replayed: true}, businessError(r.SubCode, r.SubMsg)
+	}
+	return Created{}, httpapi.Internal()
+}
+
+func voucher(p *alipay.VoucherCreateParams, codeType, codeValue, codeURL string) *Voucher {
+	return &Voucher{
+		OutOrderNo:   p.OutOrderNo,
+		OutRequestNo: p.OutRequestNo,
+		CodeType:     codeType,
+		CodeValue:    codeValue,
+		CodeURL:      codeURL,
+		Status:       StatusCodeIssued,
+	}
+}
+
+// businessError is the 502 of a verified refusal: Alipay's sub_code and sub_msg, our
+// fixed message.
+func businessError(subCode, subMsg string) *httpapi.Error {
+	return &httpapi.Error{
+		Status:  http.StatusBadGateway,
+		Code:    httpapi.CodeAlipayBusinessError,
+		Message: "Alipay refused the request",
+		SubCode: subCode,
+		SubMsg:  subMsg,
+	}
+}
+
+// fieldError turns a validation error into a 400 naming the field.
+func fieldError(err error) *httpapi.Error {
+	if fe, ok := alipay.AsFieldError(err); ok {
+		return httpapi.BadRequest(fe.Field, fe.Message)
+	}
+	return httpapi.BadRequest("", "invalid request")
+}
+
+// storeError maps a store failure to its reply; the cause is logged, never sent.
+func storeError(log *slog.Logger, op string, err error) *httpapi.Error {
+	switch {
+	case errors.Is(err, orders.ErrLimit):
+		log.Warn(op+": limit reached", "error", err.Error())
+		return httpapi.Conflict(httpapi.CodeIdempotencyConflict,
+			"the order has too many voucher requests; use a new out_order_no")
+	case errors.Is(err, orders.ErrInvalid):
+		log.Error(op+": invalid input", "error", err.Error())
+		return httpapi.Internal()
+	}
+	log.Error(op+": order store unavailable", "error", err.Error())
+	return httpapi.DependencyUnavailable("the order store is unavailable; retry later")
+}
+
+// secondsUntil is the whole seconds from now until t, rounded up, at least 1.
+func secondsUntil(now, t time.Time) int {
+	d := t.Sub(now)
+	s := int((d + time.Second - 1) / time.Second)
+	return max(s, 1)
+}
+
+// GetOrder returns the caller's order. An order of another owner is reported as not
+// found, so its existence does not leak.
+func (s *Service) GetOrder(ctx context.Context, owner, outOrderNo string) (*Order, *httpapi.Error) {
+	log := httpapi.Logger(ctx)
+	if err := alipay.CheckOutOrderNo("out_order_no", outOrderNo); err != nil {
+		return nil, fieldError(err)
+	}
+	o, err := s.store.GetPreAuthOrder(ctx, outOrderNo)
+	switch {
+	case errors.Is(err, orders.ErrNotFound):
+		return nil, httpapi.NotFound("no such order")
+	case err != nil:
+		return nil, storeError(log.With("out_order_no", outOrderNo), "get order", err)
+	case owner == "" || o.Owner != owner:
+		return nil, httpapi.NotFound("no such order")
+	}
+	return orderView(o), nil
+}
+
+// Reconciliation is what Alipay knows about one voucher request.
+type Reconciliation struct {
+	// State is the request's state in our store.
+	State orders.RequestState
+	// Exists: Alipay knows the (out_order_no, out_request_no) operation, i.e. the voucher
+	// was created. The query does not return its code_value.
+	Exists bool
+	// Set when Exists.
+	Status        alipay.FundAuthStatus // INIT (issued, not paid), SUCCESS (frozen) or CLOSED
+	OperationType alipay.FundAuthOperationType
+	AuthNo        string
+	OperationID   string
+	Amount        alipay.Amount
+}
+
+// notExistSubCodes are the detail query's "no such operation" answers.
+var notExistSubCodes = map[string]bool{
+	"AUTH_ORDER_NOT_EXIST":     true,
+	"AUTH_OPERATION_NOT_EXIST": true,
+	"ORDER_NOT_EXIST":          true,
+}
+
+// detailNode is the part of the detail query's reply node we use.
+type detailNode struct {
+	OutOrderNo    string `json:"out_order_no"`
+	OutRequestNo  string `json:"out_request_no"`
+	AuthNo        string `json:"auth_no"`
+	OperationID   string `json:"operation_id"`
+	OperationType string `json:"operation_type"`
+	Status        string `json:"status"`
+	Amount        string `json:"amount"`
+}
+
+// Reconcile asks Alipay (alipay.fund.auth.operation.detail.query) about a voucher
+// request whose outcome is unknown. It changes nothing: the query does not return the
+// code_value, so even when Alipay knows the voucher, the way to settle the request is to
+// retry the create with the same out_request_no, which Alipay answers with the same
+// code. What Reconcile adds is whether that is still worth doing: SUCCESS means the
+// buyer already paid (a fund_auth_freeze notice is due or was missed), CLOSED that the
+// voucher expired. A business error other than "not found" and every unknown gateway
+// outcome are returned as errors.
+func (s *Service) Reconcile(ctx context.Context, outOrderNo, outRequestNo string) (*Reconciliation, error) {
+	if err := alipay.CheckOutOrderNo("out_order_no", outOrderNo); err != nil {
+		return nil, err
+	}
+	if err := alipay.CheckOutOrderNo("out_request_no", outRequestNo); err != nil {
+		return nil, err
+	}
+	o, err := s.store.GetPreAuthOrder(ctx, outOrderNo)
+	if err != nil {
+		return nil, fmt.Errorf("preauth: reconcile out_order_no %s: %w", outOrderNo, err)
+	}
+	req, ok := o.Requests[outRequestNo]
+	if !ok {
+		return nil, fmt.Errorf("preauth: reconcile: out_request_no %s on out_order_no %s: %w", outRequestNo, outOrderNo, orders.ErrNotFound)
+	}
+	creds, err := s.creds.Get(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("preauth: reconcile: %w", err)
+	}
+	biz, err := json.Marshal(struct {
+		OutOrderNo   string `json:"out_order_no"`
+		OutRequestNo string `json:"out_request_no"`
+	}{outOrderNo, outRequestNo})
+	if err != nil {
+		return nil, fmt.Errorf("preauth: reconcile: biz_content: %w", err)
+	}
+	res := &Reconciliation{State: req.State}
+	reply, err := s.gw.Execute(ctx, creds, MethodDetailQuery, string(biz), alipay.CallOptions{Refresh: s.creds.Refresh})
+	var be *alipay.BusinessError
+	if errors.As(err, &be) && !be.Configuration() && notExistSubCodes[be.SubCode] {
+		return res, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("preauth: reconcile out_request_no %s: %w", outRequestNo, err)
+	}
+	var n detailNode
+	if err := json.Unmarshal(reply.Node, &n); err != nil {
+		return nil, fmt.Errorf("preauth: reconcile: unreadable reply: %w", err)
+	}
+	if n.OutOrderNo != outOrderNo || n.OutRequestNo != outRequestNo {
+		return nil, fmt.Errorf("preauth: reconcile: reply names out_order_no %q out_request_no %q, not ours", n.OutOrderNo, n.OutRequestNo)
+	}
+	switch st := alipay.FundAuthStatus(n.Status); st {
+	case alipay.FundAuthStatusInit, alipay.FundAuthStatusSuccess, alipay.FundAuthStatusClosed:
+		res.Status = st
+	default:
+		return nil, fmt.Errorf("preauth: reconcile: unknown operation status %q", n.Status)
+	}
+	if n.Amount != "" {
+		if res.Amount, err = alipay.ParseAmount(n.Amount); err != nil {
+			return nil, fmt.Errorf("preauth: reconcile: amount: %w", err)
+		}
+	}
+	res.Exists = true
+	res.OperationType = alipay.FundAuthOperationType(n.OperationType)
+	res.AuthNo, res.OperationID = n.AuthNo, n.OperationID
+	httpapi.Logger(ctx).Info("voucher request reconciled", "out_order_no", outOrderNo, "out_request_no", outRequestNo,
+		"state", string(req.State), "alipay_status", n.Status)
+	return res, nil
+}
