@@ -5,9 +5,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -79,11 +84,46 @@ type stack struct {
 	sm    *smtest.Server
 	db    *dynalitetest.Server
 	table string
+	mu    sync.Mutex
+	ops   map[string]map[string]bool // function -> DynamoDB actions it called
+}
+
+// dynamoProxy forwards a function's DynamoDB calls to dynalite and records each call's
+// action (X-Amz-Target), so the IAM grants can be compared with what the binary does.
+func (s *stack) dynamoProxy(t *testing.T, fn string) string {
+	t.Helper()
+	target, _ := url.Parse(s.db.Endpoint())
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_20120810."); ok {
+			s.mu.Lock()
+			if s.ops[fn] == nil {
+				s.ops[fn] = map[string]bool{}
+			}
+			s.ops[fn]["dynamodb:"+op] = true
+			s.mu.Unlock()
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// used returns the sorted DynamoDB actions fn called.
+func (s *stack) used(fn string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for op := range s.ops[fn] {
+		out = append(out, op)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	s := &stack{sm: smtest.Start(t), db: dynalitetest.Start(t), table: "orders-test"}
+	s := &stack{sm: smtest.Start(t), db: dynalitetest.Start(t), table: "orders-test", ops: map[string]map[string]bool{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := orders.CreateTable(ctx, dynalitetest.NewClient(t, s.db.Endpoint()), s.table); err != nil {
@@ -117,7 +157,7 @@ func (s *stack) start(t *testing.T, fn string, extra map[string]string) *lambdar
 		"AWS_LAMBDA_FUNCTION_NAME":         fn,
 		"ALIPAY_SECRET_ID":                 "alipay/test",
 		"ORDERS_TABLE":                     s.table,
-		"DYNAMODB_ENDPOINT":                s.db.Endpoint(),
+		"DYNAMODB_ENDPOINT":                s.dynamoProxy(t, fn),
 		"CREDENTIALS_TTL":                  "5m",
 		"HOME":                             t.TempDir(),
 	}

@@ -1,0 +1,163 @@
+package deploytest
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/lambdart"
+
+	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
+	"github.com/alipay-serverless/alipay-serverless/shared/sandbox"
+)
+
+// simulator starts the gateway simulator signing with the reference "Alipay" key, the
+// one whose public half is in the stack's secret, and trusting the reference app key.
+func simulator(t *testing.T) (*sandbox.Simulator, *httptest.Server) {
+	t.Helper()
+	appKey, err := alipay.ParsePrivateKey([]byte(testKey(t, "keys/app_private_pkcs1.pem")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alipayKey, err := alipay.ParsePrivateKey([]byte(testKey(t, "keys/alipay_private_pkcs1.pem")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := sandbox.New(sandbox.Options{AppID: "2021000000000001", AppPublicKey: appKey.Public(), AlipayKey: alipayKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(func() { srv.Close(); _ = sim.Close() })
+	return sim, srv
+}
+
+// TestBootstrapsEndToEnd runs all three bootstraps as Lambda would, against one table:
+// a voucher through the simulator, an app-pay order, and the notifications that move
+// both, delivered as API Gateway events with base64 form bodies.
+func TestBootstrapsEndToEnd(t *testing.T) {
+	s := newStack(t)
+	_, gw := simulator(t)
+	// Notifications are captured, not delivered: the test hands them to the notify
+	// function as API Gateway events.
+	captured := make(chan string, 16)
+	catcher := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		select {
+		case captured <- string(b):
+		default:
+		}
+		_, _ = w.Write([]byte("success"))
+	}))
+	defer catcher.Close()
+	common := map[string]string{"ALIPAY_GATEWAY_URL": gw.URL + sandbox.GatewayPath, "ALIPAY_NOTIFY_URL": catcher.URL + "/v1/notify/alipay"}
+	voucherFn := s.start(t, "createvoucher", common)
+	appFn := s.start(t, "apppaysign", common)
+	notifyFn := s.start(t, "notify", nil)
+	preauthClaims := map[string]string{"sub": "cashier-1", "scope": "preauth"}
+
+	// Pre-auth: voucher → scan → freeze notification → AUTHORIZED.
+	resp := invoke(t, voucherFn, apiEvent("POST", "/v1/preauth/vouchers",
+		`{"out_order_no":"LPA001","out_request_no":"LPA001R1","order_title":"押金","amount":"200.00","product_code":"PRE_AUTH"}`,
+		preauthClaims, false, "application/json"))
+	if resp.StatusCode != 200 || !strings.Contains(resp.Body, `"status":"CODE_ISSUED"`) {
+		t.Fatalf("voucher: %d %s", resp.StatusCode, resp.Body)
+	}
+	if r := invoke(t, voucherFn, apiEvent("POST", "/v1/preauth/vouchers", `{}`, map[string]string{"sub": "app-user"}, false, "application/json")); r.StatusCode != 403 {
+		t.Fatalf("pre-auth without scope: %d", r.StatusCode)
+	}
+	postJSON(t, gw.URL+"/sandbox/vouchers/scan", `{"out_order_no":"LPA001"}`)
+	deliver(t, notifyFn, receive(t, captured))
+	got := invoke(t, voucherFn, apiEvent("GET", "/v1/preauth/orders/LPA001", "", preauthClaims, false, ""))
+	if got.StatusCode != 200 || !strings.Contains(got.Body, `"status":"AUTHORIZED"`) || !strings.Contains(got.Body, `"total_freeze_amount":"200.00"`) {
+		t.Fatalf("pre-auth order: %d %s", got.StatusCode, got.Body)
+	}
+
+	// App pay: orderStr → pay → trade notification → TRADE_SUCCESS; redelivery applied once.
+	resp = invoke(t, appFn, apiEvent("POST", "/v1/app-pay/orders",
+		`{"out_trade_no":"LAP001","total_amount":"12.34","subject":"Lambda 订单","product_code":"QUICK_MSECURITY_PAY"}`,
+		map[string]string{"sub": "app-user"}, false, "application/json"))
+	var created struct {
+		OrderStr string `json:"order_str"`
+	}
+	if err := json.Unmarshal([]byte(resp.Body), &created); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("app pay: %d %s", resp.StatusCode, resp.Body)
+	}
+	pay, _ := json.Marshal(map[string]string{"order_str": created.OrderStr})
+	postJSON(t, gw.URL+"/sandbox/orders/pay", string(pay))
+	body := receive(t, captured)
+	deliver(t, notifyFn, body)
+	deliver(t, notifyFn, body)
+	got = invoke(t, appFn, apiEvent("GET", "/v1/app-pay/orders/LAP001", "", map[string]string{"sub": "app-user"}, false, ""))
+	if got.StatusCode != 200 || !strings.Contains(got.Body, `"status":"TRADE_SUCCESS"`) {
+		t.Fatalf("app-pay order: %d %s", got.StatusCode, got.Body)
+	}
+
+	// Pay-and-sign: the payment and the agreement notifications both land.
+	resp = invoke(t, appFn, apiEvent("POST", "/v1/app-pay/orders", `{"out_trade_no":"LAP002","total_amount":"0.01","subject":"Membership",
+		"product_code":"CYCLE_PAY_AUTH","agreement_sign_params":{"product_code":"GENERAL_WITHHOLDING","personal_product_code":"CYCLE_PAY_AUTH_P",
+		"sign_scene":"INDUSTRY|DIGITAL_MEDIA","access_params":{"channel":"ALIPAYAPP"},
+		"period_rule_params":{"period_type":"DAY","period":30,"execute_time":"`+time.Now().AddDate(0, 0, 3).Format("2006-01-02")+`","single_amount":"30.00"}}}`,
+		map[string]string{"sub": "app-user"}, false, "application/json"))
+	if err := json.Unmarshal([]byte(resp.Body), &created); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("pay-and-sign: %d %s", resp.StatusCode, resp.Body)
+	}
+	pay, _ = json.Marshal(map[string]string{"order_str": created.OrderStr})
+	postJSON(t, gw.URL+"/sandbox/orders/pay", string(pay))
+	deliver(t, notifyFn, receive(t, captured))
+	deliver(t, notifyFn, receive(t, captured))
+	got = invoke(t, appFn, apiEvent("GET", "/v1/app-pay/orders/LAP002", "", map[string]string{"sub": "app-user"}, false, ""))
+	if !strings.Contains(got.Body, `"status":"TRADE_SUCCESS"`) || !strings.Contains(got.Body, `"status":"NORMAL"`) {
+		t.Fatalf("pay-and-sign order: %d %s", got.StatusCode, got.Body)
+	}
+
+	// A tampered notification is refused with fail.
+	tampered := strings.Replace(body, "total_amount=12.34", "total_amount=0.01", 1)
+	if r := invoke(t, notifyFn, apiEvent("POST", "/v1/notify/alipay", tampered, nil, true, "application/x-www-form-urlencoded; charset=utf-8")); r.StatusCode != 400 || r.Body != "fail" {
+		t.Fatalf("tampered notification: %d %q", r.StatusCode, r.Body)
+	}
+
+	// What each binary did to the table is what the template grants, no more, no less.
+	for fn, want := range tableActions {
+		if got := s.used(fn); !slices.Equal(got, want) {
+			t.Errorf("%s called %v on the table; template grants %v", fn, got, want)
+		}
+	}
+}
+
+// deliver hands a form body to the notify function as API Gateway sends it (base64).
+func deliver(t *testing.T, rt *lambdart.Server, body string) {
+	t.Helper()
+	resp := invoke(t, rt, apiEvent("POST", "/v1/notify/alipay", body, nil, true, "application/x-www-form-urlencoded; charset=utf-8"))
+	if resp.StatusCode != 200 || resp.Body != "success" || !strings.HasPrefix(resp.Headers["Content-Type"], "text/plain") {
+		t.Fatalf("notify: %d %q %v", resp.StatusCode, resp.Body, resp.Headers)
+	}
+}
+
+func postJSON(t *testing.T, u, body string) {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Post(u, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST %s: %d", u, resp.StatusCode)
+	}
+}
+
+func receive(t *testing.T, c <-chan string) string {
+	t.Helper()
+	select {
+	case b := <-c:
+		return b
+	case <-time.After(10 * time.Second):
+		t.Fatal("the simulator sent no notification")
+		return ""
+	}
+}
