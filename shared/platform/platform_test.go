@@ -1,0 +1,86 @@
+package platform
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/lambdart"
+)
+
+func TestLoadRejectsBadConfigurationByName(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{name: "missing_orders_table", env: map[string]string{"ALIPAY_SECRET_ID": "s"}, want: "ORDERS_TABLE"},
+		{name: "bad_gateway_timeout", env: map[string]string{"ORDERS_TABLE": "t", "ALIPAY_GATEWAY_TIMEOUT": "soon"}, want: "ALIPAY_GATEWAY_TIMEOUT"},
+		{name: "no_credentials_configured", env: map[string]string{"ORDERS_TABLE": "t", "AWS_REGION": "us-east-1"}, want: "no credentials configured"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			_, err := Load(context.Background(), func(k string) string { return tt.env[k] }, NewLogger(&logs))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want one naming %s", err, tt.want)
+			}
+		})
+	}
+	_, err := Load(context.Background(), func(k string) string { return map[string]string{"ORDERS_TABLE": "t"}[k] }, NewLogger(&bytes.Buffer{}))
+	if !errors.Is(err, credentials.ErrNotConfigured) {
+		t.Errorf("no credentials: %v", err)
+	}
+}
+
+func TestLoadWiresEverythingWithoutWaitingForTheSecret(t *testing.T) {
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	// Nothing listens here: the secret load fails in the background, init does not.
+	t.Setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:1")
+	env := map[string]string{"ORDERS_TABLE": "orders", "ALIPAY_SECRET_ID": "alipay/prod", "DYNAMODB_ENDPOINT": "http://127.0.0.1:1"}
+	start := time.Now()
+	d, err := Load(context.Background(), func(k string) string { return env[k] }, NewLogger(&bytes.Buffer{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Store == nil || d.Gateway == nil || d.Credentials == nil || d.Config.OrdersTable != "orders" {
+		t.Fatalf("deps %+v", d)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("Load waited for the secret")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := d.Credentials.Get(ctx); !errors.Is(err, credentials.ErrUnavailable) {
+		t.Errorf("unreachable secret: %v", err)
+	}
+}
+
+func TestReportInitErrorReachesTheRuntimeAPI(t *testing.T) {
+	rt, err := lambdart.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	if err := ReportInitError(rt.Addr(), errors.New("config: ORDERS_TABLE is required")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-rt.InitError():
+		if e.ErrorType != "Runtime.InitError" || e.ErrorMessage != "config: ORDERS_TABLE is required" {
+			t.Fatalf("%+v", e)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no init error")
+	}
+	if err := ReportInitError("", errors.New("x")); err == nil {
+		t.Error("reporting without AWS_LAMBDA_RUNTIME_API succeeded")
+	}
+}
