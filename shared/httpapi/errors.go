@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -89,9 +90,14 @@ func WriteError(w http.ResponseWriter, e *Error) {
 	}{e})
 }
 
-// WriteJSON writes v as a JSON reply with status.
+// WriteJSON writes v as a JSON reply with status. HTML escaping is off so an orderStr
+// reads with its literal `&` separators, as apps expect to hand it on.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(v)
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	if err != nil {
 		status = http.StatusInternalServerError
 		b = []byte(`{"error":{"code":"INTERNAL_ERROR","message":"internal error"}}`)

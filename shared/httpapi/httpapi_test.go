@@ -261,3 +261,11 @@ func TestNotifyURL(t *testing.T) {
 		t.Errorf("lambda: %s", seen)
 	}
 }
+
+func TestWriteJSONKeepsAmpersandsLiteral(t *testing.T) {
+	w := httptest.NewRecorder()
+	WriteJSON(w, 200, map[string]string{"order_str": "a=1&b=2"})
+	if got := w.Body.String(); got != `{"order_str":"a=1&b=2"}` {
+		t.Fatalf("body %q", got)
+	}
+}
