@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 )
 
@@ -206,39 +205,9 @@ func NotifySignContent(params map[string]string) string {
 
 // notifyContent is NotifySignContent as bytes, ready to hash without another copy.
 func notifyContent(params map[string]string) []byte {
-	var arr [64]string
-	keys := arr[:0]
-	n := 0
-	for k, v := range params {
-		if k == "sign" || k == "sign_type" || notifyBlank(v) {
-			continue
-		}
-		keys = append(keys, k)
-		n += len(k) + len(v) + 2
-	}
-	slices.Sort(keys)
-	b := make([]byte, 0, n)
-	for i, k := range keys {
-		if i > 0 {
-			b = append(b, '&')
-		}
-		b = append(b, k...)
-		b = append(b, '=')
-		b = append(b, params[k]...)
-	}
-	return b
-}
-
-// notifyBlank is isBlank with a fast path: a value starting with a printable ASCII
-// character cannot be blank.
-func notifyBlank(v string) bool {
-	if v == "" {
-		return true
-	}
-	if c := v[0]; c > ' ' && c < 0x7f {
-		return false
-	}
-	return isBlank(v)
+	var buf [contentKeyBuf]string
+	keys, n := contentKeys(buf[:0], params, false)
+	return appendContent(make([]byte, 0, n), params, keys)
 }
 
 // SignContent is the content Alipay signed, as text (see NotifySignContent).
@@ -292,11 +261,11 @@ func (n *Notification) VerifyWith(v Verifier) error {
 func (n *Notification) Verified() bool { return n.verified }
 
 func (n *Notification) checkSignFields() error {
-	if notifyBlank(n.Params["sign"]) {
+	if isBlank(n.Params["sign"]) {
 		return fmt.Errorf("%w: sign missing", ErrNotifyUnsigned)
 	}
 	st := n.Params["sign_type"]
-	if notifyBlank(st) {
+	if isBlank(st) {
 		return fmt.Errorf("%w: sign_type missing", ErrNotifyUnsigned)
 	}
 	if !strings.EqualFold(st, SignType) {

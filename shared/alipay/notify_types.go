@@ -80,7 +80,7 @@ func (e *NotifyMismatchError) Unwrap() error { return ErrNotifyMismatch }
 // count as absent: they are not signed.
 func (n *Notification) Kind() NotifyKind {
 	p := n.Params
-	if !notifyBlank(p["auth_no"]) && !notifyBlank(p["operation_type"]) && notifyBlank(p["trade_status"]) {
+	if !isBlank(p["auth_no"]) && !isBlank(p["operation_type"]) && isBlank(p["trade_status"]) {
 		return KindFundAuth
 	}
 	switch k := NotifyKind(p["notify_type"]); k {
@@ -106,7 +106,7 @@ func (f *notifyFields) fail(key, why string) {
 // str returns the value of key, "" when absent or blank.
 func (f *notifyFields) str(key string, required bool) string {
 	v := f.p[key]
-	if notifyBlank(v) {
+	if isBlank(v) {
 		if required {
 			f.fail(key, "missing")
 		}
@@ -334,7 +334,7 @@ func (n *Notification) FundAuth() (*FundAuthNotice, error) {
 	}
 	present := 0
 	for _, t := range totals {
-		if !notifyBlank(f.p[t.key]) {
+		if !isBlank(f.p[t.key]) {
 			present++
 		}
 	}

@@ -93,27 +93,9 @@ func orderStrIsJSONObject(s string) bool {
 // content and the output exactly: this runs on every order and must cost little more
 // than the RSA operation itself (see BenchmarkOrderString).
 func orderStrSignEncode(s Signer, params map[string]string) (string, error) {
-	var buf [orderStrKeyBufEntries]string
-	keys := buf[:0]
-	n := 0
-	for k, v := range params {
-		if k == "sign" || isBlank(v) {
-			continue
-		}
-		keys = append(keys, k)
-		n += len(k) + len(v) + 2
-	}
-	slices.Sort(keys)
-
-	content := make([]byte, 0, n)
-	for i, k := range keys {
-		if i > 0 {
-			content = append(content, '&')
-		}
-		content = append(content, k...)
-		content = append(content, '=')
-		content = append(content, params[k]...)
-	}
+	var buf [contentKeyBuf]string
+	keys, n := contentKeys(buf[:0], params, true)
+	content := appendContent(make([]byte, 0, n), params, keys)
 	sign, err := s.Sign(content)
 	if err != nil {
 		return "", err

@@ -1,8 +1,7 @@
 package alipay
 
 import (
-	"sort"
-	"strings"
+	"slices"
 	"time"
 	"unicode"
 )
@@ -28,6 +27,9 @@ var (
 // unicode.IsSpace it excludes the no-break spaces and U+0085 and includes U+001C–U+001F,
 // so a value of only U+00A0 is signed like the Java SDK signs it.
 func isBlank(v string) bool {
+	if v != "" && v[0] > ' ' && v[0] < 0x7f {
+		return false // fast path: starts with a printable ASCII character
+	}
 	for _, r := range v {
 		if !javaIsWhitespace(r) {
 			return false
@@ -50,37 +52,42 @@ func javaIsWhitespace(r rune) bool {
 // blank values dropped, keys sorted bytewise, `k=v` joined with `&`, values raw.
 // `sign_type` is included; notification content excludes it (see NotifySignContent).
 func SignContent(params map[string]string) string {
-	return signContent(params, "sign")
+	var buf [contentKeyBuf]string
+	keys, n := contentKeys(buf[:0], params, true)
+	return string(appendContent(make([]byte, 0, n), params, keys))
 }
 
-func signContent(params map[string]string, exclude ...string) string {
-	keys := make([]string, 0, len(params))
+// contentKeyBuf sizes the stack buffer for keys: requests and notifications have fewer.
+const contentKeyBuf = 64
+
+// contentKeys appends to keys the parameters that enter a sign content — all but `sign`
+// (and `sign_type` unless withSignType: notifications leave it out) and blank values —
+// sorted bytewise, and returns the content's length. The one place that decides what is
+// signed, for requests, order strings and notifications alike.
+func contentKeys(keys []string, params map[string]string, withSignType bool) ([]string, int) {
 	n := 0
-outer:
 	for k, v := range params {
-		for _, e := range exclude {
-			if k == e {
-				continue outer
-			}
-		}
-		if isBlank(v) {
+		if k == "sign" || (!withSignType && k == "sign_type") || isBlank(v) {
 			continue
 		}
 		keys = append(keys, k)
 		n += len(k) + len(v) + 2
 	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.Grow(n)
+	slices.Sort(keys)
+	return keys, n
+}
+
+// appendContent appends `k=v` for keys, joined with `&`, values raw.
+func appendContent(b []byte, params map[string]string, keys []string) []byte {
 	for i, k := range keys {
 		if i > 0 {
-			b.WriteByte('&')
+			b = append(b, '&')
 		}
-		b.WriteString(k)
-		b.WriteByte('=')
-		b.WriteString(params[k])
+		b = append(b, k...)
+		b = append(b, '=')
+		b = append(b, params[k]...)
 	}
-	return b.String()
+	return b
 }
 
 // ChinaTime is UTC+8 without daylight saving: Alipay's wall clock. A fixed zone so that

@@ -162,4 +162,3 @@ func (s *Service) GetOrder(ctx context.Context, owner, outTradeNo string) (*orde
 	}
 	return o, nil
 }
-
