@@ -2,42 +2,21 @@ package alipay
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
 )
 
-// sharedTestdata returns the reference testdata folder beside the checkout
-// (<module root>/../shared/testdata). Missing reference data fails the test: the vectors
-// are the point of these tests.
+// sharedTestdata returns the reference testdata folder beside the checkout.
 func sharedTestdata(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 10; i++ {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			td := filepath.Join(dir, "..", "shared", "testdata")
-			if _, err := os.Stat(td); err != nil {
-				t.Fatalf("reference testdata not found at %s: %v", td, err)
-			}
-			return td
-		}
-		dir = filepath.Dir(dir)
-	}
-	t.Fatal("module root (go.mod) not found")
-	return ""
+	return testkeys.Dir(t)
 }
 
 // readTestdata reads a file relative to the reference testdata folder.
 func readTestdata(t testing.TB, rel string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(sharedTestdata(t), rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return testkeys.Read(t, rel)
 }
 
 // loadVectors unmarshals a reference JSON file into v.

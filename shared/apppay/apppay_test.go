@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 )
 
@@ -28,19 +27,7 @@ var _ Store = (*orders.DynamoStore)(nil)
 
 func testdataFile(t testing.TB, rel string) []byte {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for i := 0; i < 10; i++ {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			b, err := os.ReadFile(filepath.Join(dir, "..", "shared", "testdata", rel))
-			if err != nil {
-				t.Fatalf("reference testdata: %v", err)
-			}
-			return b
-		}
-		dir = filepath.Dir(dir)
-	}
-	t.Fatal("module root not found")
-	return nil
+	return testkeys.Read(t, rel)
 }
 
 type fakeCreds struct {
@@ -61,12 +48,11 @@ func (failingStore) GetAppPayOrder(context.Context, string) (*orders.AppPayOrder
 }
 
 type env struct {
-	router  *httpapi.Router
-	store   *orders.MemoryStore
-	creds   *fakeCreds
-	logs    *bytes.Buffer
-	appPub  *alipay.PublicKey
-	appPriv []byte
+	router *httpapi.Router
+	store  *orders.MemoryStore
+	creds  *fakeCreds
+	logs   *bytes.Buffer
+	appPub *alipay.PublicKey
 }
 
 var fixedNow = time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC) // 12:00 China time
@@ -83,7 +69,7 @@ func newEnv(t *testing.T, store Store, auth httpapi.Authenticator) *env {
 		t.Fatal(err)
 	}
 	e := &env{creds: &fakeCreds{c: &alipay.Credentials{AppID: "2021000000000001", PrivateKey: priv, AlipayPublicKey: alipayPub}},
-		logs: &bytes.Buffer{}, appPub: priv.Public(), appPriv: privPEM}
+		logs: &bytes.Buffer{}, appPub: priv.Public()}
 	if ms, ok := store.(*orders.MemoryStore); ok {
 		e.store = ms
 	}
@@ -379,15 +365,10 @@ func TestThroughTheLambdaAdapterWithJWT(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("owner GET: %d %s", resp.StatusCode, resp.Body)
 	}
-	assertNoKeyMaterial(t, e, e.logs.String()+resp.Body)
+	assertNoKeyMaterial(t, e.logs.String()+resp.Body)
 }
 
-func assertNoKeyMaterial(t *testing.T, e *env, text string) {
+func assertNoKeyMaterial(t *testing.T, text string) {
 	t.Helper()
-	body := strings.Join(strings.Fields(strings.NewReplacer("-----BEGIN RSA PRIVATE KEY-----", "", "-----END RSA PRIVATE KEY-----", "").Replace(string(e.appPriv))), "")
-	for i := 0; i+40 <= len(body); i += 40 {
-		if strings.Contains(text, body[i:i+40]) {
-			t.Fatal("private key material found in logs or replies")
-		}
-	}
+	testkeys.AssertNoKeyMaterial(t, "logs and replies", text)
 }

@@ -4,45 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
-)
 
-// sharedTestdata returns the reference testdata folder beside the checkout
-// (<module root>/../shared/testdata). Missing reference data fails the test.
-func sharedTestdata(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 10; i++ {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			td := filepath.Join(dir, "..", "shared", "testdata")
-			if _, err := os.Stat(td); err != nil {
-				t.Fatalf("reference testdata not found at %s: %v", td, err)
-			}
-			return td
-		}
-		dir = filepath.Dir(dir)
-	}
-	t.Fatal("module root (go.mod) not found")
-	return ""
-}
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
+)
 
 func readTestdata(t testing.TB, rel string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(sharedTestdata(t), rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return string(testkeys.Read(t, rel))
 }
 
 // secretJSON renders a credentials secret from field values.
@@ -67,83 +39,16 @@ func keyModeFields(t testing.TB, alipayPub string) map[string]any {
 	}
 }
 
-var (
-	keyMaterialOnce sync.Once
-	keyMaterialList []string
-	keyMaterialErr  error
-)
-
-// keyMaterial returns strings that must never appear in logs or errors: for every test
-// key file, its whole text, its base64 body as one line, and 40-character windows of
-// that body every 4 characters, so any leaked run of 44 or more characters is caught
-// whether or not PEM line breaks survived.
-func keyMaterial(t testing.TB) []string {
-	t.Helper()
-	dir := filepath.Join(sharedTestdata(t), "keys")
-	keyMaterialOnce.Do(func() { keyMaterialList, keyMaterialErr = readKeyMaterial(dir) })
-	if keyMaterialErr != nil {
-		t.Fatal(keyMaterialErr)
-	}
-	return keyMaterialList
-}
-
-func readKeyMaterial(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	files := 0
-	for _, e := range entries {
-		name := e.Name()
-		if !strings.HasSuffix(name, ".pem") && !strings.HasSuffix(name, ".txt") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			return nil, err
-		}
-		var body strings.Builder
-		for _, line := range strings.Split(string(b), "\n") {
-			line = strings.TrimSpace(line)
-			if line != "" && !strings.HasPrefix(line, "-----") {
-				body.WriteString(line)
-			}
-		}
-		full := body.String()
-		if len(full) < 16 {
-			return nil, fmt.Errorf("%s: no key material found", name)
-		}
-		files++
-		out = append(out, strings.TrimSpace(string(b)), full)
-		for start := 0; start+40 <= len(full); start += 4 {
-			out = append(out, full[start:start+40])
-		}
-	}
-	if files < 8 {
-		return nil, fmt.Errorf("expected the test keys in %s, found %d files", dir, files)
-	}
-	return out, nil
-}
-
 // keyMaterialIn returns the key material strings found in text.
 func keyMaterialIn(t testing.TB, text string) []string {
 	t.Helper()
-	var hits []string
-	for _, m := range keyMaterial(t) {
-		if strings.Contains(text, m) {
-			hits = append(hits, m)
-		}
-	}
-	return hits
+	return testkeys.Leaks(t, text)
 }
 
 // assertNoKeyMaterial fails if text holds any test key material.
 func assertNoKeyMaterial(t testing.TB, what, text string) {
 	t.Helper()
-	for _, m := range keyMaterialIn(t, text) {
-		t.Errorf("%s contains key material (%d chars beginning %.6q...)", what, len(m), m)
-	}
+	testkeys.AssertNoKeyMaterial(t, what, text)
 }
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a slog handler.

@@ -23,6 +23,7 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/internal/dynalitetest"
 	"github.com/alipay-serverless/alipay-serverless/shared/internal/lambdart"
 	"github.com/alipay-serverless/alipay-serverless/shared/internal/smtest"
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 )
 
@@ -72,11 +73,7 @@ func bootstrap(t *testing.T, fn string) string {
 
 func testKey(t *testing.T, rel string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(moduleRoot(t), "..", "shared", "testdata", rel))
-	if err != nil {
-		t.Fatalf("reference testdata: %v", err)
-	}
-	return string(b)
+	return string(testkeys.Read(t, rel))
 }
 
 // stack is what a deployed function finds around it, on loopback.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/alipay-serverless/alipay-serverless/shared/config"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 )
 
@@ -48,18 +49,7 @@ type node = map[string]any
 
 func moduleRoot(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 10; i++ {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		dir = filepath.Dir(dir)
-	}
-	t.Fatal("module root not found")
-	return ""
+	return testkeys.Root(t)
 }
 
 func loadTemplate(t *testing.T) node {
