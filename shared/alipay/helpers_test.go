@@ -7,12 +7,6 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
 )
 
-// sharedTestdata returns the reference testdata folder beside the checkout.
-func sharedTestdata(t testing.TB) string {
-	t.Helper()
-	return testkeys.Dir(t)
-}
-
 // readTestdata reads a file relative to the reference testdata folder.
 func readTestdata(t testing.TB, rel string) []byte {
 	t.Helper()
