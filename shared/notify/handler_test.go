@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -24,6 +22,7 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 )
 
@@ -403,11 +402,7 @@ func TestMountRegistersTheNotifyRoute(t *testing.T) {
 }
 
 func TestLeakCheckDetectsKeyMaterial(t *testing.T) {
-	k := loadKeys(t)
-	pem, err := os.ReadFile(filepath.Join(testdataDir(t), "keys", "alipay_private_pkcs1.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pem := testkeys.Read(t, "keys/alipay_private_pkcs1.pem")
 	lines := strings.Split(strings.TrimSpace(string(pem)), "\n")
 	tests := []struct {
 		name string
@@ -421,7 +416,7 @@ func TestLeakCheckDetectsKeyMaterial(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := leaksKey(k, tt.text); got != tt.leak {
+			if got := leaksKey(t, tt.text); got != tt.leak {
 				t.Errorf("leaksKey = %v, want %v", got, tt.leak)
 			}
 		})

@@ -22,6 +22,7 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 )
 
@@ -42,33 +43,11 @@ const (
 // testNow is the fixed clock of every test service.
 var testNow = time.Date(2025, 6, 1, 12, 0, 30, 0, alipay.ChinaTime)
 
-// testdataDir finds ../shared/testdata beside the module root; missing is a failure.
-func testdataDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 10; i++ {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			td := filepath.Join(dir, "..", "shared", "testdata")
-			if _, err := os.Stat(td); err != nil {
-				t.Fatalf("testdata folder missing: %v", err)
-			}
-			return td
-		}
-		dir = filepath.Dir(dir)
-	}
-	t.Fatal("module root (go.mod) not found")
-	return ""
-}
-
 type testKeys struct {
 	alipayPriv *alipay.PrivateKey // the simulated Alipay key that signs notifications
 	alipayPub  *alipay.PublicKey
 	appPriv    *alipay.PrivateKey
 	appPub     *alipay.PublicKey
-	material   []string // base64 fragments of every key file, for leak checks
 }
 
 var (
@@ -79,7 +58,7 @@ var (
 
 func loadKeys(t testing.TB) *testKeys {
 	t.Helper()
-	dir := filepath.Join(testdataDir(t), "keys")
+	dir := filepath.Join(testkeys.Dir(t), "keys")
 	keysOnce.Do(func() { keysVal, keysErr = readKeys(dir) })
 	if keysErr != nil {
 		t.Fatal(keysErr)
@@ -112,52 +91,20 @@ func readKeys(dir string) (*testKeys, error) {
 		return nil, err
 	}
 	k.appPub = k.appPriv.Public()
-	files, err := filepath.Glob(filepath.Join(dir, "*"))
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range files {
-		if !strings.HasSuffix(f, ".pem") && !strings.HasSuffix(f, ".txt") {
-			continue
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		var body strings.Builder
-		for _, line := range strings.Split(string(b), "\n") {
-			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "-----") {
-				body.WriteString(line)
-			}
-		}
-		// Every 24-character window start at a multiple of 12: any leaked stretch of 36
-		// characters or more contains one of them.
-		s := body.String()
-		for i := 0; i+24 <= len(s); i += 12 {
-			k.material = append(k.material, s[i:i+24])
-		}
-	}
 	return k, nil
 }
 
 // assertNoKeyMaterial fails when text holds any fragment of a test key or PEM framing.
 func assertNoKeyMaterial(t testing.TB, k *testKeys, what, text string) {
 	t.Helper()
-	if leaksKey(k, text) {
+	if leaksKey(t, text) {
 		t.Errorf("%s contains key material", what)
 	}
 }
 
-func leaksKey(k *testKeys, text string) bool {
-	if strings.Contains(text, "PRIVATE KEY") || strings.Contains(text, "BEGIN ") {
-		return true
-	}
-	for _, m := range k.material {
-		if strings.Contains(text, m) {
-			return true
-		}
-	}
-	return false
+func leaksKey(t testing.TB, text string) bool {
+	t.Helper()
+	return strings.Contains(text, "PRIVATE KEY") || strings.Contains(text, "BEGIN ") || len(testkeys.Leaks(t, text)) > 0
 }
 
 func newCreds(k *testKeys, alipayKey *alipay.PublicKey) *alipay.Credentials {

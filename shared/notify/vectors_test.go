@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 )
 
@@ -32,7 +33,7 @@ type notifyVector struct {
 
 func loadNotifyVectors(t *testing.T) []notifyVector {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testdataDir(t), "vectors", "notify.json"))
+	b, err := os.ReadFile(filepath.Join(testkeys.Dir(t), "vectors", "notify.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,8 +11,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +20,7 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 )
 
@@ -41,34 +40,9 @@ const (
 
 // ---- reference keys -------------------------------------------------------------
 
-// testdataDir is <module root>/../shared/testdata; missing reference data fails.
-func testdataDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 10 {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			td := filepath.Join(dir, "..", "shared", "testdata")
-			if _, err := os.Stat(td); err != nil {
-				t.Fatalf("reference testdata not found at %s: %v", td, err)
-			}
-			return td
-		}
-		dir = filepath.Dir(dir)
-	}
-	t.Fatal("module root (go.mod) not found")
-	return ""
-}
-
 func readKeyFile(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testdataDir(t), "keys", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return testkeys.Read(t, "keys/"+name)
 }
 
 type testKeys struct {
@@ -86,15 +60,8 @@ var (
 
 func loadKeys(t testing.TB) testKeys {
 	t.Helper()
-	td := testdataDir(t)
 	keysOnce.Do(func() {
-		read := func(n string) []byte {
-			b, err := os.ReadFile(filepath.Join(td, "keys", n))
-			if err != nil && keysErr == nil {
-				keysErr = err
-			}
-			return b
-		}
+		read := func(n string) []byte { return readKeyFile(t, n) }
 		var errs [4]error
 		keysVal.app, errs[0] = alipay.ParsePrivateKey(read("app_private_pkcs1.pem"))
 		keysVal.appPub, errs[1] = alipay.ParsePublicKey(read("app_public.pem"))
@@ -112,47 +79,9 @@ func loadKeys(t testing.TB) testKeys {
 	return keysVal
 }
 
-// keyFragments are pieces of every secret test key: the first 32 characters of each PEM
-// body line and every aligned 32-character chunk of the joined base64, so any leak of
-// more than a line of a key, with or without line breaks, contains one of them.
-func keyFragments(t testing.TB) []string {
-	t.Helper()
-	var out []string
-	for _, name := range []string{"app_private_pkcs1.pem", "app_private_pkcs8.pem", "app_private_pkcs1.txt",
-		"app_private_pkcs8.txt", "alipay_private_pkcs1.pem", "alipay_private_pkcs8.pem", "aes_key.txt"} {
-		var joined strings.Builder
-		for line := range strings.SplitSeq(string(readKeyFile(t, name)), "\n") {
-			line = strings.TrimSpace(line)
-			if line == "" || strings.HasPrefix(line, "-----") {
-				continue
-			}
-			if len(line) >= 32 {
-				out = append(out, line[:32])
-			}
-			joined.WriteString(line)
-		}
-		s := joined.String()
-		if len(s) < 24 {
-			t.Fatalf("%s: too short to be a key", name)
-		}
-		if len(s) < 32 {
-			out = append(out, s)
-		}
-		for i := 0; i+32 <= len(s); i += 32 {
-			out = append(out, s[i:i+32])
-		}
-	}
-	return out
-}
-
 func containsKeyMaterial(t testing.TB, text string) bool {
 	t.Helper()
-	for _, f := range keyFragments(t) {
-		if strings.Contains(text, f) {
-			return true
-		}
-	}
-	return false
+	return len(testkeys.Leaks(t, text)) > 0
 }
 
 func assertNoKeyMaterial(t testing.TB, what, text string) {
