@@ -1,6 +1,8 @@
 package credentials
 
 import (
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
+
 	"context"
 	"errors"
 	"net"
@@ -20,7 +22,7 @@ type smFixture struct {
 	srv   *smServer
 	http  *countingHTTP
 	clock *fakeClock
-	logs  *syncBuffer
+	logs  *testkeys.Buffer
 	cache *Cache
 }
 

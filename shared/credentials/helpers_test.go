@@ -1,7 +1,6 @@
 package credentials
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -51,29 +50,11 @@ func assertNoKeyMaterial(t testing.TB, what, text string) {
 	testkeys.AssertNoKeyMaterial(t, what, text)
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a slog handler.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // captureLogs returns a JSON logger at debug level whose output is checked for key
 // material when the test ends.
-func captureLogs(t testing.TB) (*slog.Logger, *syncBuffer) {
+func captureLogs(t testing.TB) (*slog.Logger, *testkeys.Buffer) {
 	t.Helper()
-	buf := &syncBuffer{}
+	buf := &testkeys.Buffer{}
 	t.Cleanup(func() { assertNoKeyMaterial(t, "log output", buf.String()) })
 	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
 }

@@ -1,6 +1,8 @@
 package credentials
 
 import (
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
+
 	"context"
 	"errors"
 	"io/fs"
@@ -235,8 +237,8 @@ func TestKeyMaterialCheckDetectsLeaks(t *testing.T) {
 	pem := readTestdata(t, "keys/app_private_pkcs8.pem")
 	lines := strings.Split(strings.TrimSpace(pem), "\n")
 	oneLine := strings.TrimSpace(readTestdata(t, "keys/alipay_public.txt"))
-	logger, buf := func() (*slog.Logger, *syncBuffer) {
-		b := &syncBuffer{}
+	logger, buf := func() (*slog.Logger, *testkeys.Buffer) {
+		b := &testkeys.Buffer{}
 		return slog.New(slog.NewJSONHandler(b, nil)), b
 	}()
 	logger.Info("leak", "pem", pem)

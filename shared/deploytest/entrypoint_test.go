@@ -169,7 +169,7 @@ func (s *stack) start(t *testing.T, fn string, extra map[string]string) *lambdar
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	logs := &lockedBuf{}
+	logs := &testkeys.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -182,23 +182,6 @@ func (s *stack) start(t *testing.T, fn string, extra map[string]string) *lambdar
 		}
 	})
 	return rt
-}
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // apiEvent is an API Gateway HTTP API payload 2.0 event as Lambda receives it.

@@ -85,7 +85,7 @@ func TestRejectsBadInput(t *testing.T) {
 			if changed := !reflect.DeepEqual(before, after); changed != (tt.status == 200) {
 				t.Errorf("state changed: %v, want %v", changed, tt.status == 200)
 			}
-			if n := len(e.logs.notifyLines(t)); n != 1 {
+			if n := len(notifyLines(t, e.logs)); n != 1 {
 				t.Errorf("%d notification log lines, want 1", n)
 			}
 		})
@@ -355,7 +355,7 @@ func TestLogsOneLinePerNotification(t *testing.T) {
 	if code, _ := e.post(formCT, forged); code != 400 {
 		t.Fatalf("forged: status %d", code)
 	}
-	lines := e.logs.notifyLines(t)
+	lines := notifyLines(t, e.logs)
 	if len(lines) != 2 {
 		t.Fatalf("%d notification lines, want 2", len(lines))
 	}
@@ -386,7 +386,7 @@ func TestLogsOneLinePerNotification(t *testing.T) {
 }
 
 func TestMountRegistersTheNotifyRoute(t *testing.T) {
-	rt := httpapi.NewRouter(httpapi.JWTCaller, slog.New(slog.NewJSONHandler(&syncBuffer{}, nil)))
+	rt := httpapi.NewRouter(httpapi.JWTCaller, slog.New(slog.NewJSONHandler(&testkeys.Buffer{}, nil)))
 	if err := NewHandler(NewService(orders.NewMemoryStore(), staticCreds(nil))).Mount(rt); err != nil {
 		t.Fatal(err)
 	}

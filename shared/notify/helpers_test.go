@@ -199,26 +199,8 @@ func (f *flakyStore) ApplyAgreement(ctx context.Context, e orders.AgreementEffec
 	return flakyApply(f, ctx, e, f.MemoryStore.ApplyAgreement)
 }
 
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // notifyLines returns the "notification" log lines, decoded.
-func (b *syncBuffer) notifyLines(t testing.TB) []map[string]any {
+func notifyLines(t testing.TB, b *testkeys.Buffer) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
@@ -244,13 +226,13 @@ type env struct {
 	creds  *fakeCreds
 	svc    *Service
 	router *httpapi.Router
-	logs   *syncBuffer
+	logs   *testkeys.Buffer
 }
 
 func newEnv(t *testing.T, opts ...Option) *env {
 	t.Helper()
 	k := loadKeys(t)
-	e := &env{t: t, keys: k, store: &flakyStore{MemoryStore: orders.NewMemoryStore()}, logs: &syncBuffer{}}
+	e := &env{t: t, keys: k, store: &flakyStore{MemoryStore: orders.NewMemoryStore()}, logs: &testkeys.Buffer{}}
 	e.creds = staticCreds(newCreds(k, k.alipayPub))
 	e.svc = NewService(e.store, e.creds, append([]Option{WithClock(func() time.Time { return testNow })}, opts...)...)
 	e.router = httpapi.NewRouter(httpapi.LocalCaller, slog.New(slog.NewJSONHandler(e.logs, nil)))
@@ -288,7 +270,7 @@ func (e *env) mustSucceed(body []byte) {
 }
 
 func (e *env) lastLine() map[string]any {
-	lines := e.logs.notifyLines(e.t)
+	lines := notifyLines(e.t, e.logs)
 	if len(lines) == 0 {
 		return nil
 	}

@@ -12,11 +12,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 )
 
 // DynamoAPI is the part of the DynamoDB client the store uses; all of it is implemented

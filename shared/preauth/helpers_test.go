@@ -406,20 +406,6 @@ func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c
 
 func (c *fakeClock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // ---- harness --------------------------------------------------------------------
 
 type harness struct {
@@ -430,7 +416,7 @@ type harness struct {
 	clock  *fakeClock // nil: real time
 	svc    *Service
 	router *httpapi.Router
-	logs   *syncBuffer
+	logs   *testkeys.Buffer
 	logger *slog.Logger
 }
 
@@ -450,7 +436,7 @@ func newHarness(t *testing.T, cfgs ...func(*harnessConfig)) *harness {
 		store: &flakyStore{MemoryStore: orders.NewMemoryStore()},
 		gw:    newFakeGateway(t),
 		creds: &fakeCreds{c: testCredentials(t)},
-		logs:  &syncBuffer{},
+		logs:  &testkeys.Buffer{},
 	}
 	h.logger = slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts := []Option{WithGatewayTimeout(testTimeout)}

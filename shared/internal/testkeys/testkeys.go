@@ -5,7 +5,9 @@
 package testkeys
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -139,4 +141,33 @@ func AssertNoKeyMaterial(tb testing.TB, what, text string, extra ...[]byte) {
 	for _, m := range Leaks(tb, text, extra...) {
 		tb.Errorf("%s contains key material (%d chars beginning %.6q...)", what, len(m), m)
 	}
+}
+
+// Buffer is a bytes.Buffer safe for concurrent writers (slog handlers, child processes'
+// output), for tests that read what was written.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String returns everything written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// Logger returns a JSON logger at debug level writing to a Buffer that is scanned for
+// key material when the test ends.
+func Logger(tb testing.TB) (*slog.Logger, *Buffer) {
+	tb.Helper()
+	buf := &Buffer{}
+	tb.Cleanup(func() { AssertNoKeyMaterial(tb, "log output", buf.String()) })
+	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
 }

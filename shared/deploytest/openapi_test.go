@@ -1,0 +1,1394 @@
+// The tests here keep openapi.yaml true to the code: its routes and security against the
+// route table, its request examples against the handlers' own validation, its reply
+// schemas against the structs the handlers write and against real replies of the
+// handlers (driven end to end with the sandbox gateway), and its error codes against
+// the httpapi constants.
+package deploytest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io"
+	"log/slog"
+	"math/big"
+	"mime"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
+	"github.com/alipay-serverless/alipay-serverless/shared/apppay"
+	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
+	"github.com/alipay-serverless/alipay-serverless/shared/notify"
+	"github.com/alipay-serverless/alipay-serverless/shared/orders"
+	"github.com/alipay-serverless/alipay-serverless/shared/preauth"
+	"github.com/alipay-serverless/alipay-serverless/shared/sandbox"
+)
+
+const (
+	oaAppID        = "2021000000000001"
+	oaPathVouchers = "/v1/preauth/vouchers"
+	oaPathPreAuth  = "/v1/preauth/orders/{out_order_no}"
+	oaPathAppPay   = "/v1/app-pay/orders"
+	oaPathAppOrder = "/v1/app-pay/orders/{out_trade_no}"
+	oaSecurity     = "bearerAuth"
+)
+
+var oaMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+// oaValidate is the handlers' own decoding and validation of each POST body.
+var oaValidate = map[string]func(body []byte) error{
+	oaPathVouchers: func(body []byte) error {
+		p, err := alipay.DecodeVoucherCreate(body)
+		if err != nil {
+			return err
+		}
+		return p.Validate()
+	},
+	oaPathAppPay: func(body []byte) error {
+		p, err := alipay.DecodeAppPay(body)
+		if err != nil {
+			return err
+		}
+		return p.Validate(time.Now())
+	},
+}
+
+// ---- reading the document -------------------------------------------------------
+
+func oaLoad(t testing.TB) node {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(moduleRoot(t), "openapi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec node
+	if err := yaml.Unmarshal(b, &spec); err != nil {
+		t.Fatalf("openapi.yaml: %v", err)
+	}
+	return spec
+}
+
+// oaPointer resolves a local reference; only components are referenced.
+func oaPointer(spec node, ref string) (any, error) {
+	segs := strings.Split(strings.TrimPrefix(ref, "#/"), "/")
+	if !strings.HasPrefix(ref, "#/components/") || len(segs) != 3 {
+		return nil, fmt.Errorf("$ref %q: want #/components/<kind>/<name>", ref)
+	}
+	var cur any = spec
+	for _, s := range segs {
+		m, ok := cur.(node)
+		if !ok {
+			return nil, fmt.Errorf("$ref %q does not resolve", ref)
+		}
+		if cur, ok = m[strings.NewReplacer("~1", "/", "~0", "~").Replace(s)]; !ok {
+			return nil, fmt.Errorf("$ref %q does not resolve", ref)
+		}
+	}
+	return cur, nil
+}
+
+// oaDeref follows the $ref of a parameter, response or header object.
+func oaDeref(spec node, n any) (any, error) {
+	for range 8 {
+		ref, ok := get(n, "$ref").(string)
+		if !ok {
+			return n, nil
+		}
+		var err error
+		if n, err = oaPointer(spec, ref); err != nil {
+			return nil, err
+		}
+	}
+	return nil, errors.New("$ref chain too long")
+}
+
+// oaWalk calls fn on every object of the document. Example values are data, not
+// document: only an example's own $ref is visited.
+func oaWalk(n any, at string, fn func(at string, m node)) {
+	switch x := n.(type) {
+	case node:
+		fn(at, x)
+		for k, v := range x {
+			if k == "example" || k == "examples" {
+				if exs, ok := v.(node); ok {
+					for name, ex := range exs {
+						if m, ok := ex.(node); ok && m["$ref"] != nil {
+							fn(at+"/"+k+"/"+name, m)
+						}
+					}
+				}
+				continue
+			}
+			oaWalk(v, at+"/"+k, fn)
+		}
+	case []any:
+		for i, v := range x {
+			oaWalk(v, at+"/"+strconv.Itoa(i), fn)
+		}
+	}
+}
+
+// oaOperations lists "METHOD path" → operation.
+func oaOperations(spec node) map[string]node {
+	out := map[string]node{}
+	paths, _ := spec["paths"].(node)
+	for p, item := range paths {
+		for _, m := range oaMethods {
+			if op, ok := get(item, m).(node); ok {
+				out[strings.ToUpper(m)+" "+p] = op
+			}
+		}
+	}
+	return out
+}
+
+// oaExamples returns the named JSON request examples of an operation, as JSON bodies.
+func oaExamples(t *testing.T, op node) map[string][]byte {
+	t.Helper()
+	exs, _ := get(op, "requestBody", "content", "application/json", "examples").(node)
+	out := map[string][]byte{}
+	for name, ex := range exs {
+		b, err := json.Marshal(get(ex, "value"))
+		if err != nil || get(ex, "value") == nil {
+			t.Fatalf("example %s has no JSON value: %v", name, err)
+		}
+		out[name] = b
+	}
+	return out
+}
+
+func oaSorted[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func oaDecodeJSON(b []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("trailing data after the JSON value")
+	}
+	return v, nil
+}
+
+// ---- a small JSON Schema checker ------------------------------------------------
+
+// oaKeywords are the schema keywords the checker understands; a schema using any other
+// keyword fails the test rather than being half-checked.
+var oaKeywords = map[string]bool{
+	"$ref": true, "type": true, "enum": true, "const": true, "pattern": true, "minLength": true,
+	"maxLength": true, "minimum": true, "properties": true, "required": true,
+	"additionalProperties": true, "items": true, "oneOf": true, "anyOf": true, "allOf": true,
+	"not": true, "if": true, "then": true, "else": true, "format": true, "description": true,
+	"title": true, "examples": true, "default": true, "deprecated": true,
+}
+
+type oaChecker struct {
+	spec node
+	// closed: an object schema without additionalProperties lists every key a value may
+	// have (replies must be exactly what the document says).
+	closed bool
+	errs   []string
+}
+
+// oaCheck returns what is wrong with value x against schema s.
+func oaCheck(spec node, s, x any, at string, closed bool) []string {
+	c := &oaChecker{spec: spec, closed: closed}
+	c.check(s, x, at, 0)
+	return c.errs
+}
+
+func (c *oaChecker) fail(at, format string, args ...any) {
+	c.errs = append(c.errs, at+": "+fmt.Sprintf(format, args...))
+}
+
+func (c *oaChecker) valid(s, x any, depth int) bool {
+	sub := &oaChecker{spec: c.spec, closed: c.closed}
+	sub.check(s, x, "", depth)
+	return len(sub.errs) == 0
+}
+
+func (c *oaChecker) check(s, x any, at string, depth int) {
+	if depth > 40 {
+		c.fail(at, "schema nesting too deep")
+		return
+	}
+	m, ok := s.(node)
+	if !ok {
+		c.fail(at, "schema is not an object")
+		return
+	}
+	for k := range m {
+		if !oaKeywords[k] {
+			c.fail(at, "schema keyword %q is not understood by this test", k)
+		}
+	}
+	if ref, ok := m["$ref"].(string); ok {
+		target, err := oaPointer(c.spec, ref)
+		if err != nil {
+			c.fail(at, "%v", err)
+			return
+		}
+		c.check(target, x, at, depth+1)
+	}
+	if t, ok := m["type"]; ok && !slices.ContainsFunc(strs(t), func(t string) bool { return oaIsType(t, x) }) {
+		c.fail(at, "is %T, want type %v", x, t)
+		return
+	}
+	if e, ok := m["enum"].([]any); ok && !slices.ContainsFunc(e, func(v any) bool { return oaEqual(v, x) }) {
+		c.fail(at, "%v is not one of %v", x, e)
+	}
+	if v, ok := m["const"]; ok && !oaEqual(v, x) {
+		c.fail(at, "%v is not %v", x, v)
+	}
+	switch x := x.(type) {
+	case string:
+		n := utf8.RuneCountInString(x)
+		if v, ok := m["maxLength"].(int); ok && n > v {
+			c.fail(at, "%d characters, at most %d", n, v)
+		}
+		if v, ok := m["minLength"].(int); ok && n < v {
+			c.fail(at, "%d characters, at least %d", n, v)
+		}
+		if p, ok := m["pattern"].(string); ok {
+			re, err := regexp.Compile(p)
+			switch {
+			case err != nil:
+				c.fail(at, "pattern %q: %v", p, err)
+			case !re.MatchString(x):
+				c.fail(at, "%q does not match %s", x, p)
+			}
+		}
+		if f, ok := m["format"].(string); ok {
+			if err := oaFormat(f, x); err != nil {
+				c.fail(at, "%q is not a %s: %v", x, f, err)
+			}
+		}
+	case json.Number:
+		if v, ok := m["minimum"].(int); ok {
+			r, _ := new(big.Rat).SetString(string(x))
+			if r == nil || r.Cmp(big.NewRat(int64(v), 1)) < 0 {
+				c.fail(at, "%s is below the minimum %d", x, v)
+			}
+		}
+	case node:
+		props, _ := m["properties"].(node)
+		for _, r := range strs(m["required"]) {
+			if _, ok := x[r]; !ok {
+				c.fail(at, "required %s is missing", r)
+			}
+		}
+		for _, k := range oaSorted(x) {
+			if ps, ok := props[k]; ok {
+				c.check(ps, x[k], at+"."+k, depth+1)
+				continue
+			}
+			switch ap := m["additionalProperties"].(type) {
+			case bool:
+				if !ap {
+					c.fail(at, "%s is not a declared property", k)
+				}
+			case node:
+				c.check(ap, x[k], at+"."+k, depth+1)
+			case nil:
+				if c.closed && m["type"] == "object" {
+					c.fail(at, "%s is not a declared property", k)
+				}
+			}
+		}
+	case []any:
+		if it, ok := m["items"]; ok {
+			for i, e := range x {
+				c.check(it, e, fmt.Sprintf("%s[%d]", at, i), depth+1)
+			}
+		}
+	}
+	for _, sub := range asList(m["allOf"]) {
+		c.check(sub, x, at, depth+1)
+	}
+	if one, ok := m["oneOf"].([]any); ok {
+		n := 0
+		for _, sub := range one {
+			if c.valid(sub, x, depth+1) {
+				n++
+			}
+		}
+		if n != 1 {
+			c.fail(at, "matches %d of the oneOf schemas, want exactly 1", n)
+		}
+	}
+	if anyOf, ok := m["anyOf"].([]any); ok && !slices.ContainsFunc(anyOf, func(sub any) bool { return c.valid(sub, x, depth+1) }) {
+		c.fail(at, "matches none of the anyOf schemas")
+	}
+	if not, ok := m["not"]; ok && c.valid(not, x, depth+1) {
+		c.fail(at, "matches the schema under not")
+	}
+	if cond, ok := m["if"]; ok {
+		branch := "else"
+		if c.valid(cond, x, depth+1) {
+			branch = "then"
+		}
+		if sub, ok := m[branch]; ok {
+			c.check(sub, x, at, depth+1)
+		}
+	}
+}
+
+func asList(v any) []any {
+	l, _ := v.([]any)
+	return l
+}
+
+func oaIsType(t string, x any) bool {
+	switch t {
+	case "string":
+		_, ok := x.(string)
+		return ok
+	case "object":
+		_, ok := x.(node)
+		return ok
+	case "array":
+		_, ok := x.([]any)
+		return ok
+	case "boolean":
+		_, ok := x.(bool)
+		return ok
+	case "null":
+		return x == nil
+	case "number", "integer":
+		n, ok := x.(json.Number)
+		if !ok {
+			return false
+		}
+		r, ok := new(big.Rat).SetString(string(n))
+		return ok && (t == "number" || r.IsInt())
+	}
+	return false
+}
+
+// oaEqual compares a YAML constant with a decoded JSON value by their JSON text.
+func oaEqual(a, b any) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
+}
+
+func oaFormat(format, v string) error {
+	switch format {
+	case "date-time":
+		_, err := time.Parse(time.RFC3339, v)
+		return err
+	case "date":
+		_, err := time.Parse(time.DateOnly, v)
+		return err
+	case "uri":
+		u, err := url.Parse(v)
+		if err == nil && !u.IsAbs() {
+			err = errors.New("not absolute")
+		}
+		return err
+	}
+	return fmt.Errorf("format %q is not understood by this test", format)
+}
+
+// ---- replies against the document ----------------------------------------------
+
+// oaReply is one HTTP reply.
+type oaReply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r oaReply) String() string { return fmt.Sprintf("%d %s", r.status, r.body) }
+
+// errorCode is the reply's error.code, "" if none.
+func (r oaReply) errorCode() string {
+	var e struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(r.body, &e)
+	return e.Error.Code
+}
+
+// oaConform checks a reply of the operation method+path against the document: its
+// status is declared, its body matches the schema of its media type (objects closed),
+// and every contract header it carries is declared and matches. It returns the body
+// decoded.
+func oaConform(t *testing.T, spec node, method, path string, r oaReply) any {
+	t.Helper()
+	op := get(spec, "paths", path, strings.ToLower(method))
+	if op == nil {
+		t.Errorf("%s %s is not in the document", method, path)
+		return nil
+	}
+	resp, err := oaDeref(spec, get(op, "responses", strconv.Itoa(r.status)))
+	if err != nil || resp == nil {
+		t.Errorf("%s %s: reply status %d is not declared (%v): %s", method, path, r.status, err, r)
+		return nil
+	}
+	for _, name := range []string{"Retry-After", "Idempotent-Replayed", "Allow"} {
+		v := r.header.Get(name)
+		if v == "" {
+			continue
+		}
+		hd, err := oaDeref(spec, get(resp, "headers", name))
+		if err != nil || hd == nil {
+			t.Errorf("%s %s %d: header %s is sent but not declared", method, path, r.status, name)
+			continue
+		}
+		var x any = v
+		if get(hd, "schema", "type") == "integer" {
+			x = json.Number(v)
+		}
+		for _, e := range oaCheck(spec, get(hd, "schema"), x, name, true) {
+			t.Errorf("%s %s %d: header %s", method, path, r.status, e)
+		}
+	}
+	content, _ := get(resp, "content").(node)
+	if len(r.body) == 0 && content == nil {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(r.header.Get("Content-Type"))
+	if err != nil || content[mt] == nil {
+		t.Errorf("%s %s %d: Content-Type %q is not declared (%v)", method, path, r.status, r.header.Get("Content-Type"), oaSorted(content))
+		return nil
+	}
+	var x any = string(r.body)
+	if mt == "application/json" {
+		if x, err = oaDecodeJSON(r.body); err != nil {
+			t.Errorf("%s %s %d: body is not JSON: %v", method, path, r.status, err)
+			return nil
+		}
+	}
+	for _, e := range oaCheck(spec, get(content[mt], "schema"), x, "body", true) {
+		t.Errorf("%s %s %d: %s\n  reply: %s", method, path, r.status, e, r.body)
+	}
+	return x
+}
+
+// ---- the handlers, wired as in the functions ------------------------------------
+
+type oaCreds struct {
+	c   *alipay.Credentials
+	err error
+}
+
+func (f oaCreds) Get(context.Context) (*alipay.Credentials, error)     { return f.c, f.err }
+func (f oaCreds) Refresh(context.Context) (*alipay.Credentials, error) { return f.c, f.err }
+
+func oaKey(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(moduleRoot(t), "..", "shared", "testdata", "keys", name))
+	if err != nil {
+		t.Fatalf("reference testdata (../shared/testdata beside the checkout): %v", err)
+	}
+	return b
+}
+
+// oaRouter mounts the three slices on one router over store, as cmd/local does.
+func oaRouter(t *testing.T, auth httpapi.Authenticator, store *orders.MemoryStore, creds oaCreds, gw preauth.Gateway) *httpapi.Router {
+	t.Helper()
+	r := httpapi.NewRouter(auth, slog.New(slog.DiscardHandler))
+	err := errors.Join(
+		preauth.NewHandler(preauth.NewService(store, creds, gw, preauth.WithGatewayTimeout(5*time.Second))).Mount(r),
+		apppay.NewHandler(apppay.NewService(store, creds), "").Mount(r),
+		notify.NewHandler(notify.NewService(store, creds)).Mount(r),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// oaStack serves the router and the sandbox gateway on one loopback server, so the
+// notify_url the handlers derive from the request reaches the notify route, and
+// records every reply of the notify route with the body it answered.
+type oaStack struct {
+	url    string
+	client *http.Client
+	sim    *sandbox.Simulator
+	creds  *alipay.Credentials
+	store  *orders.MemoryStore
+
+	mu       sync.Mutex
+	notified []oaNotified
+}
+
+type oaNotified struct {
+	body  []byte
+	ct    string
+	reply oaReply
+}
+
+func oaStart(t *testing.T) *oaStack {
+	t.Helper()
+	appKey, err := alipay.ParsePrivateKey(oaKey(t, "app_private_pkcs1.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appPub, err := alipay.ParsePublicKey(oaKey(t, "app_public.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alipayKey, err := alipay.ParsePrivateKey(oaKey(t, "alipay_private_pkcs1.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := sandbox.New(sandbox.Options{
+		AppID: oaAppID, AppPublicKey: appPub, AlipayKey: alipayKey,
+		HTTPClient:    &http.Client{Timeout: 5 * time.Second},
+		RetrySchedule: []time.Duration{20 * time.Millisecond, 50 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+
+	s := &oaStack{sim: sim, store: orders.NewMemoryStore(), client: &http.Client{Timeout: 10 * time.Second}}
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux) // 127.0.0.1
+	t.Cleanup(srv.Close)
+	s.url = srv.URL
+	s.creds = &alipay.Credentials{AppID: oaAppID, PrivateKey: appKey, AlipayPublicKey: sim.AlipayPublicKey()}
+	gw := alipay.NewClient(srv.URL+sandbox.GatewayPath, alipay.WithTimeout(5*time.Second))
+	router := oaRouter(t, httpapi.LocalCaller, s.store, oaCreds{c: s.creds}, gw)
+	mux.Handle(sandbox.Prefix, sim.Handler())
+	mux.Handle("/", router)
+	mux.HandleFunc(httpapi.NotifyPath, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		rec := httptest.NewRecorder()
+		router.ServeHTTP(rec, r)
+		s.mu.Lock()
+		s.notified = append(s.notified, oaNotified{body: body, ct: r.Header.Get("Content-Type"),
+			reply: oaReply{rec.Code, rec.Header().Clone(), rec.Body.Bytes()}})
+		s.mu.Unlock()
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	})
+	return s
+}
+
+func (s *oaStack) do(t *testing.T, method, path, ct string, body []byte) oaReply {
+	t.Helper()
+	req, err := http.NewRequest(method, s.url+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	res, err := s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return oaReply{res.StatusCode, res.Header, b}
+}
+
+func oaServe(h http.Handler, method, path, ct string, body []byte) oaReply {
+	req := httptest.NewRequest(method, "http://127.0.0.1"+path, bytes.NewReader(body))
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return oaReply{rec.Code, rec.Header(), rec.Body.Bytes()}
+}
+
+// ---- tests ----------------------------------------------------------------------
+
+func TestOpenAPIDocumentIsStructurallyValid(t *testing.T) {
+	spec := oaLoad(t)
+	if v, _ := spec["openapi"].(string); !regexp.MustCompile(`^3\.[01]\.[0-9]+$`).MatchString(v) {
+		t.Errorf("openapi version %q, want 3.0.x or 3.1.x", v)
+	}
+	if get(spec, "info", "title") == nil || get(spec, "info", "version") == nil {
+		t.Error("info.title and info.version are required")
+	}
+	servers, _ := spec["servers"].([]any)
+	var urls []string
+	for _, s := range servers {
+		if u, ok := get(s, "url").(string); ok {
+			urls = append(urls, u)
+		}
+	}
+	if !slices.Contains(urls, "http://127.0.0.1:3000") || !slices.ContainsFunc(urls, func(u string) bool { return strings.Contains(u, "execute-api") }) {
+		t.Errorf("servers %v: want the API Gateway URL and the local server", urls)
+	}
+
+	used := map[string]bool{}
+	oaWalk(spec, "#", func(at string, m node) {
+		ref, ok := m["$ref"].(string)
+		if !ok {
+			return
+		}
+		if _, err := oaPointer(spec, ref); err != nil {
+			t.Errorf("%s: %v", at, err)
+		}
+		used[ref] = true
+	})
+	if len(used) == 0 {
+		t.Error("no $ref found: the walk is broken")
+	}
+	schemes, _ := get(spec, "components", "securitySchemes").(node)
+	usedSchemes := map[string]bool{}
+	ops := oaOperations(spec)
+	for _, sec := range append([]any{spec["security"]}, func() []any {
+		var l []any
+		for _, op := range ops {
+			l = append(l, op["security"])
+		}
+		return l
+	}()...) {
+		for _, req := range asList(sec) {
+			for name := range req.(node) {
+				if schemes[name] == nil {
+					t.Errorf("security requirement names unknown scheme %q", name)
+				}
+				usedSchemes[name] = true
+			}
+		}
+	}
+	components, _ := spec["components"].(node)
+	for kind, all := range components {
+		for name := range all.(node) {
+			if kind == "securitySchemes" {
+				if !usedSchemes[name] {
+					t.Errorf("security scheme %s is never required", name)
+				}
+			} else if !used["#/components/"+kind+"/"+name] {
+				t.Errorf("components.%s.%s is never referenced", kind, name)
+			}
+		}
+	}
+
+	ids := map[string]string{}
+	paramRe := regexp.MustCompile(`\{([^}]+)\}`)
+	for key, op := range ops {
+		id, _ := op["operationId"].(string)
+		if id == "" {
+			t.Errorf("%s has no operationId", key)
+		} else if prev, dup := ids[id]; dup {
+			t.Errorf("operationId %s used by %s and %s", id, prev, key)
+		}
+		ids[id] = key
+		responses, _ := op["responses"].(node)
+		if len(responses) == 0 {
+			t.Errorf("%s declares no responses", key)
+		}
+		for status, r := range responses {
+			r, err := oaDeref(spec, r)
+			if err != nil || get(r, "description") == nil {
+				t.Errorf("%s %s: response needs a description (%v)", key, status, err)
+			}
+			if _, err := strconv.Atoi(status); err != nil || len(status) != 3 {
+				t.Errorf("%s: response key %q is not a status code", key, status)
+			}
+		}
+		path := strings.SplitN(key, " ", 2)[1]
+		var want, got []string
+		for _, m := range paramRe.FindAllStringSubmatch(path, -1) {
+			want = append(want, m[1])
+		}
+		for _, p := range append(asList(get(spec, "paths", path, "parameters")), asList(op["parameters"])...) {
+			p, err := oaDeref(spec, p)
+			if err != nil {
+				t.Errorf("%s: %v", key, err)
+				continue
+			}
+			if get(p, "in") != "path" {
+				continue
+			}
+			got = append(got, fmt.Sprint(get(p, "name")))
+			if get(p, "required") != true || get(p, "schema") == nil {
+				t.Errorf("%s: path parameter %v must be required and have a schema", key, get(p, "name"))
+			}
+		}
+		sort.Strings(got)
+		sort.Strings(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: path parameters %v, the path has %v", key, got, want)
+		}
+	}
+}
+
+func TestOpenAPIRoutesAndSecurityEqualTheRouteTable(t *testing.T) {
+	spec := oaLoad(t)
+	if get(spec, "components", "securitySchemes", oaSecurity, "scheme") != "bearer" ||
+		get(spec, "components", "securitySchemes", oaSecurity, "bearerFormat") != "JWT" {
+		t.Errorf("security scheme %s must be http bearer JWT", oaSecurity)
+	}
+	ops := oaOperations(spec)
+	var got, want []string
+	for key, op := range ops {
+		sec, explicit := op["security"]
+		if !explicit {
+			sec = spec["security"]
+		}
+		access := "invalid"
+		switch reqs := asList(sec); {
+		case sec != nil && len(reqs) == 0:
+			access = boolStr(false)
+		case len(reqs) == 1 && len(reqs[0].(node)) == 1 && get(reqs[0], oaSecurity) != nil:
+			access = boolStr(true) + " " + strings.Join(strs(get(reqs[0], oaSecurity)), ",")
+		}
+		got = append(got, key+" "+access)
+	}
+	for _, r := range httpapi.Routes {
+		want = append(want, r.Method+" "+r.Path+" "+boolStr(r.Auth)+strings.TrimRight(" "+r.Scope, " "))
+	}
+	for i := range got {
+		got[i] = strings.TrimRight(got[i], " ")
+	}
+	sort.Strings(got)
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("document routes differ from the route table\n got: %q\nwant: %q", got, want)
+	}
+
+	for _, r := range httpapi.Routes {
+		t.Run(strings.ToLower(r.Function+"_"+r.Method)+"_declares_the_statuses_it_can_reply", func(t *testing.T) {
+			responses, _ := get(ops[r.Method+" "+r.Path], "responses").(node)
+			declared := func(s string) bool { return responses[s] != nil }
+			must := map[string]bool{"200": true, "400": true, "405": true, "500": true, "503": true,
+				"401": r.Auth, "403": r.Scope != "",
+				"404": strings.Contains(r.Path, "{"),
+				"409": r.Method == http.MethodPost, "413": r.Method == http.MethodPost, "415": r.Method == http.MethodPost,
+				"502": r.Method == http.MethodPost && r.Function == httpapi.FnCreateVoucher,
+			}
+			for status, need := range must {
+				if need != declared(status) {
+					t.Errorf("%s %s: status %s declared %v, want %v", r.Method, r.Path, status, declared(status), need)
+				}
+			}
+			for status := range responses {
+				if _, known := must[status]; !known {
+					t.Errorf("%s %s: status %s is not one the code replies", r.Method, r.Path, status)
+				}
+			}
+			if r.Method == http.MethodPost && r.Auth {
+				if len(oaExamples(t, ops[r.Method+" "+r.Path])) == 0 {
+					t.Errorf("%s %s has no request examples", r.Method, r.Path)
+				}
+				for _, s := range []string{"409", "503"} {
+					if get(oaMust(t, spec, responses[s]), "headers", "Retry-After") == nil {
+						t.Errorf("%s %s %s does not declare Retry-After", r.Method, r.Path, s)
+					}
+				}
+			}
+		})
+	}
+}
+
+func oaMust(t *testing.T, spec node, n any) any {
+	t.Helper()
+	v, err := oaDeref(spec, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestOpenAPIErrorCodesAreTheCodesTheCodeEmits(t *testing.T) {
+	spec := oaLoad(t)
+	enum := strs(get(spec, "components", "schemas", "Error", "properties", "error", "properties", "code", "enum"))
+	dir := filepath.Join(moduleRoot(t), "shared", "httpapi")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codes []string
+	fset := token.NewFileSet()
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, filepath.Join(dir, e.Name()), nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			vs, ok := n.(*ast.ValueSpec)
+			if !ok {
+				return true
+			}
+			for i, name := range vs.Names {
+				if !strings.HasPrefix(name.Name, "Code") || i >= len(vs.Values) {
+					continue
+				}
+				if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+					v, _ := strconv.Unquote(lit.Value)
+					codes = append(codes, v)
+				}
+			}
+			return true
+		})
+	}
+	if !slices.Contains(codes, httpapi.CodeIllegalArgument) || !slices.Contains(codes, httpapi.CodeInternal) {
+		t.Fatalf("found codes %v in %s: the scan is broken", codes, dir)
+	}
+	sort.Strings(codes)
+	sort.Strings(enum)
+	if !slices.Equal(codes, enum) {
+		t.Errorf("Error.code enum %v\n   httpapi codes %v", enum, codes)
+	}
+}
+
+// oaJSONFields lists the JSON keys a struct marshals and those it always writes.
+func oaJSONFields(typ reflect.Type) (all, always []string) {
+	for f := range typ.Fields() {
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		all = append(all, name)
+		if !slices.Contains(strings.Split(opts, ","), "omitempty") && !slices.Contains(strings.Split(opts, ","), "omitzero") {
+			always = append(always, name)
+		}
+	}
+	sort.Strings(all)
+	sort.Strings(always)
+	return all, always
+}
+
+func TestOpenAPISchemasMatchTheStructsTheCodeUses(t *testing.T) {
+	spec := oaLoad(t)
+	tests := []struct {
+		schema string
+		typ    reflect.Type
+		reply  bool // required must equal the fields always written
+	}{
+		{"VoucherReply", reflect.TypeFor[preauth.Voucher](), true},
+		{"PreAuthOrder", reflect.TypeFor[preauth.Order](), true},
+		{"VoucherRequest", reflect.TypeFor[preauth.Request](), true},
+		{"FundOperation", reflect.TypeFor[preauth.Operation](), true},
+		{"AppPayOrder", reflect.TypeFor[apppay.OrderView](), true},
+		{"Agreement", reflect.TypeFor[apppay.AgreementView](), true},
+		{"VoucherCreateRequest", reflect.TypeFor[alipay.VoucherCreateParams](), false},
+		{"AppPayRequest", reflect.TypeFor[alipay.AppPayParams](), false},
+		{"AgreementSignParams", reflect.TypeFor[alipay.AgreementSignParams](), false},
+		{"AccessParams", reflect.TypeFor[alipay.AccessParams](), false},
+		{"PeriodRuleParams", reflect.TypeFor[alipay.PeriodRuleParams](), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.schema+"_has_the_fields_of_"+tc.typ.Name(), func(t *testing.T) {
+			s := get(spec, "components", "schemas", tc.schema)
+			props, _ := get(s, "properties").(node)
+			got := oaSorted(props)
+			all, always := oaJSONFields(tc.typ)
+			if !slices.Equal(got, all) {
+				t.Errorf("properties %v, %s marshals %v", got, tc.typ, all)
+			}
+			if tc.reply {
+				req := strs(get(s, "required"))
+				sort.Strings(req)
+				if !slices.Equal(req, always) {
+					t.Errorf("required %v, %s always writes %v", req, tc.typ, always)
+				}
+			}
+		})
+	}
+	t.Run("error_body_has_the_fields_of_httpapi_Error", func(t *testing.T) {
+		s := get(spec, "components", "schemas", "Error", "properties", "error")
+		props, _ := get(s, "properties").(node)
+		all, always := oaJSONFields(reflect.TypeFor[httpapi.Error]())
+		req := strs(get(s, "required"))
+		sort.Strings(req)
+		if got := oaSorted(props); !slices.Equal(got, all) || !slices.Equal(req, always) {
+			t.Errorf("properties %v required %v; httpapi.Error marshals %v, always %v", got, req, all, always)
+		}
+	})
+}
+
+func TestOpenAPIEnumsEqualTheCodeConstants(t *testing.T) {
+	spec := oaLoad(t)
+	schema := func(path ...string) []string {
+		return strs(get(spec, append([]string{"components", "schemas"}, path...)...))
+	}
+	str := func(vs ...any) []string {
+		var out []string
+		for _, v := range vs {
+			out = append(out, reflect.ValueOf(v).String())
+		}
+		return out
+	}
+	var trade, preauthStates, agreement, operation []any
+	for _, s := range orders.TradeMachine.States() {
+		trade = append(trade, s)
+	}
+	for _, s := range orders.PreAuthMachine.States() {
+		preauthStates = append(preauthStates, s)
+	}
+	for _, s := range orders.AgreementMachine.States() {
+		agreement = append(agreement, s)
+	}
+	for _, s := range orders.OperationMachine.States() {
+		operation = append(operation, s)
+	}
+	tests := []struct {
+		name string
+		got  []string
+		want []string
+	}{
+		{"app_pay_order_status", schema("AppPayOrder", "properties", "status", "enum"), str(trade...)},
+		{"pre_auth_order_status", schema("PreAuthOrder", "properties", "status", "enum"), str(preauthStates...)},
+		{"agreement_status", schema("Agreement", "properties", "status", "enum"), str(agreement...)},
+		{"fund_operation_status", schema("FundOperation", "properties", "status", "enum"), str(operation...)},
+		{"fund_operation_type", schema("FundOperation", "properties", "operation_type", "enum"),
+			str(orders.OperationFreeze, orders.OperationUnfreeze, orders.OperationPay)},
+		{"voucher_request_state", schema("VoucherRequest", "properties", "state", "enum"),
+			str(orders.RequestInProgress, orders.RequestIssued, orders.RequestBusinessError, orders.RequestUnknown)},
+		{"voucher_reply_status", schema("VoucherReply", "properties", "status", "enum"), []string{preauth.StatusCodeIssued}},
+		{"app_pay_reply_status", schema("AppPayReply", "properties", "status", "enum"), str(orders.TradeCreated)},
+		{"voucher_product_code", schema("VoucherCreateRequest", "properties", "product_code", "enum"), []string{alipay.ProductCodePreAuth}},
+		{"app_pay_product_code", schema("AppPayRequest", "properties", "product_code", "enum"),
+			[]string{alipay.ProductCodeQuickMSecurityPay, alipay.ProductCodeCyclePayAuth}},
+		{"agreement_product_code", schema("AgreementSignParams", "properties", "product_code", "enum"), []string{alipay.ProductCodeGeneralWithholding}},
+		{"access_channel", schema("AccessParams", "properties", "channel", "enum"),
+			[]string{alipay.ChannelAlipayApp, alipay.ChannelQRCode, alipay.ChannelQRCodeOrSMS}},
+		{"period_type", schema("PeriodRuleParams", "properties", "period_type", "enum"), []string{alipay.PeriodTypeDay, alipay.PeriodTypeMonth}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name+"_enum_is_the_code_constants", func(t *testing.T) {
+			if !slices.Equal(tc.got, tc.want) {
+				t.Errorf("enum %v, code %v", tc.got, tc.want)
+			}
+		})
+	}
+}
+
+func TestOpenAPIRequestExamplesPassTheHandlersValidation(t *testing.T) {
+	spec := oaLoad(t)
+	required := map[string][]string{
+		oaPathVouchers: {"plain_voucher", "voucher_with_extra_param"},
+		oaPathAppPay:   {"basic_app_pay", "pay_and_sign"},
+	}
+	seen := map[string]bool{}
+	for key, op := range oaOperations(spec) {
+		schema := get(op, "requestBody", "content", "application/json", "schema")
+		if schema == nil {
+			continue
+		}
+		path := strings.SplitN(key, " ", 2)[1]
+		validate, ok := oaValidate[path]
+		if !ok {
+			t.Errorf("%s takes JSON but the test knows no validation for it", key)
+			continue
+		}
+		seen[path] = true
+		exs := oaExamples(t, op)
+		for _, name := range required[path] {
+			if exs[name] == nil {
+				t.Errorf("%s: example %s is missing", key, name)
+			}
+		}
+		for _, name := range oaSorted(exs) {
+			t.Run(name+"_is_accepted_by_schema_and_handler_validation", func(t *testing.T) {
+				x, err := oaDecodeJSON(exs[name])
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range oaCheck(spec, schema, x, name, false) {
+					t.Errorf("schema: %s", e)
+				}
+				if err := validate(exs[name]); err != nil {
+					t.Errorf("handler validation (dates must be in the future; move them forward): %v\n  %s", err, exs[name])
+				}
+			})
+		}
+	}
+	for path := range oaValidate {
+		if !seen[path] {
+			t.Errorf("%s: no JSON request body in the document", path)
+		}
+	}
+}
+
+// oaMutate returns the JSON body with the dotted field set to value (or removed).
+func oaMutate(t *testing.T, body []byte, field string, value any, remove bool) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	keys := strings.Split(field, ".")
+	cur := m
+	for _, k := range keys[:len(keys)-1] {
+		next, ok := cur[k].(map[string]any)
+		if !ok {
+			t.Fatalf("%s: %s is not an object in the example", field, k)
+		}
+		cur = next
+	}
+	if remove {
+		delete(cur, keys[len(keys)-1])
+	} else {
+		cur[keys[len(keys)-1]] = value
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestOpenAPISchemaRejectsWhatTheHandlersReject(t *testing.T) {
+	spec := oaLoad(t)
+	ops := oaOperations(spec)
+	tests := []struct {
+		name, path, example, field string
+		value                      any
+		remove                     bool
+	}{
+		{"amount_with_three_decimals", oaPathVouchers, "plain_voucher", "amount", "1.234", false},
+		{"amount_with_a_sign", oaPathVouchers, "plain_voucher", "amount", "+1.00", false},
+		{"out_order_no_with_a_space", oaPathVouchers, "plain_voucher", "out_order_no", "PA 1", false},
+		{"out_request_no_too_long", oaPathVouchers, "plain_voucher", "out_request_no", strings.Repeat("R", 65), false},
+		{"order_title_missing", oaPathVouchers, "plain_voucher", "order_title", nil, true},
+		{"order_title_too_long", oaPathVouchers, "plain_voucher", "order_title", strings.Repeat("t", 101), false},
+		{"product_code_lower_case", oaPathVouchers, "plain_voucher", "product_code", "pre_auth", false},
+		{"pay_timeout_with_decimals", oaPathVouchers, "plain_voucher", "pay_timeout", "1.5h", false},
+		{"payee_user_id_not_2088", oaPathVouchers, "voucher_with_extra_param", "payee_user_id", "2089102146225135", false},
+		{"extra_param_an_array", oaPathVouchers, "voucher_with_extra_param", "extra_param", []any{"a"}, false},
+		{"unknown_field", oaPathVouchers, "plain_voucher", "amount_fen", "100", false},
+		{"out_trade_no_with_a_dash", oaPathAppPay, "basic_app_pay", "out_trade_no", "AP-1", false},
+		{"total_amount_missing", oaPathAppPay, "basic_app_pay", "total_amount", nil, true},
+		{"subject_with_an_ampersand", oaPathAppPay, "basic_app_pay", "subject", "a&b", false},
+		{"product_code_unknown", oaPathAppPay, "basic_app_pay", "product_code", "FAST_INSTANT_TRADE_PAY", false},
+		{"body_too_long", oaPathAppPay, "basic_app_pay", "body", strings.Repeat("b", 129), false},
+		{"timeout_express_with_decimals", oaPathAppPay, "basic_app_pay", "timeout_express", "1.5h", false},
+		{"time_expire_and_timeout_express", oaPathAppPay, "basic_app_pay", "time_expire", "2035-01-01 00:00:00", false},
+		{"time_expire_not_china_time_layout", oaPathAppPay, "pay_and_sign", "time_expire", "2035-01-01T00:00:00", false},
+		{"cycle_pay_auth_without_agreement", oaPathAppPay, "pay_and_sign", "agreement_sign_params", nil, true},
+		{"agreement_product_code_lower_case", oaPathAppPay, "pay_and_sign", "agreement_sign_params.product_code", "general_withholding", false},
+		{"sign_scene_lower_case", oaPathAppPay, "pay_and_sign", "agreement_sign_params.sign_scene", "industry|digital_media", false},
+		{"external_agreement_no_with_underscore", oaPathAppPay, "pay_and_sign", "agreement_sign_params.external_agreement_no", "AG_1", false},
+		{"sign_notify_url_not_http", oaPathAppPay, "pay_and_sign", "agreement_sign_params.sign_notify_url", "ftp://example.com/n", false},
+		{"effect_time_with_unit", oaPathAppPay, "pay_and_sign", "agreement_sign_params.effect_time", "10m", false},
+		{"access_params_missing", oaPathAppPay, "pay_and_sign", "agreement_sign_params.access_params", nil, true},
+		{"channel_lower_case", oaPathAppPay, "pay_and_sign", "agreement_sign_params.access_params.channel", "alipayapp", false},
+		{"period_type_week", oaPathAppPay, "pay_and_sign", "agreement_sign_params.period_rule_params.period_type", "WEEK", false},
+		{"period_zero", oaPathAppPay, "pay_and_sign", "agreement_sign_params.period_rule_params.period", 0, false},
+		{"period_a_string", oaPathAppPay, "pay_and_sign", "agreement_sign_params.period_rule_params.period", "1", false},
+		{"execute_time_not_zero_padded", oaPathAppPay, "pay_and_sign", "agreement_sign_params.period_rule_params.execute_time", "2035-1-5", false},
+		{"single_amount_three_decimals", oaPathAppPay, "pay_and_sign", "agreement_sign_params.period_rule_params.single_amount", "1.001", false},
+		{"total_payments_negative", oaPathAppPay, "pay_and_sign", "agreement_sign_params.period_rule_params.total_payments", -1, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name+"_is_rejected_by_both", func(t *testing.T) {
+			op := ops[http.MethodPost+" "+tc.path]
+			base := oaExamples(t, op)[tc.example]
+			if base == nil {
+				t.Fatalf("example %s not found", tc.example)
+			}
+			body := oaMutate(t, base, tc.field, tc.value, tc.remove)
+			x, err := oaDecodeJSON(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(oaCheck(spec, get(op, "requestBody", "content", "application/json", "schema"), x, "body", false)) == 0 {
+				t.Errorf("the schema accepts %s", body)
+			}
+			err = oaValidate[tc.path](body)
+			fe, ok := alipay.AsFieldError(err)
+			if !ok {
+				t.Fatalf("handler validation: %v, want a field error for %s", err, tc.field)
+			}
+			if fe.Field != tc.field {
+				t.Errorf("handler validation names %q (%v), want %q", fe.Field, fe, tc.field)
+			}
+		})
+	}
+}
+
+func TestOpenAPIRepliesOfTheHandlersConformToTheDocument(t *testing.T) {
+	spec := oaLoad(t)
+	ops := oaOperations(spec)
+	s := oaStart(t)
+	const jsonCT = "application/json"
+
+	created := map[string]oaReply{} // example name → create reply
+	for _, path := range []string{oaPathVouchers, oaPathAppPay} {
+		exs := oaExamples(t, ops[http.MethodPost+" "+path])
+		for _, name := range oaSorted(exs) {
+			t.Run(name+"_is_created_and_replayed_as_documented", func(t *testing.T) {
+				r := s.do(t, http.MethodPost, path, jsonCT, exs[name])
+				if r.status != http.StatusOK {
+					t.Fatalf("POST %s example %s: %s", path, name, r)
+				}
+				if r.header.Get("Idempotent-Replayed") != "" {
+					t.Error("a first create is marked replayed")
+				}
+				oaConform(t, spec, http.MethodPost, path, r)
+				created[name] = r
+				again := s.do(t, http.MethodPost, path, jsonCT, exs[name])
+				if again.status != http.StatusOK || again.header.Get("Idempotent-Replayed") != "true" || !bytes.Equal(again.body, r.body) {
+					t.Errorf("identical retry: %s (Idempotent-Replayed %q), want the same 200 replayed", again, again.header.Get("Idempotent-Replayed"))
+				}
+				oaConform(t, spec, http.MethodPost, path, again)
+			})
+		}
+	}
+	if len(created) < 4 {
+		t.Fatalf("only %d examples were created", len(created))
+	}
+
+	// getOrders reads every created order and returns them by example name.
+	getOrders := func(t *testing.T) map[string]map[string]any {
+		t.Helper()
+		out := map[string]map[string]any{}
+		for _, name := range oaSorted(created) {
+			var c struct {
+				OutOrderNo string `json:"out_order_no"`
+				OutTradeNo string `json:"out_trade_no"`
+			}
+			if err := json.Unmarshal(created[name].body, &c); err != nil {
+				t.Fatal(err)
+			}
+			path, url := oaPathPreAuth, "/v1/preauth/orders/"+c.OutOrderNo
+			if c.OutTradeNo != "" {
+				path, url = oaPathAppOrder, "/v1/app-pay/orders/"+c.OutTradeNo
+			}
+			r := s.do(t, http.MethodGet, url, "", nil)
+			if r.status != http.StatusOK {
+				t.Fatalf("GET %s: %s", url, r)
+			}
+			v, _ := oaConform(t, spec, http.MethodGet, path, r).(map[string]any)
+			out[name] = v
+		}
+		return out
+	}
+	t.Run("orders_read_back_as_documented", func(t *testing.T) {
+		for name, o := range getOrders(t) {
+			if o["status"] != string(orders.PreAuthCodeIssued) && o["status"] != string(orders.TradeCreated) {
+				t.Errorf("%s: status %v right after the create", name, o["status"])
+			}
+		}
+	})
+
+	t.Run("buyer_pays_and_notifications_reply_as_documented", func(t *testing.T) {
+		for _, name := range oaSorted(created) {
+			var c struct {
+				OutOrderNo string `json:"out_order_no"`
+				OrderStr   string `json:"order_str"`
+			}
+			if err := json.Unmarshal(created[name].body, &c); err != nil {
+				t.Fatal(err)
+			}
+			path, body := "/sandbox/vouchers/scan", map[string]string{"out_order_no": c.OutOrderNo}
+			if c.OrderStr != "" {
+				path, body = "/sandbox/orders/pay", map[string]string{"order_str": c.OrderStr}
+			}
+			b, _ := json.Marshal(body)
+			if r := s.do(t, http.MethodPost, path, jsonCT, b); r.status != http.StatusOK {
+				t.Fatalf("sandbox %s for %s: %s", path, name, r)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.sim.WaitIdle(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s.mu.Lock()
+		notified := slices.Clone(s.notified)
+		s.mu.Unlock()
+		// One notice per voucher and payment, plus the agreement of pay_and_sign.
+		if len(notified) < len(created)+1 {
+			t.Fatalf("%d notifications reached the notify route, want at least %d", len(notified), len(created)+1)
+		}
+		for _, n := range notified {
+			if n.reply.status != http.StatusOK || string(n.reply.body) != alipay.NotifySuccessReply {
+				t.Errorf("notification answered %s", n.reply)
+			}
+			oaConform(t, spec, http.MethodPost, httpapi.NotifyPath, n.reply)
+		}
+		for name, o := range getOrders(t) {
+			switch o["status"] {
+			case string(orders.PreAuthAuthorized):
+				if ops, _ := o["operations"].([]any); len(ops) == 0 || o["auth_no"] == "" {
+					t.Errorf("%s: authorized without operations or auth_no: %v", name, o)
+				}
+			case string(orders.TradeSuccess):
+				if o["trade_no"] == nil || o["paid_at"] == nil {
+					t.Errorf("%s: paid without trade_no or paid_at: %v", name, o)
+				}
+			default:
+				t.Errorf("%s: status %v after the buyer paid", name, o["status"])
+			}
+			if name == "pay_and_sign" && get(o, "agreement", "agreement_no") == nil {
+				t.Errorf("pay_and_sign: agreement not signed: %v", o["agreement"])
+			}
+		}
+	})
+
+	s.mu.Lock()
+	var signed oaNotified
+	if len(s.notified) > 0 {
+		signed = s.notified[0]
+	}
+	s.mu.Unlock()
+	if signed.body == nil {
+		t.Fatal("no notification was recorded")
+	}
+	vouchers := oaExamples(t, ops[http.MethodPost+" "+oaPathVouchers])
+	apps := oaExamples(t, ops[http.MethodPost+" "+oaPathAppPay])
+	plain := vouchers["plain_voucher"]
+	basic := apps["basic_app_pay"]
+	var plainReq struct {
+		OutOrderNo string `json:"out_order_no"`
+	}
+	_ = json.Unmarshal(plain, &plainReq)
+	tampered := bytes.Replace(signed.body, []byte("notify_id="), []byte("notify_id=X"), 1)
+	refused := oaMutate(t, oaMutate(t, plain, "order_title", "SIM_BIZ_PAYEE_NOT_EXIST", false), "out_order_no", "PAREFUSED1", false)
+	big := []byte(`{"order_title":"` + strings.Repeat("a", httpapi.MaxBodyBytes) + `"}`)
+
+	errorCases := []struct {
+		name, method, path, url, ct string
+		body                        []byte
+		status                      int
+		code                        string // error.code, or the text reply
+		replayed                    bool
+	}{
+		{"voucher_invalid_field_is_400", "POST", oaPathVouchers, oaPathVouchers, jsonCT, oaMutate(t, plain, "amount", "1.234", false), 400, httpapi.CodeIllegalArgument, false},
+		{"voucher_not_json_is_415", "POST", oaPathVouchers, oaPathVouchers, "text/plain", plain, 415, httpapi.CodeUnsupportedMediaType, false},
+		{"voucher_body_over_64_kib_is_413", "POST", oaPathVouchers, oaPathVouchers, jsonCT, big, 413, httpapi.CodeBodyTooLarge, false},
+		{"voucher_key_with_other_params_is_409", "POST", oaPathVouchers, oaPathVouchers, jsonCT, oaMutate(t, plain, "amount", "501.00", false), 409, httpapi.CodeIdempotencyConflict, false},
+		{"voucher_on_authorized_order_is_409", "POST", oaPathVouchers, oaPathVouchers, jsonCT, oaMutate(t, plain, "out_request_no", "PAR2", false), 409, httpapi.CodeOrderAlreadyAuthorized, false},
+		{"voucher_refused_by_alipay_is_502", "POST", oaPathVouchers, oaPathVouchers, jsonCT, refused, 502, httpapi.CodeAlipayBusinessError, false},
+		{"voucher_refusal_retried_is_502_replayed", "POST", oaPathVouchers, oaPathVouchers, jsonCT, refused, 502, httpapi.CodeAlipayBusinessError, true},
+		{"voucher_unknown_outcome_is_503", "POST", oaPathVouchers, oaPathVouchers, jsonCT,
+			oaMutate(t, oaMutate(t, plain, "order_title", "SIM_20000", false), "out_order_no", "PAUNKNOWN1", false), 503, httpapi.CodeAlipayUnavailable, false},
+		{"voucher_put_is_405", "PUT", oaPathVouchers, oaPathVouchers, jsonCT, plain, 405, httpapi.CodeMethodNotAllowed, false},
+		{"preauth_order_unknown_is_404", "GET", oaPathPreAuth, "/v1/preauth/orders/PANOSUCH", "", nil, 404, httpapi.CodeNotFound, false},
+		{"preauth_order_bad_id_is_400", "GET", oaPathPreAuth, "/v1/preauth/orders/bad.id", "", nil, 400, httpapi.CodeIllegalArgument, false},
+		{"preauth_order_delete_is_405", "DELETE", oaPathPreAuth, "/v1/preauth/orders/" + plainReq.OutOrderNo, "", nil, 405, httpapi.CodeMethodNotAllowed, false},
+		{"app_pay_invalid_field_is_400", "POST", oaPathAppPay, oaPathAppPay, jsonCT, oaMutate(t, basic, "subject", "a=b", false), 400, httpapi.CodeIllegalArgument, false},
+		{"app_pay_not_json_is_415", "POST", oaPathAppPay, oaPathAppPay, "application/x-www-form-urlencoded", basic, 415, httpapi.CodeUnsupportedMediaType, false},
+		{"app_pay_body_over_64_kib_is_413", "POST", oaPathAppPay, oaPathAppPay, jsonCT, big, 413, httpapi.CodeBodyTooLarge, false},
+		{"app_pay_key_with_other_params_is_409", "POST", oaPathAppPay, oaPathAppPay, jsonCT, oaMutate(t, basic, "total_amount", "1.00", false), 409, httpapi.CodeIdempotencyConflict, false},
+		{"app_pay_order_unknown_is_404", "GET", oaPathAppOrder, "/v1/app-pay/orders/APNOSUCH", "", nil, 404, httpapi.CodeNotFound, false},
+		{"app_pay_order_bad_id_is_400", "GET", oaPathAppOrder, "/v1/app-pay/orders/bad-id", "", nil, 400, httpapi.CodeIllegalArgument, false},
+		{"notify_redelivery_is_200_success", "POST", httpapi.NotifyPath, httpapi.NotifyPath, signed.ct, signed.body, 200, alipay.NotifySuccessReply, false},
+		{"notify_tampered_is_400_fail", "POST", httpapi.NotifyPath, httpapi.NotifyPath, signed.ct, tampered, 400, alipay.NotifyFailReply, false},
+		{"notify_malformed_is_400_fail", "POST", httpapi.NotifyPath, httpapi.NotifyPath, "application/x-www-form-urlencoded", []byte("a=%zz"), 400, alipay.NotifyFailReply, false},
+		{"notify_not_a_form_is_415_fail", "POST", httpapi.NotifyPath, httpapi.NotifyPath, jsonCT, []byte("{}"), 415, alipay.NotifyFailReply, false},
+		{"notify_over_64_kib_is_413_fail", "POST", httpapi.NotifyPath, httpapi.NotifyPath, "application/x-www-form-urlencoded", bytes.Repeat([]byte("a"), httpapi.MaxBodyBytes+1), 413, alipay.NotifyFailReply, false},
+		{"notify_get_is_405", "GET", httpapi.NotifyPath, httpapi.NotifyPath, "", nil, 405, httpapi.CodeMethodNotAllowed, false},
+	}
+	for _, tc := range errorCases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := s.do(t, tc.method, tc.url, tc.ct, tc.body)
+			oaCheckCase(t, spec, ops, tc.method, tc.path, r, tc.status, tc.code, tc.replayed)
+		})
+	}
+
+	// Callers the router refuses, and credentials that cannot be loaded.
+	store := orders.NewMemoryStore()
+	good := oaCreds{c: s.creds}
+	nobody := oaRouter(t, func(*http.Request) (httpapi.Caller, bool) { return httpapi.Caller{}, false }, store, good, nil)
+	unscoped := oaRouter(t, func(*http.Request) (httpapi.Caller, bool) { return httpapi.Caller{ID: "app-user"}, true }, store, good, nil)
+	noCreds := oaRouter(t, httpapi.LocalCaller, store, oaCreds{err: errors.New("secret unavailable")}, nil)
+	routerCases := []struct {
+		name   string
+		h      http.Handler
+		method string
+		path   string
+		url    string
+		ct     string
+		body   []byte
+		status int
+		code   string
+	}{
+		{"voucher_without_caller_is_401", nobody, "POST", oaPathVouchers, oaPathVouchers, jsonCT, plain, 401, httpapi.CodeUnauthorized},
+		{"preauth_order_without_caller_is_401", nobody, "GET", oaPathPreAuth, "/v1/preauth/orders/PA1", "", nil, 401, httpapi.CodeUnauthorized},
+		{"app_pay_without_caller_is_401", nobody, "POST", oaPathAppPay, oaPathAppPay, jsonCT, basic, 401, httpapi.CodeUnauthorized},
+		{"app_pay_order_without_caller_is_401", nobody, "GET", oaPathAppOrder, "/v1/app-pay/orders/AP1", "", nil, 401, httpapi.CodeUnauthorized},
+		{"voucher_without_scope_is_403", unscoped, "POST", oaPathVouchers, oaPathVouchers, jsonCT, plain, 403, httpapi.CodeForbidden},
+		{"preauth_order_without_scope_is_403", unscoped, "GET", oaPathPreAuth, "/v1/preauth/orders/PA1", "", nil, 403, httpapi.CodeForbidden},
+		{"app_pay_without_scope_is_served", unscoped, "POST", oaPathAppPay, oaPathAppPay, jsonCT, basic, 200, ""},
+		{"voucher_without_credentials_is_503", noCreds, "POST", oaPathVouchers, oaPathVouchers, jsonCT, plain, 503, httpapi.CodeDependencyUnavailable},
+		{"app_pay_without_credentials_is_503", noCreds, "POST", oaPathAppPay, oaPathAppPay, jsonCT, apps["pay_and_sign"], 503, httpapi.CodeDependencyUnavailable},
+		{"notify_without_credentials_is_503_fail", noCreds, "POST", httpapi.NotifyPath, httpapi.NotifyPath, signed.ct, signed.body, 503, alipay.NotifyFailReply},
+	}
+	for _, tc := range routerCases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := oaServe(tc.h, tc.method, tc.url, tc.ct, tc.body)
+			oaCheckCase(t, spec, ops, tc.method, tc.path, r, tc.status, tc.code, false)
+		})
+	}
+}
+
+// oaCheckCase asserts the reply is the expected one and conforms to the document; a
+// 405 conforms to every operation of its path.
+func oaCheckCase(t *testing.T, spec node, ops map[string]node, method, path string, r oaReply, status int, code string, replayed bool) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("got %s, want status %d", r, status)
+	}
+	if strings.HasPrefix(r.header.Get("Content-Type"), "text/plain") {
+		if string(r.body) != code {
+			t.Errorf("reply %q, want %q", r.body, code)
+		}
+	} else if got := r.errorCode(); got != code {
+		t.Errorf("error.code %q, want %q: %s", got, code, r)
+	}
+	if (r.header.Get("Idempotent-Replayed") == "true") != replayed {
+		t.Errorf("Idempotent-Replayed %q, want replayed=%v", r.header.Get("Idempotent-Replayed"), replayed)
+	}
+	if (status == http.StatusServiceUnavailable || code == httpapi.CodeRequestInProgress) &&
+		!strings.HasPrefix(r.header.Get("Content-Type"), "text/plain") && r.header.Get("Retry-After") == "" {
+		t.Errorf("%d %s without Retry-After", status, code)
+	}
+	if status != http.StatusMethodNotAllowed {
+		oaConform(t, spec, method, path, r)
+		return
+	}
+	for key := range ops {
+		if m, p, _ := strings.Cut(key, " "); p == path {
+			oaConform(t, spec, m, path, r)
+		}
+	}
+}
