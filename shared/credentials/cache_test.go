@@ -1,8 +1,6 @@
 package credentials
 
 import (
-	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
-
 	"context"
 	"errors"
 	"net"
@@ -12,6 +10,7 @@ import (
 	"time"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
 )
 
 const testSecretName = "alipay-serverless/prod/alipay"

@@ -1,8 +1,6 @@
 package credentials
 
 import (
-	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
-
 	"context"
 	"errors"
 	"io/fs"
@@ -12,6 +10,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
+
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
 )
 
 // fakeEnv is an injectable environment plus file system.
