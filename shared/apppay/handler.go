@@ -84,7 +84,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 
 func writeFieldError(w http.ResponseWriter, err error) {
 	if fe, ok := alipay.AsFieldError(err); ok {
-		httpapi.WriteError(w, httpapi.BadRequest(fe.Field, fe.Error()))
+		httpapi.WriteError(w, httpapi.BadRequest(fe.Field, fe.Message))
 		return
 	}
 	httpapi.WriteError(w, httpapi.BadRequest("", "request body is not valid"))

@@ -7,6 +7,7 @@ package deploytest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -673,25 +674,26 @@ func TestOpenAPIDocumentIsStructurallyValid(t *testing.T) {
 	schemes, _ := get(spec, "components", "securitySchemes").(node)
 	usedSchemes := map[string]bool{}
 	ops := oaOperations(spec)
-	for _, sec := range append([]any{spec["security"]}, func() []any {
-		var l []any
-		for _, op := range ops {
-			l = append(l, op["security"])
+	requirements := asList(spec["security"])
+	for _, op := range ops {
+		requirements = append(requirements, asList(op["security"])...)
+	}
+	for _, req := range requirements {
+		m, _ := req.(node)
+		if len(m) == 0 {
+			t.Errorf("security requirement %v: want one scheme (use security: [] for none)", req)
 		}
-		return l
-	}()...) {
-		for _, req := range asList(sec) {
-			for name := range req.(node) {
-				if schemes[name] == nil {
-					t.Errorf("security requirement names unknown scheme %q", name)
-				}
-				usedSchemes[name] = true
+		for name := range m {
+			if schemes[name] == nil {
+				t.Errorf("security requirement names unknown scheme %q", name)
 			}
+			usedSchemes[name] = true
 		}
 	}
 	components, _ := spec["components"].(node)
 	for kind, all := range components {
-		for name := range all.(node) {
+		all, _ := all.(node)
+		for name := range all {
 			if kind == "securitySchemes" {
 				if !usedSchemes[name] {
 					t.Errorf("security scheme %s is never required", name)
@@ -810,9 +812,12 @@ func TestOpenAPIRoutesAndSecurityEqualTheRouteTable(t *testing.T) {
 				if len(oaExamples(t, ops[r.Method+" "+r.Path])) == 0 {
 					t.Errorf("%s %s has no request examples", r.Method, r.Path)
 				}
-				for _, s := range []string{"409", "503"} {
-					if get(oaMust(t, spec, responses[s]), "headers", "Retry-After") == nil {
-						t.Errorf("%s %s %s does not declare Retry-After", r.Method, r.Path, s)
+				// 503 always carries Retry-After; 409 only as REQUEST_IN_PROGRESS, which only
+				// the voucher's gateway lease produces.
+				wantRetry := map[string]bool{"503": true, "409": r.Function == httpapi.FnCreateVoucher}
+				for status, want := range wantRetry {
+					if got := get(oaMust(t, spec, responses[status]), "headers", "Retry-After") != nil; got != want {
+						t.Errorf("%s %s %s declares Retry-After %v, want %v", r.Method, r.Path, status, got, want)
 					}
 				}
 			}
@@ -943,46 +948,34 @@ func TestOpenAPISchemasMatchTheStructsTheCodeUses(t *testing.T) {
 	})
 }
 
+func oaStrings[S ~string](xs ...S) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = string(x)
+	}
+	return out
+}
+
 func TestOpenAPIEnumsEqualTheCodeConstants(t *testing.T) {
 	spec := oaLoad(t)
 	schema := func(path ...string) []string {
 		return strs(get(spec, append([]string{"components", "schemas"}, path...)...))
-	}
-	str := func(vs ...any) []string {
-		var out []string
-		for _, v := range vs {
-			out = append(out, reflect.ValueOf(v).String())
-		}
-		return out
-	}
-	var trade, preauthStates, agreement, operation []any
-	for _, s := range orders.TradeMachine.States() {
-		trade = append(trade, s)
-	}
-	for _, s := range orders.PreAuthMachine.States() {
-		preauthStates = append(preauthStates, s)
-	}
-	for _, s := range orders.AgreementMachine.States() {
-		agreement = append(agreement, s)
-	}
-	for _, s := range orders.OperationMachine.States() {
-		operation = append(operation, s)
 	}
 	tests := []struct {
 		name string
 		got  []string
 		want []string
 	}{
-		{"app_pay_order_status", schema("AppPayOrder", "properties", "status", "enum"), str(trade...)},
-		{"pre_auth_order_status", schema("PreAuthOrder", "properties", "status", "enum"), str(preauthStates...)},
-		{"agreement_status", schema("Agreement", "properties", "status", "enum"), str(agreement...)},
-		{"fund_operation_status", schema("FundOperation", "properties", "status", "enum"), str(operation...)},
+		{"app_pay_order_status", schema("AppPayOrder", "properties", "status", "enum"), oaStrings(orders.TradeMachine.States()...)},
+		{"pre_auth_order_status", schema("PreAuthOrder", "properties", "status", "enum"), oaStrings(orders.PreAuthMachine.States()...)},
+		{"agreement_status", schema("Agreement", "properties", "status", "enum"), oaStrings(orders.AgreementMachine.States()...)},
+		{"fund_operation_status", schema("FundOperation", "properties", "status", "enum"), oaStrings(orders.OperationMachine.States()...)},
 		{"fund_operation_type", schema("FundOperation", "properties", "operation_type", "enum"),
-			str(orders.OperationFreeze, orders.OperationUnfreeze, orders.OperationPay)},
+			oaStrings(orders.OperationFreeze, orders.OperationUnfreeze, orders.OperationPay)},
 		{"voucher_request_state", schema("VoucherRequest", "properties", "state", "enum"),
-			str(orders.RequestInProgress, orders.RequestIssued, orders.RequestBusinessError, orders.RequestUnknown)},
+			oaStrings(orders.RequestInProgress, orders.RequestIssued, orders.RequestBusinessError, orders.RequestUnknown)},
 		{"voucher_reply_status", schema("VoucherReply", "properties", "status", "enum"), []string{preauth.StatusCodeIssued}},
-		{"app_pay_reply_status", schema("AppPayReply", "properties", "status", "enum"), str(orders.TradeCreated)},
+		{"app_pay_reply_status", schema("AppPayReply", "properties", "status", "enum"), oaStrings(orders.TradeCreated)},
 		{"voucher_product_code", schema("VoucherCreateRequest", "properties", "product_code", "enum"), []string{alipay.ProductCodePreAuth}},
 		{"app_pay_product_code", schema("AppPayRequest", "properties", "product_code", "enum"),
 			[]string{alipay.ProductCodeQuickMSecurityPay, alipay.ProductCodeCyclePayAuth}},
@@ -1047,6 +1040,41 @@ func TestOpenAPIRequestExamplesPassTheHandlersValidation(t *testing.T) {
 	}
 }
 
+func TestOpenAPIPathParametersMatchTheHandlersChecks(t *testing.T) {
+	spec := oaLoad(t)
+	checks := []struct {
+		path, param string
+		check       func(field, v string) error
+	}{
+		{oaPathPreAuth, "out_order_no", alipay.CheckOutOrderNo},
+		{oaPathAppOrder, "out_trade_no", alipay.CheckOutTradeNo},
+	}
+	values := []struct{ name, v string }{
+		{"letters_and_digits", "PA20261122000001"}, {"one_character", "a"}, {"underscore", "a_b"},
+		{"dash", "a-b"}, {"dot", "a.b"}, {"space", "a b"}, {"empty", ""}, {"non_ascii", "订单1"},
+		{"escaped_slash", "A%2FB"}, {"64_characters", strings.Repeat("x", 64)}, {"65_characters", strings.Repeat("x", 65)},
+	}
+	for _, c := range checks {
+		params := asList(get(spec, "paths", c.path, "get", "parameters"))
+		if len(params) != 1 {
+			t.Fatalf("GET %s: %d parameters, want 1", c.path, len(params))
+		}
+		p := oaMust(t, spec, params[0])
+		if get(p, "name") != c.param {
+			t.Fatalf("GET %s: parameter %v, want %s", c.path, get(p, "name"), c.param)
+		}
+		for _, v := range values {
+			t.Run(c.param+"_"+v.name+"_gets_the_same_verdict", func(t *testing.T) {
+				inSchema := len(oaCheck(spec, get(p, "schema"), v.v, c.param, false)) == 0
+				inCode := c.check(c.param, v.v) == nil
+				if inSchema != inCode {
+					t.Errorf("%q: the schema accepts it %v, the handler %v", v.v, inSchema, inCode)
+				}
+			})
+		}
+	}
+}
+
 // oaMutate returns the JSON body with the dotted field set to value (or removed).
 func oaMutate(t *testing.T, body []byte, field string, value any, remove bool) []byte {
 	t.Helper()
@@ -1082,40 +1110,41 @@ func TestOpenAPISchemaRejectsWhatTheHandlersReject(t *testing.T) {
 		name, path, example, field string
 		value                      any
 		remove                     bool
+		want                       string // the field the handler names; default field
 	}{
-		{"amount_with_three_decimals", oaPathVouchers, "plain_voucher", "amount", "1.234", false},
-		{"amount_with_a_sign", oaPathVouchers, "plain_voucher", "amount", "+1.00", false},
-		{"out_order_no_with_a_space", oaPathVouchers, "plain_voucher", "out_order_no", "PA 1", false},
-		{"out_request_no_too_long", oaPathVouchers, "plain_voucher", "out_request_no", strings.Repeat("R", 65), false},
-		{"order_title_missing", oaPathVouchers, "plain_voucher", "order_title", nil, true},
-		{"order_title_too_long", oaPathVouchers, "plain_voucher", "order_title", strings.Repeat("t", 101), false},
-		{"product_code_lower_case", oaPathVouchers, "plain_voucher", "product_code", "pre_auth", false},
-		{"pay_timeout_with_decimals", oaPathVouchers, "plain_voucher", "pay_timeout", "1.5h", false},
-		{"payee_user_id_not_2088", oaPathVouchers, "voucher_with_extra_param", "payee_user_id", "2089102146225135", false},
-		{"extra_param_an_array", oaPathVouchers, "voucher_with_extra_param", "extra_param", []any{"a"}, false},
-		{"unknown_field", oaPathVouchers, "plain_voucher", "amount_fen", "100", false},
-		{"out_trade_no_with_a_dash", oaPathAppPay, "basic_app_pay", "out_trade_no", "AP-1", false},
-		{"total_amount_missing", oaPathAppPay, "basic_app_pay", "total_amount", nil, true},
-		{"subject_with_an_ampersand", oaPathAppPay, "basic_app_pay", "subject", "a&b", false},
-		{"product_code_unknown", oaPathAppPay, "basic_app_pay", "product_code", "FAST_INSTANT_TRADE_PAY", false},
-		{"body_too_long", oaPathAppPay, "basic_app_pay", "body", strings.Repeat("b", 129), false},
-		{"timeout_express_with_decimals", oaPathAppPay, "basic_app_pay", "timeout_express", "1.5h", false},
-		{"time_expire_and_timeout_express", oaPathAppPay, "basic_app_pay", "time_expire", "2035-01-01 00:00:00", false},
-		{"time_expire_not_china_time_layout", oaPathAppPay, "pay_and_sign", "time_expire", "2035-01-01T00:00:00", false},
-		{"cycle_pay_auth_without_agreement", oaPathAppPay, "pay_and_sign", "agreement_sign_params", nil, true},
-		{"agreement_product_code_lower_case", oaPathAppPay, "pay_and_sign", "agreement_sign_params.product_code", "general_withholding", false},
-		{"sign_scene_lower_case", oaPathAppPay, "pay_and_sign", "agreement_sign_params.sign_scene", "industry|digital_media", false},
-		{"external_agreement_no_with_underscore", oaPathAppPay, "pay_and_sign", "agreement_sign_params.external_agreement_no", "AG_1", false},
-		{"sign_notify_url_not_http", oaPathAppPay, "pay_and_sign", "agreement_sign_params.sign_notify_url", "ftp://example.com/n", false},
-		{"effect_time_with_unit", oaPathAppPay, "pay_and_sign", "agreement_sign_params.effect_time", "10m", false},
-		{"access_params_missing", oaPathAppPay, "pay_and_sign", "agreement_sign_params.access_params", nil, true},
-		{"channel_lower_case", oaPathAppPay, "pay_and_sign", "agreement_sign_params.access_params.channel", "alipayapp", false},
-		{"period_type_week", oaPathAppPay, "pay_and_sign", "agreement_sign_params.period_rule_params.period_type", "WEEK", false},
-		{"period_zero", oaPathAppPay, "pay_and_sign", "agreement_sign_params.period_rule_params.period", 0, false},
-		{"period_a_string", oaPathAppPay, "pay_and_sign", "agreement_sign_params.period_rule_params.period", "1", false},
-		{"execute_time_not_zero_padded", oaPathAppPay, "pay_and_sign", "agreement_sign_params.period_rule_params.execute_time", "2035-1-5", false},
-		{"single_amount_three_decimals", oaPathAppPay, "pay_and_sign", "agreement_sign_params.period_rule_params.single_amount", "1.001", false},
-		{"total_payments_negative", oaPathAppPay, "pay_and_sign", "agreement_sign_params.period_rule_params.total_payments", -1, false},
+		{"amount_with_three_decimals", oaPathVouchers, "plain_voucher", "amount", "1.234", false, ""},
+		{"amount_with_a_sign", oaPathVouchers, "plain_voucher", "amount", "+1.00", false, ""},
+		{"out_order_no_with_a_space", oaPathVouchers, "plain_voucher", "out_order_no", "PA 1", false, ""},
+		{"out_request_no_too_long", oaPathVouchers, "plain_voucher", "out_request_no", strings.Repeat("R", 65), false, ""},
+		{"order_title_missing", oaPathVouchers, "plain_voucher", "order_title", nil, true, ""},
+		{"order_title_too_long", oaPathVouchers, "plain_voucher", "order_title", strings.Repeat("t", 101), false, ""},
+		{"product_code_lower_case", oaPathVouchers, "plain_voucher", "product_code", "pre_auth", false, ""},
+		{"pay_timeout_with_decimals", oaPathVouchers, "plain_voucher", "pay_timeout", "1.5h", false, ""},
+		{"payee_user_id_not_2088", oaPathVouchers, "voucher_with_extra_param", "payee_user_id", "2089102146225135", false, ""},
+		{"extra_param_an_array", oaPathVouchers, "voucher_with_extra_param", "extra_param", []any{"a"}, false, ""},
+		{"unknown_field", oaPathVouchers, "plain_voucher", "amount_fen", "100", false, ""},
+		{"out_trade_no_with_a_dash", oaPathAppPay, "basic_app_pay", "out_trade_no", "AP-1", false, ""},
+		{"total_amount_missing", oaPathAppPay, "basic_app_pay", "total_amount", nil, true, ""},
+		{"subject_with_an_ampersand", oaPathAppPay, "basic_app_pay", "subject", "a&b", false, ""},
+		{"product_code_unknown", oaPathAppPay, "basic_app_pay", "product_code", "FAST_INSTANT_TRADE_PAY", false, ""},
+		{"body_too_long", oaPathAppPay, "basic_app_pay", "body", strings.Repeat("b", 129), false, ""},
+		{"timeout_express_with_decimals", oaPathAppPay, "basic_app_pay", "timeout_express", "1.5h", false, ""},
+		{"time_expire_and_timeout_express", oaPathAppPay, "basic_app_pay", "time_expire", "2035-01-01 00:00:00", false, ""},
+		{"time_expire_not_china_time_layout", oaPathAppPay, "pay_and_sign", "time_expire", "2035-01-01T00:00:00", false, ""},
+		{"cycle_pay_auth_without_agreement", oaPathAppPay, "pay_and_sign", "agreement_sign_params", nil, true, ""},
+		{"agreement_product_code_lower_case", oaPathAppPay, "pay_and_sign", "agreement_sign_params.product_code", "general_withholding", false, ""},
+		{"sign_scene_lower_case", oaPathAppPay, "pay_and_sign", "agreement_sign_params.sign_scene", "industry|digital_media", false, ""},
+		{"external_agreement_no_with_underscore", oaPathAppPay, "pay_and_sign", "agreement_sign_params.external_agreement_no", "AG_1", false, ""},
+		{"sign_notify_url_not_http", oaPathAppPay, "pay_and_sign", "agreement_sign_params.sign_notify_url", "ftp://example.com/n", false, ""},
+		{"effect_time_with_unit", oaPathAppPay, "pay_and_sign", "agreement_sign_params.effect_time", "10m", false, ""},
+		{"access_params_missing", oaPathAppPay, "pay_and_sign", "agreement_sign_params.access_params", nil, true, "agreement_sign_params.access_params.channel"},
+		{"channel_lower_case", oaPathAppPay, "pay_and_sign", "agreement_sign_params.access_params.channel", "alipayapp", false, ""},
+		{"period_type_week", oaPathAppPay, "pay_and_sign", "agreement_sign_params.period_rule_params.period_type", "WEEK", false, ""},
+		{"period_zero", oaPathAppPay, "pay_and_sign", "agreement_sign_params.period_rule_params.period", 0, false, ""},
+		{"period_a_string", oaPathAppPay, "pay_and_sign", "agreement_sign_params.period_rule_params.period", "1", false, ""},
+		{"execute_time_not_zero_padded", oaPathAppPay, "pay_and_sign", "agreement_sign_params.period_rule_params.execute_time", "2035-1-5", false, ""},
+		{"single_amount_three_decimals", oaPathAppPay, "pay_and_sign", "agreement_sign_params.period_rule_params.single_amount", "1.001", false, ""},
+		{"total_payments_negative", oaPathAppPay, "pay_and_sign", "agreement_sign_params.period_rule_params.total_payments", -1, false, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+"_is_rejected_by_both", func(t *testing.T) {
@@ -1137,8 +1166,9 @@ func TestOpenAPISchemaRejectsWhatTheHandlersReject(t *testing.T) {
 			if !ok {
 				t.Fatalf("handler validation: %v, want a field error for %s", err, tc.field)
 			}
-			if fe.Field != tc.field {
-				t.Errorf("handler validation names %q (%v), want %q", fe.Field, fe, tc.field)
+			want := cmp.Or(tc.want, tc.field)
+			if fe.Field != want {
+				t.Errorf("handler validation names %q (%v), want %q", fe.Field, fe, want)
 			}
 		})
 	}
@@ -1188,13 +1218,13 @@ func TestOpenAPIRepliesOfTheHandlersConformToTheDocument(t *testing.T) {
 			if err := json.Unmarshal(created[name].body, &c); err != nil {
 				t.Fatal(err)
 			}
-			path, url := oaPathPreAuth, "/v1/preauth/orders/"+c.OutOrderNo
+			path, u := oaPathPreAuth, "/v1/preauth/orders/"+c.OutOrderNo
 			if c.OutTradeNo != "" {
-				path, url = oaPathAppOrder, "/v1/app-pay/orders/"+c.OutTradeNo
+				path, u = oaPathAppOrder, "/v1/app-pay/orders/"+c.OutTradeNo
 			}
-			r := s.do(t, http.MethodGet, url, "", nil)
+			r := s.do(t, http.MethodGet, u, "", nil)
 			if r.status != http.StatusOK {
-				t.Fatalf("GET %s: %s", url, r)
+				t.Fatalf("GET %s: %s", u, r)
 			}
 			v, _ := oaConform(t, spec, http.MethodGet, path, r).(map[string]any)
 			out[name] = v
@@ -1245,6 +1275,7 @@ func TestOpenAPIRepliesOfTheHandlersConformToTheDocument(t *testing.T) {
 			}
 			oaConform(t, spec, http.MethodPost, httpapi.NotifyPath, n.reply)
 		}
+		t.Logf("%d notifications answered", len(notified))
 		for name, o := range getOrders(t) {
 			switch o["status"] {
 			case string(orders.PreAuthAuthorized):
@@ -1283,7 +1314,7 @@ func TestOpenAPIRepliesOfTheHandlersConformToTheDocument(t *testing.T) {
 	_ = json.Unmarshal(plain, &plainReq)
 	tampered := bytes.Replace(signed.body, []byte("notify_id="), []byte("notify_id=X"), 1)
 	refused := oaMutate(t, oaMutate(t, plain, "order_title", "SIM_BIZ_PAYEE_NOT_EXIST", false), "out_order_no", "PAREFUSED1", false)
-	big := []byte(`{"order_title":"` + strings.Repeat("a", httpapi.MaxBodyBytes) + `"}`)
+	huge := []byte(`{"order_title":"` + strings.Repeat("a", httpapi.MaxBodyBytes) + `"}`)
 
 	errorCases := []struct {
 		name, method, path, url, ct string
@@ -1294,7 +1325,7 @@ func TestOpenAPIRepliesOfTheHandlersConformToTheDocument(t *testing.T) {
 	}{
 		{"voucher_invalid_field_is_400", "POST", oaPathVouchers, oaPathVouchers, jsonCT, oaMutate(t, plain, "amount", "1.234", false), 400, httpapi.CodeIllegalArgument, false},
 		{"voucher_not_json_is_415", "POST", oaPathVouchers, oaPathVouchers, "text/plain", plain, 415, httpapi.CodeUnsupportedMediaType, false},
-		{"voucher_body_over_64_kib_is_413", "POST", oaPathVouchers, oaPathVouchers, jsonCT, big, 413, httpapi.CodeBodyTooLarge, false},
+		{"voucher_body_over_64_kib_is_413", "POST", oaPathVouchers, oaPathVouchers, jsonCT, huge, 413, httpapi.CodeBodyTooLarge, false},
 		{"voucher_key_with_other_params_is_409", "POST", oaPathVouchers, oaPathVouchers, jsonCT, oaMutate(t, plain, "amount", "501.00", false), 409, httpapi.CodeIdempotencyConflict, false},
 		{"voucher_on_authorized_order_is_409", "POST", oaPathVouchers, oaPathVouchers, jsonCT, oaMutate(t, plain, "out_request_no", "PAR2", false), 409, httpapi.CodeOrderAlreadyAuthorized, false},
 		{"voucher_refused_by_alipay_is_502", "POST", oaPathVouchers, oaPathVouchers, jsonCT, refused, 502, httpapi.CodeAlipayBusinessError, false},
@@ -1307,7 +1338,7 @@ func TestOpenAPIRepliesOfTheHandlersConformToTheDocument(t *testing.T) {
 		{"preauth_order_delete_is_405", "DELETE", oaPathPreAuth, "/v1/preauth/orders/" + plainReq.OutOrderNo, "", nil, 405, httpapi.CodeMethodNotAllowed, false},
 		{"app_pay_invalid_field_is_400", "POST", oaPathAppPay, oaPathAppPay, jsonCT, oaMutate(t, basic, "subject", "a=b", false), 400, httpapi.CodeIllegalArgument, false},
 		{"app_pay_not_json_is_415", "POST", oaPathAppPay, oaPathAppPay, "application/x-www-form-urlencoded", basic, 415, httpapi.CodeUnsupportedMediaType, false},
-		{"app_pay_body_over_64_kib_is_413", "POST", oaPathAppPay, oaPathAppPay, jsonCT, big, 413, httpapi.CodeBodyTooLarge, false},
+		{"app_pay_body_over_64_kib_is_413", "POST", oaPathAppPay, oaPathAppPay, jsonCT, huge, 413, httpapi.CodeBodyTooLarge, false},
 		{"app_pay_key_with_other_params_is_409", "POST", oaPathAppPay, oaPathAppPay, jsonCT, oaMutate(t, basic, "total_amount", "1.00", false), 409, httpapi.CodeIdempotencyConflict, false},
 		{"app_pay_order_unknown_is_404", "GET", oaPathAppOrder, "/v1/app-pay/orders/APNOSUCH", "", nil, 404, httpapi.CodeNotFound, false},
 		{"app_pay_order_bad_id_is_400", "GET", oaPathAppOrder, "/v1/app-pay/orders/bad-id", "", nil, 400, httpapi.CodeIllegalArgument, false},
