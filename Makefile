@@ -52,8 +52,13 @@ fuzz-short:
 	  done; \
 	done
 
+## fuzz-long: every fuzz target in turn for FUZZTIME (default 5m each)
 fuzz-long:
-	$(MAKE) fuzz-short FUZZTIME=5m
+	$(MAKE) fuzz-short FUZZTIME=$(if $(filter 3s,$(FUZZTIME)),5m,$(FUZZTIME))
+
+## soak: the reliability suite with its long variants
+soak: deps
+	RELIABILITY_SOAK=1 $(GO) test -count=1 -timeout 30m -v ./shared/reliability/
 
 ## run: every route on 127.0.0.1:3000 with embedded defaults
 run:

@@ -188,7 +188,7 @@ func FuzzSignContent(f *testing.F) {
 		// Walk the content: kept keys in byte order, each exactly once, raw values.
 		var kept []string
 		for k, v := range params {
-			if k != "sign" && strings.TrimSpace(v) != "" {
+			if k != "sign" && !isBlank(v) {
 				kept = append(kept, k)
 			}
 		}
@@ -229,10 +229,10 @@ func FuzzSignContent(f *testing.F) {
 		}
 		want := CommonParams(creds, "alipay.trade.app.pay", now)
 		want["biz_content"] = string(biz)
-		if strings.TrimSpace(notifyURL) != "" {
+		if !isBlank(notifyURL) {
 			want["notify_url"] = notifyURL
 		}
-		if strings.TrimSpace(token) != "" {
+		if !isBlank(token) {
 			want["app_auth_token"] = token
 		}
 		got, err := ParseOrderString(s)
