@@ -92,6 +92,8 @@ func (s *Service) CreateOrder(ctx context.Context, owner string, p *alipay.AppPa
 	if err != nil {
 		return nil, errors.Join(ErrCredentials, err)
 	}
+	// Sign first, then one conditional put: a new order costs one store round trip. A
+	// replay wastes this signature but answers with the stored orderStr, byte for byte.
 	orderStr, err := alipay.OrderString(creds, biz, alipay.OrderStringOptions{NotifyURL: notifyURL, Now: now})
 	if err != nil {
 		return nil, errors.Join(ErrCredentials, err)
