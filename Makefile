@@ -87,8 +87,9 @@ build-NotifyFunction:
 deploy:
 	sam build && sam deploy
 
-bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+## bench: every performance measurement on this machine in one run, one table; writes BENCHMARKS.md (~2 min)
+bench: node_modules/.installed
+	./scripts/bench.sh
 
 clean:
 	rm -rf bin .aws-sam

@@ -282,3 +282,26 @@ func TestTemplatePassesOfflineSAMValidation(t *testing.T) {
 		t.Fatalf("validate-sam-template: %v\n%s", err, out)
 	}
 }
+
+func TestTemplateRuntimeSettings(t *testing.T) {
+	tpl := loadTemplate(t)
+	g := get(tpl, "Globals", "Function")
+	if get(g, "Runtime") != "provided.al2023" || !slices.Equal(strs(get(g, "Architectures")), []string{"arm64"}) ||
+		get(g, "Handler") != "bootstrap" || get(g, "Tracing") != "Active" || get(g, "LoggingConfig", "LogFormat") != "JSON" {
+		t.Errorf("globals: %v", g)
+	}
+	for fn, id := range logicalIDs {
+		p := get(tpl, "Resources", id, "Properties")
+		mem, ok := get(p, "MemorySize").(int)
+		if !ok || mem < 128 || mem > 10240 {
+			t.Errorf("%s: MemorySize %v must be set from the benchmarks", fn, get(p, "MemorySize"))
+		}
+		if get(tpl, "Resources", id, "Metadata", "BuildMethod") != "makefile" {
+			t.Errorf("%s: BuildMethod must be makefile (the Makefile's build-%s target)", fn, id)
+		}
+	}
+	// The voucher function outlives one gateway call plus recording its outcome.
+	if to, _ := get(tpl, "Resources", "CreateVoucherFunction", "Properties", "Timeout").(int); to <= 12 {
+		t.Errorf("createvoucher timeout %ds leaves no time to record the gateway outcome", to)
+	}
+}

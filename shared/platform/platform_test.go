@@ -84,3 +84,27 @@ func TestReportInitErrorReachesTheRuntimeAPI(t *testing.T) {
 		t.Error("reporting without AWS_LAMBDA_RUNTIME_API succeeded")
 	}
 }
+
+func TestLambdaAWSConfigReadsTheLambdaEnvironment(t *testing.T) {
+	t.Setenv("AWS_REGION", "ap-southeast-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	t.Setenv("AWS_SESSION_TOKEN", "token")
+	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+	cfg, err := lambdaAWSConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Region != "ap-southeast-1" || cfg.BaseEndpoint == nil || *cfg.BaseEndpoint != "http://127.0.0.1:9" {
+		t.Fatalf("region %q endpoint %v", cfg.Region, cfg.BaseEndpoint)
+	}
+	c, err := cfg.Credentials.Retrieve(context.Background())
+	if err != nil || c.AccessKeyID != "AKIDEXAMPLE" || c.SessionToken != "token" {
+		t.Fatalf("credentials %+v err %v", c, err)
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	if cfg, err = lambdaAWSConfig(); err != nil || cfg.Credentials != nil {
+		t.Fatalf("without keys: credentials %v err %v", cfg.Credentials, err)
+	}
+}
