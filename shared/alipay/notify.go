@@ -69,8 +69,7 @@ func ParseNotification(body []byte) (*Notification, error) {
 	}
 	// Keys and decoded values all go into one buffer (never longer than the body), and
 	// map entries are substrings of it: allocations do not grow with the parameter count.
-	var sb strings.Builder
-	sb.Grow(len(body))
+	buf := make([]byte, 0, len(body))
 	pairs := make([]notifyPair, 0, 64)
 	charsetAt := -1
 	for rest := body; len(rest) > 0; {
@@ -93,19 +92,20 @@ func ParseNotification(body []byte) (*Notification, error) {
 		if !notifyValidKey(key) {
 			return nil, fmt.Errorf("%w: parameter %d: key is not [a-z0-9_]{1,%d}", ErrNotifyMalformed, len(pairs)+1, notifyMaxKey)
 		}
-		p := notifyPair{k0: sb.Len()}
-		sb.Write(key)
-		p.k1, p.v0 = sb.Len(), sb.Len()
-		if !notifyUnescape(&sb, val) {
+		p := notifyPair{k0: len(buf)}
+		buf = append(buf, key...)
+		p.k1, p.v0 = len(buf), len(buf)
+		var ok bool
+		if buf, ok = appendFormUnescaped(buf, val); !ok {
 			return nil, fmt.Errorf("%w: %s: malformed percent-escape", ErrNotifyMalformed, key)
 		}
-		p.v1 = sb.Len()
+		p.v1 = len(buf)
 		if string(key) == "charset" {
 			charsetAt = len(pairs)
 		}
 		pairs = append(pairs, p)
 	}
-	text := sb.String()
+	text := string(buf)
 
 	// The charset value is ASCII in every supported charset, so it can be read before
 	// the other values are decoded.
@@ -151,49 +151,6 @@ func notifyValidKey(k []byte) bool {
 		}
 	}
 	return true
-}
-
-// notifyUnescape writes the form-decoded bytes of s to dst: '+' is a space, %XX a
-// byte. A '%' without two hex digits is malformed (never passed through literally).
-func notifyUnescape(dst *strings.Builder, s []byte) bool {
-	for len(s) > 0 {
-		i := 0
-		for i < len(s) && s[i] != '%' && s[i] != '+' {
-			i++
-		}
-		dst.Write(s[:i]) // a run of literal bytes in one copy
-		if i == len(s) {
-			break
-		}
-		if s[i] == '+' {
-			dst.WriteByte(' ')
-			s = s[i+1:]
-			continue
-		}
-		if i+2 >= len(s) {
-			return false
-		}
-		hi, ok1 := notifyUnhex(s[i+1])
-		lo, ok2 := notifyUnhex(s[i+2])
-		if !ok1 || !ok2 {
-			return false
-		}
-		dst.WriteByte(hi<<4 | lo)
-		s = s[i+3:]
-	}
-	return true
-}
-
-func notifyUnhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 // NotifySignContent builds the notification sign content (§8.2 step 4): every parameter

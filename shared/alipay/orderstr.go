@@ -232,42 +232,14 @@ func orderStrUnescape(s string) (string, error) {
 		}
 		return s, nil
 	}
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '+':
-			b = append(b, ' ')
-		case '%':
-			if i+2 >= len(s) {
-				return "", errors.New("truncated %-escape")
-			}
-			hi, ok1 := orderStrUnhex(s[i+1])
-			lo, ok2 := orderStrUnhex(s[i+2])
-			if !ok1 || !ok2 {
-				return "", errors.New("malformed %-escape")
-			}
-			b = append(b, hi<<4|lo)
-			i += 2
-		default:
-			b = append(b, c)
-		}
+	b, ok := appendFormUnescaped(make([]byte, 0, len(s)), []byte(s))
+	if !ok {
+		return "", errors.New("malformed %-escape")
 	}
 	if !utf8.Valid(b) {
 		return "", errors.New("not valid UTF-8")
 	}
 	return string(b), nil
-}
-
-func orderStrUnhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 // VerifyOrderString checks an order string the way Alipay's servers do: decode it, take
