@@ -29,6 +29,7 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
 	"github.com/alipay-serverless/alipay-serverless/shared/internal/dynalitetest"
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
 	"github.com/alipay-serverless/alipay-serverless/shared/notify"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 	"github.com/alipay-serverless/alipay-serverless/shared/preauth"
@@ -68,26 +69,8 @@ func scale(short, long int) int {
 
 // ---- paths and keys ----------------------------------------------------------------
 
-func moduleRootFromWD() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for range 16 {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	return "", errors.New("module root (go.mod) not found above the working directory")
-}
-
 func keysDirFromWD() (string, error) {
-	root, err := moduleRootFromWD()
+	root, err := testkeys.FindRoot()
 	if err != nil {
 		return "", err
 	}
@@ -191,7 +174,7 @@ type credSource interface {
 }
 
 // newLogger is a JSON logger whose output the suite scans for key material.
-func newLogger() (*slog.Logger, *syncBuffer) {
+func newLogger() (*slog.Logger, *testkeys.Buffer) {
 	buf := suite.newLog()
 	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
 }
@@ -223,7 +206,7 @@ type stack struct {
 	Sim     *sandbox.Simulator
 	Store   orders.Store
 	Dyn     *dynalitetest.Server
-	Log     *syncBuffer
+	Log     *testkeys.Buffer
 	Handler http.Handler // the router, as the Lambda adapter or the server gets it
 	client  *http.Client
 	simHTTP *http.Client

@@ -4,9 +4,7 @@
 package dynalitetest
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -24,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
 )
 
 const (
@@ -39,7 +39,7 @@ type Server struct {
 	bin  string
 	dir  string
 	port int
-	log  *lockedBuffer
+	log  *testkeys.Buffer
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -50,7 +50,7 @@ type Server struct {
 // test (never skips) when the binary is missing.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	root, err := moduleRoot()
+	root, err := testkeys.FindRoot()
 	if err != nil {
 		tb.Fatalf("dynalitetest: %v", err)
 	}
@@ -58,7 +58,7 @@ func Start(tb testing.TB) *Server {
 	if _, err := os.Stat(bin); err != nil {
 		tb.Fatalf("dynalitetest: dynalite not found at %s (%v): run npm ci in %s", bin, err, root)
 	}
-	s := &Server{tb: tb, bin: bin, dir: filepath.Join(tb.TempDir(), "db"), log: &lockedBuffer{}}
+	s := &Server{tb: tb, bin: bin, dir: filepath.Join(tb.TempDir(), "db"), log: &testkeys.Buffer{}}
 	tb.Cleanup(s.Stop)
 	var lastErr error
 	for range 3 { // a port picked as free may be taken before dynalite binds it
@@ -172,23 +172,6 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // NewClient returns a DynamoDB client for endpoint: static dummy credentials, region
 // us-east-1, at most 2 attempts per call with short backoff, ClientTimeout per attempt.
 func NewClient(tb testing.TB, endpoint string) *dynamodb.Client {
@@ -211,24 +194,4 @@ func NewClient(tb testing.TB, endpoint string) *dynamodb.Client {
 		}),
 		HTTPClient: &http.Client{Transport: transport, Timeout: ClientTimeout},
 	})
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.buf.Len() > 64<<10 { // keep the log bounded; only its start matters for diagnosis
-		return len(p), nil
-	}
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

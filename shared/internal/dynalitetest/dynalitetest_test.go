@@ -9,10 +9,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
 )
 
 func TestModuleRootHoldsGoMod(t *testing.T) {
-	root, err := moduleRoot()
+	root, err := testkeys.FindRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
 )
 
 //go:embed oracle.js
@@ -76,7 +78,7 @@ type Oracle struct {
 // npm packages or the test keys are missing, and kills the process at cleanup.
 func Start(t testing.TB) *Oracle {
 	t.Helper()
-	root, err := moduleRoot()
+	root, err := testkeys.FindRoot()
 	if err != nil {
 		t.Fatalf("nodeoracle: %v", err)
 	}
@@ -175,25 +177,6 @@ func childEnv() []string {
 		}
 	}
 	return append(env, "TZ=Asia/Shanghai")
-}
-
-// moduleRoot walks up from the working directory (the package under test) to go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for i := 0; i < 16; i++ {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	return "", errors.New("module root (go.mod) not found above the working directory")
 }
 
 // loadKeys reads the reference test keys, in the forms merchants hand to the SDK.

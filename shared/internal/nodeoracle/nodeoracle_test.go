@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
 )
 
 // These tests prove the oracle's wiring against bytes the SDK itself recorded in the
@@ -17,7 +19,7 @@ import (
 
 func loadVector(t *testing.T, name string, v any) {
 	t.Helper()
-	root, err := moduleRoot()
+	root, err := testkeys.FindRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

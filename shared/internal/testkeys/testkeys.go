@@ -6,6 +6,7 @@ package testkeys
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -18,18 +19,30 @@ import (
 // Root returns the module root (the folder holding go.mod).
 func Root(tb testing.TB) string {
 	tb.Helper()
-	dir, err := os.Getwd()
+	root, err := FindRoot()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	for i := 0; i < 10; i++ {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		dir = filepath.Dir(dir)
+	return root
+}
+
+// FindRoot walks up from the working directory to the folder holding go.mod.
+func FindRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
 	}
-	tb.Fatal("module root (go.mod) not found")
-	return ""
+	for i := 0; i < 16; i++ {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	return "", errors.New("module root (go.mod) not found above the working directory")
 }
 
 // Dir returns the reference testdata folder.

@@ -29,6 +29,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
 )
 
 type options struct {
@@ -57,29 +59,12 @@ func parseFlags() (options, error) {
 	if o.rounds < 1 || o.notifyOps < 1 || o.nodeOps < 1 || o.coldRuns < 1 || o.loadConcurrency < 1 || o.loadDuration <= 0 {
 		return o, errors.New("counts and durations must be positive")
 	}
-	root, err := moduleRoot()
+	root, err := testkeys.FindRoot()
 	if err != nil {
 		return o, err
 	}
 	o.root = root
 	return o, nil
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("benchreport: run inside the module (no go.mod above the working directory)")
-		}
-		dir = parent
-	}
 }
 
 func main() {
