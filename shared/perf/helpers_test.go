@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
 	"github.com/alipay-serverless/alipay-serverless/shared/platform"
 )
 
@@ -25,34 +25,10 @@ const (
 	apiHost      = "abc123.execute-api.us-east-1.amazonaws.com"
 )
 
-var (
-	rootOnce sync.Once
-	rootDir  string
-	rootErr  error
-)
-
-// moduleRoot is the directory holding go.mod, found by walking up from the package.
+// moduleRoot is the directory holding go.mod.
 func moduleRoot(tb testing.TB) string {
 	tb.Helper()
-	rootOnce.Do(func() {
-		dir, err := os.Getwd()
-		if err != nil {
-			rootErr = err
-			return
-		}
-		for range 10 {
-			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-				rootDir = dir
-				return
-			}
-			dir = filepath.Dir(dir)
-		}
-		rootErr = os.ErrNotExist
-	})
-	if rootErr != nil {
-		tb.Fatalf("module root (go.mod) not found: %v", rootErr)
-	}
-	return rootDir
+	return testkeys.Root(tb)
 }
 
 // keyPath is a file of the reference test keys beside the module; missing is a failure.
