@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,7 +14,10 @@ import (
 
 	"github.com/alipay-serverless/alipay-serverless/shared/internal/lambdart"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
+	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
 	"github.com/alipay-serverless/alipay-serverless/shared/sandbox"
 )
 
@@ -159,5 +164,53 @@ func receive(t *testing.T, c <-chan string) string {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the simulator sent no notification")
 		return ""
+	}
+}
+
+// TestSampleEventsRunThroughTheBootstraps replays events/ (the files offered for
+// `sam local invoke`) against the bootstraps: every route has an event, and each one is
+// answered as a real request would be, the notify event included (the app-pay event's
+// order is the one the sample notification pays).
+func TestSampleEventsRunThroughTheBootstraps(t *testing.T) {
+	s := newStack(t)
+	_, gw := simulator(t)
+	env := map[string]string{"ALIPAY_GATEWAY_URL": gw.URL + sandbox.GatewayPath}
+	fns := map[string]*lambdart.Server{
+		httpapi.FnCreateVoucher: s.start(t, httpapi.FnCreateVoucher, env),
+		httpapi.FnAppPaySign:    s.start(t, httpapi.FnAppPaySign, env),
+		httpapi.FnNotify:        s.start(t, httpapi.FnNotify, nil),
+	}
+	order := []struct {
+		file, fn string
+		want     int
+		contains string
+	}{
+		{"apppay-order-create.json", httpapi.FnAppPaySign, 200, `"status":"CREATED"`},
+		{"apppay-order-get.json", httpapi.FnAppPaySign, 200, `"status":"CREATED"`},
+		{"notify-alipay.json", httpapi.FnNotify, 200, "success"},
+		{"apppay-order-get.json", httpapi.FnAppPaySign, 200, `"status":"TRADE_SUCCESS"`},
+		{"preauth-voucher-create.json", httpapi.FnCreateVoucher, 200, `"status":"CODE_ISSUED"`},
+		{"preauth-order-get.json", httpapi.FnCreateVoucher, 200, `"status":"CODE_ISSUED"`},
+	}
+	covered := map[string]bool{}
+	for _, step := range order {
+		raw, err := os.ReadFile(filepath.Join(moduleRoot(t), "events", step.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev events.APIGatewayV2HTTPRequest
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			t.Fatalf("%s: %v", step.file, err)
+		}
+		covered[ev.RouteKey] = true
+		resp := invoke(t, fns[step.fn], ev)
+		if resp.StatusCode != step.want || !strings.Contains(resp.Body, step.contains) {
+			t.Fatalf("%s: %d %s", step.file, resp.StatusCode, resp.Body)
+		}
+	}
+	for _, r := range httpapi.Routes {
+		if !covered[r.Method+" "+r.Path] {
+			t.Errorf("no sample event for %s %s", r.Method, r.Path)
+		}
 	}
 }
