@@ -12,12 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alipay-serverless/alipay-serverless/shared/internal/lambdart"
-
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/lambdart"
 	"github.com/alipay-serverless/alipay-serverless/shared/sandbox"
 )
 
