@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -303,5 +304,41 @@ func TestTemplateRuntimeSettings(t *testing.T) {
 	// The voucher function outlives one gateway call plus recording its outcome.
 	if to, _ := get(tpl, "Resources", "CreateVoucherFunction", "Properties", "Timeout").(int); to <= 12 {
 		t.Errorf("createvoucher timeout %ds leaves no time to record the gateway outcome", to)
+	}
+}
+
+// Every samconfig.toml environment passes only parameters the template declares, and
+// every parameter without a default.
+func TestSamconfigParametersMatchTheTemplate(t *testing.T) {
+	tpl := loadTemplate(t)
+	params, _ := get(tpl, "Parameters").(node)
+	b, err := os.ReadFile(filepath.Join(moduleRoot(t), "samconfig.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`(?m)^\[([a-z-]+)\.deploy\.parameters\]$|^parameter_overrides = "(.*)"$`)
+	env, seen := "", map[string]bool{}
+	for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+		if m[1] != "" {
+			env = m[1]
+			continue
+		}
+		seen[env] = true
+		given := map[string]bool{}
+		for _, kv := range strings.Fields(m[2]) {
+			k, _, _ := strings.Cut(kv, "=")
+			if _, ok := params[k]; !ok {
+				t.Errorf("%s: parameter %s is not in template.yaml", env, k)
+			}
+			given[k] = true
+		}
+		for name, p := range params {
+			if get(p, "Default") == nil && !given[name] {
+				t.Errorf("%s: required parameter %s is not given", env, name)
+			}
+		}
+	}
+	if !seen["default"] || !seen["alipay-sandbox"] {
+		t.Errorf("environments with parameter_overrides: %v", seen)
 	}
 }
