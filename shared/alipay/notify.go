@@ -69,7 +69,8 @@ func ParseNotification(body []byte) (*Notification, error) {
 	}
 	// Keys and decoded values all go into one buffer (never longer than the body), and
 	// map entries are substrings of it: allocations do not grow with the parameter count.
-	buf := make([]byte, 0, len(body))
+	var sb strings.Builder
+	sb.Grow(len(body))
 	pairs := make([]notifyPair, 0, 64)
 	charsetAt := -1
 	for rest := body; len(rest) > 0; {
@@ -92,20 +93,19 @@ func ParseNotification(body []byte) (*Notification, error) {
 		if !notifyValidKey(key) {
 			return nil, fmt.Errorf("%w: parameter %d: key is not [a-z0-9_]{1,%d}", ErrNotifyMalformed, len(pairs)+1, notifyMaxKey)
 		}
-		p := notifyPair{k0: len(buf)}
-		buf = append(buf, key...)
-		p.k1, p.v0 = len(buf), len(buf)
-		var ok bool
-		if buf, ok = appendFormUnescaped(buf, val); !ok {
+		p := notifyPair{k0: sb.Len()}
+		sb.Write(key)
+		p.k1, p.v0 = sb.Len(), sb.Len()
+		if !writeFormUnescaped(&sb, val) {
 			return nil, fmt.Errorf("%w: %s: malformed percent-escape", ErrNotifyMalformed, key)
 		}
-		p.v1 = len(buf)
+		p.v1 = sb.Len()
 		if string(key) == "charset" {
 			charsetAt = len(pairs)
 		}
 		pairs = append(pairs, p)
 	}
-	text := string(buf)
+	text := sb.String()
 
 	// The charset value is ASCII in every supported charset, so it can be read before
 	// the other values are decoded.

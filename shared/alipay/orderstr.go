@@ -232,14 +232,15 @@ func orderStrUnescape(s string) (string, error) {
 		}
 		return s, nil
 	}
-	b, ok := appendFormUnescaped(make([]byte, 0, len(s)), []byte(s))
-	if !ok {
+	var sb strings.Builder
+	sb.Grow(len(s))
+	if !writeFormUnescaped(&sb, []byte(s)) {
 		return "", errors.New("malformed %-escape")
 	}
-	if !utf8.Valid(b) {
+	if !utf8.ValidString(sb.String()) {
 		return "", errors.New("not valid UTF-8")
 	}
-	return string(b), nil
+	return sb.String(), nil
 }
 
 // VerifyOrderString checks an order string the way Alipay's servers do: decode it, take
