@@ -162,7 +162,8 @@ func newApp(ctx context.Context, o options, base string, getenv func(string) str
 		preauth.NewHandler(preauth.NewService(store, creds, gw,
 			preauth.WithNotifyURL(cfg.NotifyURL), preauth.WithGatewayTimeout(cfg.GatewayTimeout))).Mount(router),
 		apppay.NewHandler(apppay.NewService(store, creds), cfg.NotifyURL).Mount(router),
-		notify.NewHandler(notify.NewService(store, creds, notify.WithSellerID(cfg.SellerID))).Mount(router),
+		notify.NewHandler(notify.NewService(store, creds, notify.WithSellerID(cfg.SellerID),
+			notify.WithCertResolver(gw))).Mount(router),
 	); err != nil {
 		return nil, err
 	}

@@ -12,7 +12,8 @@ import (
 
 func main() {
 	platform.Main(func(d *platform.Deps) (http.Handler, error) {
-		svc := notify.NewService(d.Store, d.Credentials, notify.WithSellerID(d.Config.SellerID))
+		svc := notify.NewService(d.Store, d.Credentials, notify.WithSellerID(d.Config.SellerID),
+			notify.WithCertResolver(d.Gateway))
 		router := httpapi.NewRouter(httpapi.JWTCaller, d.Log)
 		return router, notify.NewHandler(svc).Mount(router)
 	})

@@ -29,6 +29,8 @@ type Client struct {
 	timeout    time.Duration
 	maxReply   int64
 	clock      func() time.Time
+	// certs holds Alipay certificates downloaded after a rotation (§7.4).
+	certs certCache
 }
 
 // ClientOption configures a Client.
@@ -64,6 +66,17 @@ func WithMaxReplyBytes(n int64) ClientOption {
 	}
 }
 
+// WithCertDownloadInterval spaces downloads of unknown Alipay certificates (see
+// ResolveAlipayCert); zero allows back-to-back downloads, negative values keep the
+// default of 10s.
+func WithCertDownloadInterval(d time.Duration) ClientOption {
+	return func(cl *Client) {
+		if d >= 0 {
+			cl.certs.interval = d
+		}
+	}
+}
+
 // WithClock sets the clock used for request timestamps.
 func WithClock(now func() time.Time) ClientOption {
 	return func(cl *Client) {
@@ -84,6 +97,7 @@ func NewClient(gatewayURL string, opts ...ClientOption) *Client {
 		timeout:  DefaultTimeout,
 		maxReply: DefaultMaxReplyBytes,
 		clock:    time.Now,
+		certs:    certCache{interval: DefaultCertDownloadInterval},
 	}
 	for _, o := range opts {
 		o(cl)
@@ -184,8 +198,47 @@ const (
 //   - *UnknownOutcomeError (errors.Is ErrUnknownOutcome): may or may not have happened;
 //   - any other error: the request was not sent (bad credentials, method or URL).
 //
+// In certificate mode a reply naming an alipay_cert_sn that neither c nor the refreshed
+// credentials hold is verified with that certificate once ResolveAlipayCert has
+// downloaded and validated it.
+//
 // The caller must still match the identifiers in Reply.Node against its request.
 func (cl *Client) Execute(ctx context.Context, c *Credentials, method, bizContent string, opts CallOptions) (*Reply, error) {
+	raw, err := cl.gwSend(ctx, c, method, bizContent, opts)
+	if err != nil {
+		return nil, err
+	}
+	r, sr, err := respVerify(raw, method, c)
+	if err != nil && opts.Refresh != nil && (errors.Is(err, ErrBadSignature) || errors.Is(err, ErrUnknownCertSN)) {
+		fresh, rerr := opts.Refresh(ctx)
+		if rerr == nil && fresh == nil {
+			rerr = errors.New("refresh returned no credentials")
+		}
+		if rerr != nil {
+			return nil, &UnknownOutcomeError{Reason: gwReasonRefresh, Err: errors.Join(err, rerr)}
+		}
+		c = fresh
+		r, sr, err = respVerify(raw, method, c)
+	}
+	if err != nil && errors.Is(err, ErrUnknownCertSN) && c.CertMode() && sr.CertSN != "" {
+		// Alipay rotated its certificate and the secret does not have it yet (§7.4).
+		resolved, rerr := cl.ResolveAlipayCert(ctx, c, sr.CertSN)
+		if rerr != nil {
+			return nil, &UnknownOutcomeError{Reason: gwReasonUnknownCertSN, Err: rerr}
+		}
+		r, sr, err = respVerify(raw, method, resolved)
+	}
+	if err != nil {
+		return nil, gwVerifyFailure(err)
+	}
+	if err := gwClassify(r, sr.NodeName); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// gwSend signs and posts one request and returns the raw reply, unverified.
+func (cl *Client) gwSend(ctx context.Context, c *Credentials, method, bizContent string, opts CallOptions) ([]byte, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -203,28 +256,7 @@ func (cl *Client) Execute(ctx context.Context, c *Credentials, method, bizConten
 	if err != nil {
 		return nil, err
 	}
-	raw, err := cl.gwPost(ctx, endpoint, body)
-	if err != nil {
-		return nil, err
-	}
-	r, sr, err := respVerify(raw, method, c)
-	if err != nil && opts.Refresh != nil && (errors.Is(err, ErrBadSignature) || errors.Is(err, ErrUnknownCertSN)) {
-		fresh, rerr := opts.Refresh(ctx)
-		if rerr == nil && fresh == nil {
-			rerr = errors.New("refresh returned no credentials")
-		}
-		if rerr != nil {
-			return nil, &UnknownOutcomeError{Reason: gwReasonRefresh, Err: errors.Join(err, rerr)}
-		}
-		r, sr, err = respVerify(raw, method, fresh)
-	}
-	if err != nil {
-		return nil, gwVerifyFailure(err)
-	}
-	if err := gwClassify(r, sr.NodeName); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return cl.gwPost(ctx, endpoint, body)
 }
 
 func gwEndpoint(gateway, query string) (string, error) {

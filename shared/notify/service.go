@@ -36,10 +36,18 @@ type Credentials interface {
 	Refresh(ctx context.Context) (*alipay.Credentials, error)
 }
 
+// CertResolver supplies an Alipay certificate the credentials do not hold (Alipay
+// rotated it, §7.4): it returns credentials that also hold certSN, or an error.
+// Implemented by *alipay.Client, which downloads and validates the certificate.
+type CertResolver interface {
+	ResolveAlipayCert(ctx context.Context, c *alipay.Credentials, certSN string) (*alipay.Credentials, error)
+}
+
 // Service verifies and applies notifications.
 type Service struct {
 	store     Store
 	creds     Credentials
+	resolver  CertResolver
 	now       func() time.Time
 	sellerID  string
 	authAppID string
@@ -66,6 +74,11 @@ func WithSellerID(id string) Option { return func(s *Service) { s.sellerID = id 
 // app_id is then the ISV app (our credentials' AppID) and auth_app_id must equal id.
 // Empty (the default) means we are the merchant and auth_app_id is not checked.
 func WithAuthAppID(id string) Option { return func(s *Service) { s.authAppID = id } }
+
+// WithCertResolver sets how a certificate-mode notification naming an alipay_cert_sn
+// that the (refreshed) credentials do not hold is resolved. Without it such a
+// notification is rejected until the secret holds the new certificate.
+func WithCertResolver(r CertResolver) Option { return func(s *Service) { s.resolver = r } }
 
 // NewService returns a service over store and creds.
 func NewService(store Store, creds Credentials, opts ...Option) *Service {
@@ -153,8 +166,9 @@ type verifyFailure struct {
 
 // verify checks the signature with the cached credentials and, when it fails as a
 // rotation would (bad signature, unknown alipay_cert_sn), once more with re-fetched
-// ones. The algorithm is always RSA2: sign_type is not signed, so it only decides
-// whether to reject.
+// ones; an alipay_cert_sn they still do not hold goes to the certificate resolver,
+// then the signature is checked once more. The algorithm is always RSA2: sign_type is
+// not signed, so it only decides whether to reject.
 func (s *Service) verify(ctx context.Context, n *alipay.Notification) (*alipay.Credentials, *verifyFailure) {
 	creds, err := s.creds.Get(ctx)
 	if err != nil {
@@ -171,6 +185,25 @@ func (s *Service) verify(ctx context.Context, n *alipay.Notification) (*alipay.C
 			creds = fresh
 			err = n.Verify(creds)
 		}
+	}
+	if sn := n.Params["alipay_cert_sn"]; s.resolver != nil && sn != "" && errors.Is(err, alipay.ErrUnknownCertSN) && creds.CertMode() {
+		resolved, rerr := s.resolver.ResolveAlipayCert(ctx, creds, sn)
+		if rerr == nil && resolved == nil {
+			rerr = errors.New("certificate resolver returned no credentials")
+		}
+		var refused *alipay.BusinessError
+		switch {
+		case rerr != nil && (errors.As(rerr, &refused) || errors.Is(rerr, alipay.ErrBadCert)):
+			// Alipay has no such certificate, or what it gave does not chain to our
+			// roots: not a notification Alipay signed.
+			return nil, &verifyFailure{http.StatusBadRequest, "alipay_cert_sn is not an Alipay certificate", rerr}
+		case rerr != nil:
+			// A rotation we could not complete yet (download failed or rate-limited):
+			// let Alipay retry.
+			return nil, &verifyFailure{http.StatusServiceUnavailable, "alipay certificate not resolved", rerr}
+		}
+		creds = resolved
+		err = n.Verify(creds)
 	}
 	switch {
 	case err == nil:
