@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -271,5 +270,4 @@ func TestBinaryServesAndShutsDownOnSIGTERM(t *testing.T) {
 	if !strings.Contains(strings.Join(output, "\n"), "bye") {
 		t.Errorf("no clean shutdown message:\n%s", strings.Join(output, "\n"))
 	}
-	fmt.Fprint(io.Discard, output)
 }
