@@ -422,6 +422,7 @@ type harness struct {
 
 type harnessConfig struct {
 	fakeClock bool
+	timeout   time.Duration // bound on one gateway call; testTimeout when zero
 	opts      []Option
 }
 
@@ -439,13 +440,16 @@ func newHarness(t *testing.T, cfgs ...func(*harnessConfig)) *harness {
 		logs:  &testkeys.Buffer{},
 	}
 	h.logger = slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	opts := []Option{WithGatewayTimeout(testTimeout)}
+	if cfg.timeout == 0 {
+		cfg.timeout = testTimeout
+	}
+	opts := []Option{WithGatewayTimeout(cfg.timeout)}
 	if cfg.fakeClock {
 		h.clock = &fakeClock{t: time.Date(2025, 6, 1, 4, 0, 0, 0, time.UTC)}
 		opts = append(opts, WithClock(h.clock.Now))
 	}
 	opts = append(opts, cfg.opts...)
-	client := alipay.NewClient(h.gw.url(), alipay.WithTimeout(testTimeout))
+	client := alipay.NewClient(h.gw.url(), alipay.WithTimeout(cfg.timeout))
 	h.svc = NewService(h.store, h.creds, client, opts...)
 	h.router = httpapi.NewRouter(httpapi.LocalCaller, h.logger)
 	if err := NewHandler(h.svc).Mount(h.router); err != nil {
@@ -456,6 +460,12 @@ func newHarness(t *testing.T, cfgs ...func(*harnessConfig)) *harness {
 }
 
 func withFakeClock(c *harnessConfig) { c.fakeClock = true }
+
+// withTimeout gives the gateway calls more room than testTimeout, for tests whose gateway
+// is slow on purpose and must still answer within the bound on a loaded machine.
+func withTimeout(d time.Duration) func(*harnessConfig) {
+	return func(c *harnessConfig) { c.timeout = d }
+}
 
 func withOptions(opts ...Option) func(*harnessConfig) {
 	return func(c *harnessConfig) { c.opts = append(c.opts, opts...) }
