@@ -1,5 +1,5 @@
 // Command local serves every route of the HTTP contract on one local address, with the
-// embedded defaults of DESIGN.md: an in-memory store and, when no credentials are
+// embedded defaults of docs/design.md#local-mode-today: an in-memory store and, when no credentials are
 // configured, freshly generated dev keys and the Alipay gateway simulator under
 // /sandbox/. Flags and the usual environment point it at DynamoDB (or dynalite) and at a
 // real gateway with real credentials instead.

@@ -84,7 +84,7 @@ type PeriodRuleParams struct {
 	TotalPayments int64   `json:"total_payments,omitempty"`
 }
 
-// Field limits not fixed by the seeds: body and passback_params follow Alipay's
+// Field limits not fixed by seed 003: body and passback_params follow Alipay's
 // classic app-pay page (128 and 512); timeout_express is at most 6 characters there.
 const (
 	bizMaxBody           = 128
@@ -523,7 +523,7 @@ func (p *VoucherCreateParams) BizContent() (string, error) { return bizMarshal(p
 func (p *VoucherCreateParams) CanonicalHash() string { return bizHash(p.BizContent()) }
 
 // OrderHash is CanonicalHash without out_request_no: the order's own parameters, to
-// recognise a new voucher request for the same order (DESIGN: idempotency).
+// recognise a new voucher request for the same order (docs/design.md#order-state-and-idempotency-today).
 func (p *VoucherCreateParams) OrderHash() string {
 	q := *p
 	q.OutRequestNo = ""

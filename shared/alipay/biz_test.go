@@ -65,7 +65,7 @@ func TestBizVoucherVectorsRoundTrip(t *testing.T) {
 }
 
 // pay_and_sign_cycle_pay writes period_rule_params.total_amount as "600"; we always
-// send two decimals (protocol §1, DESIGN), so that one value differs. Everything else,
+// send two decimals (§1, docs/design.md#http-contract-today), so that one value differs. Everything else,
 // including field order, is byte-identical.
 func TestBizAppPayVectorsRoundTrip(t *testing.T) {
 	vectors := bizVectorBiz(t, "vectors/app_pay_orderstr.json", "basic_quick_msecurity_pay",
@@ -101,7 +101,7 @@ func TestBizAppPayVectorsRoundTrip(t *testing.T) {
 	}
 }
 
-// The seed's Java sample writes amount as a JSON number and extra_param as a string;
+// Seed 000's Java sample writes amount as a JSON number and extra_param as a string;
 // a client may also send extra_param as an object. All give the vector's bytes.
 func TestBizVoucherSeedInputForms(t *testing.T) {
 	want := bizVectorBiz(t, "vectors/request_sign.json", "voucher_create_seed_example")["voucher_create_seed_example"]

@@ -158,7 +158,7 @@ func valText(field, v string, required bool, maxChars int) *FieldError {
 	return nil
 }
 
-// valGBKWidth is the display width Alipay's seed describes for order_title ("100
+// valGBKWidth is the display width seed 000 describes for order_title ("100
 // letters or 50 Chinese characters"): an ASCII character counts 1, any other
 // character 2. That equals the GBK byte length of every GBK-encodable character
 // except U+20AC (one byte 0x80 in GBK), and charges 2 to characters GBK cannot

@@ -1,5 +1,5 @@
-// Package config reads the functions' configuration from the environment (DESIGN.md,
-// "Configuration"). Errors name the variable, never echo secret values.
+// Package config reads the functions' configuration from the environment
+// (docs/design.md#configuration-today). Errors name the variable, never echo secret values.
 package config
 
 import (

@@ -13,7 +13,7 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 )
 
-// Field names of the credentials secret JSON (DESIGN.md, Configuration).
+// Field names of the credentials secret JSON (docs/design.md#credentials-secret).
 const (
 	FieldAppID           = "app_id"
 	FieldPrivateKey      = "private_key"

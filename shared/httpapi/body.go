@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// MaxBodyBytes bounds every request body (DESIGN.md: 413 above 64 KiB).
+// MaxBodyBytes bounds every request body (docs/design.md#http-contract-today: 413 above 64 KiB).
 const MaxBodyBytes = 64 << 10
 
 // ReadBody reads at most MaxBodyBytes of the request body; a larger body is a 413.

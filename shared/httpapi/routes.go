@@ -29,7 +29,7 @@ type Route struct {
 	Scope string
 }
 
-// Routes is the whole HTTP contract of DESIGN.md. /healthz is served only by the local
+// Routes is the whole HTTP contract of docs/design.md#http-contract-today. /healthz is served only by the local
 // server and is not part of it.
 var Routes = []Route{
 	{http.MethodPost, "/v1/preauth/vouchers", FnCreateVoucher, true, ScopePreAuth},

@@ -33,7 +33,7 @@ const (
 // StatusCodeIssued is the status of a successful create reply.
 const StatusCodeIssued = string(orders.PreAuthCodeIssued)
 
-// ReplayedHeader marks a reply given again from the store (DESIGN: idempotency).
+// ReplayedHeader marks a reply given again from the store (docs/design.md#order-state-and-idempotency-today).
 const ReplayedHeader = "Idempotent-Replayed"
 
 // DefaultLeaseMargin is the time kept after the gateway call to record its outcome.

@@ -2,7 +2,7 @@
 // module's package.json) as an independent oracle for interop tests: one long-lived
 // `node oracle.js` per test, spoken to with newline-delimited JSON over stdin/stdout.
 //
-// It is for tests only. The SDK has known gaps (protocol reference §5, §8.2, §12); the
+// It is for tests only. The SDK has known gaps (docs/protocol.md §5, §8.2, §12); the
 // oracle reports what the SDK does, and the tests decide which differences are deliberate.
 package nodeoracle
 
