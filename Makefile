@@ -105,3 +105,12 @@ clean:
 .PHONY: validate-template
 validate-template:
 	$(GO) run ./tools/samvalidate/cmd/samvalidate -strict template.yaml
+
+## vectors: rebuild testdata/vectors from their inputs with the official alipay-sdk (scripts/vectors/gen.js)
+## vectors-check: fail if the committed vectors differ from a fresh generation (also a test in make test)
+.PHONY: vectors vectors-check
+vectors: node_modules/.installed
+	node scripts/vectors/gen.js . testdata/vectors
+vectors-check: node_modules/.installed
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && node scripts/vectors/gen.js . "$$tmp" && \
+	  diff -r testdata/vectors "$$tmp" && echo "testdata/vectors: current"
