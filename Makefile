@@ -14,11 +14,18 @@ all: test
 ## test: everything CI runs (format, vet, staticcheck, unit + integration tests, short fuzzing)
 test: deps fmt-check vet staticcheck unit fuzz-short
 
-deps: node_modules/.installed $(STATICCHECK)
+deps: need-node node_modules/.installed $(STATICCHECK)
 
-node_modules/.installed: package.json package-lock.json
+node_modules/.installed: package.json package-lock.json | need-node
 	npm ci --no-audit --no-fund
 	@touch $@
+
+# A contributor without Node gets the tool named, not a cryptic failure deeper down.
+.PHONY: need-node
+need-node:
+	@for tool in node npm; do command -v $$tool >/dev/null 2>&1 || { \
+	  echo "make: '$$tool' is not installed: the tests need Node.js >= 18 with npm (dynalite and the official alipay-sdk, pinned in package.json). Install it (Debian: apt-get install nodejs npm; or .ci/run does it), then re-run." >&2; exit 1; }; \
+	done
 
 $(STATICCHECK):
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
@@ -93,3 +100,17 @@ bench: node_modules/.installed
 
 clean:
 	rm -rf bin .aws-sam
+
+## validate-template: template.yaml through the offline SAM validator (tools/samvalidate), warnings fail
+.PHONY: validate-template
+validate-template:
+	$(GO) run ./tools/samvalidate/cmd/samvalidate -strict template.yaml
+
+## vectors: rebuild testdata/vectors from their inputs with the official alipay-sdk (scripts/vectors/gen.js)
+## vectors-check: fail if the committed vectors differ from a fresh generation (also a test in make test)
+.PHONY: vectors vectors-check
+vectors: node_modules/.installed
+	node scripts/vectors/gen.js . testdata/vectors
+vectors-check: node_modules/.installed
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && node scripts/vectors/gen.js . "$$tmp" && \
+	  diff -r testdata/vectors "$$tmp" && echo "testdata/vectors: current"

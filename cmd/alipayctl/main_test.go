@@ -12,8 +12,8 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 )
 
-// sharedTestdata returns the reference testdata folder beside the checkout
-// (<module root>/../shared/testdata). Missing reference data fails the test.
+// sharedTestdata returns the reference testdata folder committed in the repository
+// (<module root>/testdata). Missing reference data fails the test.
 func sharedTestdata(t testing.TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
@@ -22,7 +22,7 @@ func sharedTestdata(t testing.TB) string {
 	}
 	for range 10 {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			td := filepath.Join(dir, "..", "shared", "testdata")
+			td := filepath.Join(dir, "testdata")
 			if _, err := os.Stat(td); err != nil {
 				t.Fatalf("reference testdata not found at %s: %v", td, err)
 			}

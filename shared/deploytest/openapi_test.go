@@ -511,9 +511,9 @@ func (f oaCreds) Refresh(context.Context) (*alipay.Credentials, error) { return 
 
 func oaKey(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(moduleRoot(t), "..", "shared", "testdata", "keys", name))
+	b, err := os.ReadFile(filepath.Join(moduleRoot(t), "testdata", "keys", name))
 	if err != nil {
-		t.Fatalf("reference testdata (../shared/testdata beside the checkout): %v", err)
+		t.Fatalf("reference testdata (<module root>/testdata): %v", err)
 	}
 	return b
 }

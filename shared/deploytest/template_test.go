@@ -6,7 +6,6 @@ package deploytest
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -20,6 +19,7 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
 	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
+	"github.com/alipay-serverless/alipay-serverless/tools/samvalidate"
 )
 
 // logicalIDs maps each function directory to its resource in template.yaml.
@@ -272,15 +272,59 @@ func TestTemplateIAMIsLeastPrivilege(t *testing.T) {
 	}
 }
 
+// The offline SAM validator (tools/samvalidate, schema data embedded) runs in-process
+// with -strict: no error and no warning on template.yaml.
 func TestTemplatePassesOfflineSAMValidation(t *testing.T) {
-	root := moduleRoot(t)
-	tool := filepath.Join(root, "..", "shared", "tools", "validate-sam-template")
-	if _, err := os.Stat(tool); err != nil {
-		t.Fatalf("validator not found (../shared beside the checkout): %v", err)
-	}
-	out, err := exec.Command(tool, "-strict", filepath.Join(root, "template.yaml")).CombinedOutput()
+	s, err := samvalidate.Embedded()
 	if err != nil {
-		t.Fatalf("validate-sam-template: %v\n%s", err, out)
+		t.Fatalf("samvalidate schemas: %v", err)
+	}
+	var out strings.Builder
+	path := filepath.Join(moduleRoot(t), "template.yaml")
+	opt := samvalidate.Options{Strict: true}
+	errs, warns, err := s.CheckFile(path, opt, &out)
+	if err != nil || opt.Failed(errs, warns) {
+		t.Fatalf("samvalidate -strict template.yaml: %v, %d error(s), %d warning(s)\n%s", err, errs, warns, out.String())
+	}
+}
+
+// The embedded schema data is trimmed to the types template.yaml uses: it must still
+// reject a broken copy of the real template, so trimming cannot silently weaken it.
+func TestOfflineSAMValidationRejectsBrokenTemplate(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(moduleRoot(t), "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := samvalidate.Embedded()
+	if err != nil {
+		t.Fatalf("samvalidate schemas: %v", err)
+	}
+	cases := []struct{ name, old, new, want string }{
+		{"wrong_runtime", "    Runtime: provided.al2023\n", "    Runtime: provided.al2025\n", `"provided.al2025" is not an allowed value`},
+		{"unknown_dynamodb_table_property", "      BillingMode: PAY_PER_REQUEST\n", "      BillingMode: PAY_PER_REQUEST\n      BillingModes: PAY_PER_REQUEST\n", `unknown property "BillingModes"`},
+		{"dynamodb_enum", "      BillingMode: PAY_PER_REQUEST\n", "      BillingMode: ON_DEMAND\n", `"ON_DEMAND" is not an allowed value`},
+		{"unknown_serverless_function_property", "      Description: 'Pre-auth: ", "      Descriptionn: 'Pre-auth: ", `unknown property "Descriptionn"`},
+		{"unknown_resource_type", "    Type: AWS::DynamoDB::Table\n", "    Type: AWS::SQS::Queues\n", `unknown resource type "AWS::SQS::Queues"`},
+	}
+	dir := t.TempDir()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if strings.Count(string(src), tc.old) != 1 {
+				t.Fatalf("template.yaml holds %q %d times, want once", tc.old, strings.Count(string(src), tc.old))
+			}
+			path := filepath.Join(dir, tc.name+".yaml")
+			if err := os.WriteFile(path, []byte(strings.Replace(string(src), tc.old, tc.new, 1)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var out strings.Builder
+			errs, _, err := s.CheckFile(path, samvalidate.Options{Strict: true}, &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if errs == 0 || !strings.Contains(out.String(), tc.want) {
+				t.Errorf("%d error(s), none containing %q:\n%s", errs, tc.want, out.String())
+			}
+		})
 	}
 }
 

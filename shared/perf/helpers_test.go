@@ -31,10 +31,10 @@ func moduleRoot(tb testing.TB) string {
 	return testkeys.Root(tb)
 }
 
-// keyPath is a file of the reference test keys beside the module; missing is a failure.
+// keyPath is a file of the reference test keys (<module root>/testdata/keys); missing is a failure.
 func keyPath(tb testing.TB, name string) string {
 	tb.Helper()
-	p := filepath.Join(moduleRoot(tb), "..", "shared", "testdata", "keys", name)
+	p := filepath.Join(moduleRoot(tb), "testdata", "keys", name)
 	if _, err := os.Stat(p); err != nil {
 		tb.Fatalf("reference testdata: %v", err)
 	}

@@ -74,14 +74,14 @@ func keysDirFromWD() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(root, "..", "shared", "testdata", "keys")
+	dir := filepath.Join(root, "testdata", "keys")
 	if _, err := os.Stat(dir); err != nil {
 		return "", err
 	}
 	return dir, nil
 }
 
-// keysDir is ../shared/testdata/keys beside the module root; missing fails the test.
+// keysDir is <module root>/testdata/keys; missing fails the test.
 func keysDir(t testing.TB) string {
 	t.Helper()
 	dir, err := keysDirFromWD()

@@ -74,7 +74,7 @@ type Oracle struct {
 }
 
 // Start launches the oracle and configures it with the reference test keys from
-// <module root>/../shared/testdata/keys. It fails the test (never skips) when node, the
+// <module root>/testdata/keys. It fails the test (never skips) when node, the
 // npm packages or the test keys are missing, and kills the process at cleanup.
 func Start(t testing.TB) *Oracle {
 	t.Helper()
@@ -181,7 +181,7 @@ func childEnv() []string {
 
 // loadKeys reads the reference test keys, in the forms merchants hand to the SDK.
 func loadKeys(root string) (map[string]string, error) {
-	dir := filepath.Join(root, "..", "shared", "testdata", "keys")
+	dir := filepath.Join(root, "testdata", "keys")
 	files := map[string]string{
 		"app_private_key_pkcs1": "app_private_pkcs1.pem",
 		"app_private_key_pkcs8": "app_private_pkcs8.txt",

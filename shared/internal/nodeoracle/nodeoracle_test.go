@@ -23,7 +23,7 @@ func loadVector(t *testing.T, name string, v any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(root, "..", "shared", "testdata", "vectors", name))
+	b, err := os.ReadFile(filepath.Join(root, "testdata", "vectors", name))
 	if err != nil {
 		t.Fatalf("reference vectors missing: %v", err)
 	}

@@ -1,7 +1,7 @@
-// Package testkeys gives tests the reference test material beside the checkout
-// (<module root>/../shared/testdata: keys, certificates, vectors) and a scan for key
-// material in logs and replies. Missing reference data fails the test: it is the point
-// of the tests that use it.
+// Package testkeys gives tests the reference test material committed in the repository
+// (<module root>/testdata: keys, certificates, vectors; see testdata/README.md) and a
+// scan for key material in logs and replies. Missing reference data fails the test: it
+// is the point of the tests that use it.
 package testkeys
 
 import (
@@ -45,10 +45,10 @@ func FindRoot() (string, error) {
 	return "", errors.New("module root (go.mod) not found above the working directory")
 }
 
-// Dir returns the reference testdata folder.
+// Dir returns the reference testdata folder, <module root>/testdata.
 func Dir(tb testing.TB) string {
 	tb.Helper()
-	td := filepath.Join(Root(tb), "..", "shared", "testdata")
+	td := filepath.Join(Root(tb), "testdata")
 	if _, err := os.Stat(td); err != nil {
 		tb.Fatalf("reference testdata not found at %s: %v", td, err)
 	}
