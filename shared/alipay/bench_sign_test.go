@@ -128,7 +128,7 @@ func BenchmarkOrderStringWithoutRSA(b *testing.B) {
 	signer := benchFixedSigner(sign)
 	b.ReportAllocs()
 	for b.Loop() {
-		p := CommonParams(f.creds, orderStrMethod, f.opts.Now)
+		p := CommonParams(f.creds, MethodTradeAppPay, f.opts.Now)
 		p["notify_url"] = f.opts.NotifyURL
 		p["biz_content"] = f.biz
 		if !orderStrIsJSONObject(f.biz) {

@@ -13,9 +13,6 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-// CertDownloadMethod fetches an Alipay public-key certificate by its SN (§7.4).
-const CertDownloadMethod = "alipay.open.app.alipaycert.download"
-
 // certCacheMax bounds the downloaded certificates a Client keeps. Alipay replaces its
 // certificate every few years, so a handful covers every SN in use; the oldest goes first.
 const certCacheMax = 8
@@ -160,7 +157,7 @@ func (cl *Client) certFetch(ctx context.Context, c *Credentials, key certCacheKe
 	}
 	pemData, err := cl.certDownload(ctx, c, key.certSN)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %s: %w", ErrUnknownCertSN, key.certSN, CertDownloadMethod, err)
+		return nil, fmt.Errorf("%w: %s: %s: %w", ErrUnknownCertSN, key.certSN, MethodCertDownload, err)
 	}
 	if _, err := cl.certApply(c, key.certSN, pemData); err != nil {
 		return nil, err
@@ -185,11 +182,11 @@ func (cl *Client) certApply(c *Credentials, certSN string, pemData []byte) (*Cre
 // certDownload calls alipay.open.app.alipaycert.download and returns the PEM text of
 // alipay_cert_content. It never resolves certificates itself, so it cannot recurse.
 func (cl *Client) certDownload(ctx context.Context, c *Credentials, certSN string) ([]byte, error) {
-	raw, err := cl.gwSend(ctx, c, CertDownloadMethod, `{"alipay_cert_sn":"`+certSN+`"}`, CallOptions{})
+	raw, err := cl.gwSend(ctx, c, MethodCertDownload, `{"alipay_cert_sn":"`+certSN+`"}`, CallOptions{})
 	if err != nil {
 		return nil, err
 	}
-	sr, err := ExtractSignedNode(raw, CertDownloadMethod)
+	sr, err := ExtractSignedNode(raw, MethodCertDownload)
 	if err == nil && sr.Encrypted {
 		err = fmt.Errorf("%w: %s is an encrypted string", ErrReplyMalformed, sr.NodeName)
 	}

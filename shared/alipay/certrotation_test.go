@@ -92,7 +92,7 @@ func rotSelfSigned(t *testing.T, key *PrivateKey) rotCert {
 func rotDownloadReply(t *testing.T, signer *PrivateKey, sn string, pemData []byte) []byte {
 	t.Helper()
 	node := `{"code":"10000","msg":"Success","alipay_cert_content":"` + base64.StdEncoding.EncodeToString(pemData) + `"}`
-	return respSigned(t, signer, ResponseNodeName(CertDownloadMethod), node, sn)
+	return respSigned(t, signer, ResponseNodeName(MethodCertDownload), node, sn)
 }
 
 // rotGateway is a loopback gateway in certificate mode after a rotation: it answers
@@ -115,7 +115,7 @@ func rotServe(t *testing.T, signer *PrivateKey, replySN string, download func(s 
 		case gwTestMethod:
 			g.vouchers.Add(1)
 			_, _ = w.Write(voucher)
-		case CertDownloadMethod:
+		case MethodCertDownload:
 			g.downloads.Add(1)
 			_, _ = w.Write(download(s))
 		default:
@@ -134,7 +134,7 @@ func (g *rotGateway) client() *Client {
 func (g *rotGateway) downloadRequests() []gwSeen {
 	var out []gwSeen
 	for _, s := range g.fake.requests() {
-		if s.params["method"] == CertDownloadMethod {
+		if s.params["method"] == MethodCertDownload {
 			out = append(out, s)
 		}
 	}
@@ -262,7 +262,7 @@ func TestExecuteRejectsUntrustedDownloadedCert(t *testing.T) {
 	other := rotIssued(t, 22, newKey, rotNow.AddDate(0, -1, 0), rotNow.AddDate(2, 0, 0))
 	expired := rotIssued(t, 23, newKey, rotNow.AddDate(-2, 0, 0), rotNow.AddDate(0, 0, -1))
 	selfSigned := rotSelfSigned(t, newKey)
-	downloadNode := ResponseNodeName(CertDownloadMethod)
+	downloadNode := ResponseNodeName(MethodCertDownload)
 
 	cases := []struct {
 		name     string
@@ -531,7 +531,7 @@ func TestCertValidSN(t *testing.T) {
 func TestCertDownloadsAreSpaced(t *testing.T) {
 	newKey := testAlipayKey(t)
 	g := rotServe(t, newKey, "", func(gwSeen) []byte {
-		return respSigned(t, newKey, ResponseNodeName(CertDownloadMethod),
+		return respSigned(t, newKey, ResponseNodeName(MethodCertDownload),
 			`{"code":"40004","msg":"Business Failed","sub_code":"CERT_NOT_EXIST"}`, "")
 	})
 	var mu sync.Mutex

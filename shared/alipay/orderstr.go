@@ -10,9 +10,6 @@ import (
 	"unicode/utf8"
 )
 
-// orderStrMethod is the API whose request the order string carries (§4).
-const orderStrMethod = "alipay.trade.app.pay"
-
 // Bounds of an order string. Alipay caps the orderStr response field at 16384 characters
 // (§4); the parser allows more so a simulator can report an oversized string as such
 // rather than as garbage, but stays bounded for untrusted input.
@@ -61,7 +58,7 @@ func OrderString(c *Credentials, bizContent string, opts OrderStringOptions) (st
 	if now.IsZero() {
 		now = time.Now()
 	}
-	params := CommonParams(c, orderStrMethod, now)
+	params := CommonParams(c, MethodTradeAppPay, now)
 	if !isBlank(opts.NotifyURL) {
 		params["notify_url"] = opts.NotifyURL
 	}

@@ -250,7 +250,7 @@ func TestGatewayClientResolvesRotatedCert(t *testing.T) {
 
 	var downloads atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Query().Get("method") != alipay.CertDownloadMethod {
+		if r.URL.Query().Get("method") != alipay.MethodCertDownload {
 			http.Error(w, "unexpected method", http.StatusBadRequest)
 			return
 		}

@@ -123,28 +123,29 @@ func hasKeys(ks []types.KeySchemaElement) bool {
 // seconds); money is integer fen.
 
 type appPayItem struct {
-	PK                  string   `dynamodbav:"pk"`
-	SK                  string   `dynamodbav:"sk"`
-	Version             int64    `dynamodbav:"version"`
-	OutTradeNo          string   `dynamodbav:"out_trade_no"`
-	Owner               string   `dynamodbav:"owner"`
-	ParamsHash          string   `dynamodbav:"params_hash"`
-	TotalAmount         int64    `dynamodbav:"total_amount"`
-	Subject             string   `dynamodbav:"subject,omitempty"`
-	ProductCode         string   `dynamodbav:"product_code,omitempty"`
-	Status              string   `dynamodbav:"status"`
-	OrderStr            string   `dynamodbav:"order_str,omitempty"`
-	TradeNo             string   `dynamodbav:"trade_no,omitempty"`
-	BuyerID             string   `dynamodbav:"buyer_id,omitempty"`
-	RefundFee           int64    `dynamodbav:"refund_fee"`
-	PaidAt              string   `dynamodbav:"paid_at,omitempty"`
-	CreatedAt           string   `dynamodbav:"created_at"`
-	UpdatedAt           string   `dynamodbav:"updated_at"`
-	ExpiresAt           int64    `dynamodbav:"expires_at,omitempty"`
-	ExternalAgreementNo string   `dynamodbav:"external_agreement_no,omitempty"`
-	PersonalProductCode string   `dynamodbav:"personal_product_code,omitempty"`
-	SignScene           string   `dynamodbav:"sign_scene,omitempty"`
-	NotifyIDs           []string `dynamodbav:"notify_ids,omitempty"`
+	PK                  string               `dynamodbav:"pk"`
+	SK                  string               `dynamodbav:"sk"`
+	Version             int64                `dynamodbav:"version"`
+	OutTradeNo          string               `dynamodbav:"out_trade_no"`
+	Owner               string               `dynamodbav:"owner"`
+	ParamsHash          string               `dynamodbav:"params_hash"`
+	TotalAmount         int64                `dynamodbav:"total_amount"`
+	Subject             string               `dynamodbav:"subject,omitempty"`
+	ProductCode         string               `dynamodbav:"product_code,omitempty"`
+	Status              string               `dynamodbav:"status"`
+	OrderStr            string               `dynamodbav:"order_str,omitempty"`
+	TradeNo             string               `dynamodbav:"trade_no,omitempty"`
+	BuyerID             string               `dynamodbav:"buyer_id,omitempty"`
+	RefundFee           int64                `dynamodbav:"refund_fee"`
+	PaidAt              string               `dynamodbav:"paid_at,omitempty"`
+	CreatedAt           string               `dynamodbav:"created_at"`
+	UpdatedAt           string               `dynamodbav:"updated_at"`
+	ExpiresAt           int64                `dynamodbav:"expires_at,omitempty"`
+	ExternalAgreementNo string               `dynamodbav:"external_agreement_no,omitempty"`
+	PersonalProductCode string               `dynamodbav:"personal_product_code,omitempty"`
+	SignScene           string               `dynamodbav:"sign_scene,omitempty"`
+	NotifyIDs           []string             `dynamodbav:"notify_ids,omitempty"`
+	Ops                 map[string]opRecItem `dynamodbav:"ops,omitempty"`
 }
 
 type agreementItem struct {
@@ -188,6 +189,7 @@ type preAuthItem struct {
 	UpdatedAt     string                 `dynamodbav:"updated_at"`
 	ExpiresAt     int64                  `dynamodbav:"expires_at,omitempty"`
 	NotifyIDs     []string               `dynamodbav:"notify_ids,omitempty"`
+	Ops           map[string]opRecItem   `dynamodbav:"ops,omitempty"`
 }
 
 type requestItem struct {
@@ -263,7 +265,7 @@ func encodeAppPay(o *AppPayOrder) (map[string]types.AttributeValue, error) {
 		RefundFee: int64(o.RefundFee), PaidAt: fmtTime(o.PaidAt),
 		CreatedAt: fmtTime(o.CreatedAt), UpdatedAt: fmtTime(o.UpdatedAt), ExpiresAt: fmtExpiry(o.ExpiresAt),
 		ExternalAgreementNo: o.ExternalAgreementNo, PersonalProductCode: o.PersonalProductCode, SignScene: o.SignScene,
-		NotifyIDs: o.NotifyIDs,
+		NotifyIDs: o.NotifyIDs, Ops: encodeOps(o.Ops),
 	})
 }
 
@@ -281,7 +283,7 @@ func decodeAppPay(m map[string]types.AttributeValue) (*AppPayOrder, error) {
 		CreatedAt: d.time("created_at", it.CreatedAt), UpdatedAt: d.time("updated_at", it.UpdatedAt),
 		ExpiresAt:           expiry(it.ExpiresAt),
 		ExternalAgreementNo: it.ExternalAgreementNo, PersonalProductCode: it.PersonalProductCode, SignScene: it.SignScene,
-		NotifyIDs: it.NotifyIDs, version: it.Version,
+		NotifyIDs: it.NotifyIDs, Ops: decodeOps(&d, it.Ops), version: it.Version,
 	}
 	if d.err != nil {
 		return nil, corrupt("out_trade_no "+it.OutTradeNo, d.err)
@@ -329,7 +331,7 @@ func encodePreAuth(o *PreAuthOrder) (map[string]types.AttributeValue, error) {
 		TotalFreeze: int64(o.TotalFreeze), TotalUnfreeze: int64(o.TotalUnfreeze), TotalPay: int64(o.TotalPay), Rest: int64(o.Rest),
 		LatestRequest: o.LatestRequest,
 		CreatedAt:     fmtTime(o.CreatedAt), UpdatedAt: fmtTime(o.UpdatedAt), ExpiresAt: fmtExpiry(o.ExpiresAt),
-		NotifyIDs: o.NotifyIDs,
+		NotifyIDs: o.NotifyIDs, Ops: encodeOps(o.Ops),
 	}
 	if len(o.Requests) > 0 {
 		it.Requests = make(map[string]requestItem, len(o.Requests))
@@ -366,7 +368,7 @@ func decodePreAuth(m map[string]types.AttributeValue) (*PreAuthOrder, error) {
 		TotalFreeze: alipay.Amount(it.TotalFreeze), TotalUnfreeze: alipay.Amount(it.TotalUnfreeze), TotalPay: alipay.Amount(it.TotalPay), Rest: alipay.Amount(it.Rest),
 		LatestRequest: it.LatestRequest,
 		CreatedAt:     d.time("created_at", it.CreatedAt), UpdatedAt: d.time("updated_at", it.UpdatedAt),
-		ExpiresAt: expiry(it.ExpiresAt), NotifyIDs: it.NotifyIDs, version: it.Version,
+		ExpiresAt: expiry(it.ExpiresAt), NotifyIDs: it.NotifyIDs, Ops: decodeOps(&d, it.Ops), version: it.Version,
 	}
 	if len(it.Requests) > 0 {
 		o.Requests = make(map[string]VoucherRequest, len(it.Requests))

@@ -44,6 +44,7 @@ func addReceipt(ids []string, id string) []string {
 func (o *AppPayOrder) clone() *AppPayOrder {
 	c := *o
 	c.NotifyIDs = slices.Clone(o.NotifyIDs)
+	c.Ops = maps.Clone(o.Ops)
 	return &c
 }
 
@@ -57,6 +58,7 @@ func (o *PreAuthOrder) clone() *PreAuthOrder {
 	c := *o
 	c.Requests = maps.Clone(o.Requests)
 	c.Operations = maps.Clone(o.Operations)
+	c.Ops = maps.Clone(o.Ops)
 	c.NotifyIDs = slices.Clone(o.NotifyIDs)
 	return &c
 }
@@ -401,16 +403,14 @@ func beginVoucher(o *PreAuthOrder, b VoucherBegin, token string) (*PreAuthOrder,
 			res.Outcome = VoucherConflict
 			return nil, res, nil
 		}
-		switch cur.State {
-		case RequestIssued, RequestBusinessError:
+		switch decideLease(cur.State.opState(), cur.LeaseUntil, now) {
+		case leaseReplay:
 			res.Outcome, res.Request = VoucherReplay, cur
 			res.Request.token = ""
 			return nil, res, nil
-		case RequestInProgress:
-			if now.Before(cur.LeaseUntil) {
-				res.Outcome, res.LeaseUntil = VoucherInProgress, cur.LeaseUntil
-				return nil, res, nil
-			}
+		case leaseInProgress:
+			res.Outcome, res.LeaseUntil = VoucherInProgress, cur.LeaseUntil
+			return nil, res, nil
 		}
 		// An expired lease or an unknown outcome: the same out_request_no may be sent again.
 		req.CreatedAt = cur.CreatedAt
@@ -474,14 +474,8 @@ func completeVoucher(o *PreAuthOrder, outRequestNo, token string, out VoucherOut
 	if !ok {
 		return false, fmt.Errorf("%w: out_request_no %s on out_order_no %s", ErrNotFound, outRequestNo, o.OutOrderNo)
 	}
-	if req.token != token {
-		return false, fmt.Errorf("%w: out_request_no %s", ErrLeaseLost, outRequestNo)
-	}
-	if req.State != RequestInProgress {
-		if sameOutcome(req, out) {
-			return false, nil
-		}
-		return false, fmt.Errorf("%w: out_request_no %s already %s", ErrLeaseLost, outRequestNo, req.State)
+	if ok, err := decideFinish("out_request_no "+outRequestNo, req.State.opState(), string(req.State), req.token, token, sameOutcome(req, out)); !ok {
+		return false, err
 	}
 	now := normTime(out.Now)
 	req.State = out.State
@@ -505,5 +499,6 @@ func publicPreAuth(o *PreAuthOrder) *PreAuthOrder {
 		r.token = ""
 		c.Requests[k] = r
 	}
+	c.Ops = publicOps(c.Ops)
 	return c
 }

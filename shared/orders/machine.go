@@ -130,3 +130,17 @@ const (
 	RequestBusinessError RequestState = "BUSINESS_ERROR" // a verified business error, replayed as such
 	RequestUnknown       RequestState = "UNKNOWN"        // gateway outcome unknown; a retry may take the lease again
 )
+
+// opState is the voucher request's state in the operation model (operation.go): the
+// voucher keeps its own names and item layout, and shares the lease rules.
+func (s RequestState) opState() OpState {
+	switch s {
+	case RequestInProgress:
+		return OpPending
+	case RequestIssued:
+		return OpSucceeded
+	case RequestBusinessError:
+		return OpFailed
+	}
+	return OpUnknown
+}

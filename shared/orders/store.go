@@ -34,6 +34,18 @@ type Store interface {
 	// GetPreAuthOrder returns the order with its requests and operations, or ErrNotFound.
 	GetPreAuthOrder(ctx context.Context, outOrderNo string) (*PreAuthOrder, error)
 
+	// BeginOperation starts (or classifies a retry of) a money-moving operation on an
+	// existing order, reserving its amount in the same conditional write (see
+	// OpBeginOutcome). An absent order, or one of another owner, is ErrNotFound.
+	BeginOperation(ctx context.Context, b OpBegin) (OpBeginResult, error)
+	// CompleteOperation records the gateway outcome if token still holds the lease
+	// (ErrLeaseLost otherwise). Repeating the same completion is a no-op.
+	CompleteOperation(ctx context.Context, r OpRef, token string, out OpOutcome) error
+	// ResolveOperation settles an UNKNOWN (or abandoned PENDING) operation from a query
+	// answer without a lease; ErrInProgress while a lease is live, ErrSettled if it
+	// already has another definite outcome, a no-op if the same.
+	ResolveOperation(ctx context.Context, r OpRef, out OpOutcome) error
+
 	// ApplyTrade applies a verified trade_status_sync notice.
 	ApplyTrade(ctx context.Context, e TradeEffect) (ApplyResult, error)
 	// ApplyFundAuth applies a verified fund_auth_freeze notice.
@@ -120,6 +132,8 @@ type AppPayOrder struct {
 
 	NotifyIDs []string // receipts of applied trade notices, oldest first
 
+	Ops OpSet // refunds and closes (operation.go)
+
 	version int64
 }
 
@@ -161,7 +175,8 @@ type PreAuthOrder struct {
 
 	Requests      map[string]VoucherRequest // by out_request_no
 	LatestRequest string                    // the out_request_no begun last
-	Operations    map[string]FundOperation  // by operation_id
+	Operations    map[string]FundOperation  // by operation_id, as Alipay notified them
+	Ops           OpSet                     // our captures, unfreezes, cancels (operation.go)
 
 	CreatedAt time.Time
 	UpdatedAt time.Time

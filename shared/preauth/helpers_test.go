@@ -157,7 +157,7 @@ func (g *fakeGateway) count(method string) int {
 	return g.calls[method]
 }
 
-func (g *fakeGateway) creates() int { return g.count(MethodVoucherCreate) }
+func (g *fakeGateway) creates() int { return g.count(alipay.MethodVoucherCreate) }
 
 // freeze makes Alipay know the operation as paid (the buyer scanned and paid).
 func (g *fakeGateway) freeze(order, request string) {
@@ -232,7 +232,7 @@ func (g *fakeGateway) serve(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	g.calls[method]++
 	mode, qmode, delay, hook := g.mode, g.queryMode, g.delay, g.hook
-	if method == MethodVoucherCreate {
+	if method == alipay.MethodVoucherCreate {
 		g.notifyURLs = append(g.notifyURLs, params["notify_url"])
 		g.bizSent = append(g.bizSent, params["biz_content"])
 		switch mode {
@@ -255,7 +255,7 @@ func (g *fakeGateway) serve(w http.ResponseWriter, r *http.Request) {
 	}
 
 	switch method {
-	case MethodDetailQuery:
+	case alipay.MethodFundAuthDetailQuery:
 		switch {
 		case qmode == gw20000:
 			g.reply(w, node, false, "code", "20000", "msg", "Service Currently Unavailable", "sub_code", "isp.unknow-error", "sub_msg", "系统繁忙")
@@ -267,7 +267,7 @@ func (g *fakeGateway) serve(w http.ResponseWriter, r *http.Request) {
 				"amount", "100.00", "operation_type", "FREEZE", "status", status)
 		}
 		return
-	case MethodVoucherCreate:
+	case alipay.MethodVoucherCreate:
 	default:
 		g.badReqs.Add(1)
 		g.reply(w, "error_response", false, "code", "40002", "msg", "Invalid Arguments", "sub_code", "isv.invalid-method", "sub_msg", "unknown method")

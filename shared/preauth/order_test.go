@@ -239,7 +239,7 @@ func TestReconcile(t *testing.T) {
 			if tt.exists && (got.Amount != alipay.MustAmount("100.00") || got.AuthNo == "" || got.OperationType != alipay.FundAuthOpFreeze) {
 				t.Errorf("details %+v", got)
 			}
-			if n := h.gw.count(MethodDetailQuery); n != 1 {
+			if n := h.gw.count(alipay.MethodFundAuthDetailQuery); n != 1 {
 				t.Errorf("queries %d", n)
 			}
 			// Reconciling never marks the request issued: the query has no code.
@@ -259,7 +259,7 @@ func TestReconcile(t *testing.T) {
 		if _, err := h.svc.Reconcile(ctxFor(h), "O-1", "R-9"); !errors.Is(err, orders.ErrNotFound) {
 			t.Errorf("err %v", err)
 		}
-		if n := h.gw.count(MethodDetailQuery); n != 0 {
+		if n := h.gw.count(alipay.MethodFundAuthDetailQuery); n != 0 {
 			t.Errorf("queries %d", n)
 		}
 	})

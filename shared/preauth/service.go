@@ -12,7 +12,6 @@ package preauth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,12 +21,6 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
-)
-
-// Alipay methods this slice calls.
-const (
-	MethodVoucherCreate = "alipay.fund.auth.order.voucher.create"
-	MethodDetailQuery   = "alipay.fund.auth.operation.detail.query"
 )
 
 // StatusCodeIssued is the status of a successful create reply.
@@ -226,43 +219,31 @@ func (s *Service) leaseDuration(ctx context.Context) (time.Duration, bool) {
 	return d, true
 }
 
-// voucherNode is the part of the voucher.create reply node we use.
-type voucherNode struct {
-	OutOrderNo   string `json:"out_order_no"`
-	OutRequestNo string `json:"out_request_no"`
-	CodeType     string `json:"code_type"`
-	CodeValue    string `json:"code_value"`
-	CodeURL      string `json:"code_url"`
-}
-
 // issue calls the gateway under the lease, records the outcome and builds the reply.
 func (s *Service) issue(ctx context.Context, log *slog.Logger, creds *alipay.Credentials, p *alipay.VoucherCreateParams,
 	biz, notifyURL, token string, leaseUntil time.Time, lease time.Duration) (Created, *httpapi.Error) {
 	callCtx, cancel := context.WithTimeout(ctx, lease-s.leaseMargin)
-	reply, err := s.gw.Execute(callCtx, creds, MethodVoucherCreate, biz, alipay.CallOptions{
+	reply, err := s.gw.Execute(callCtx, creds, alipay.MethodVoucherCreate, biz, alipay.CallOptions{
 		NotifyURL: notifyURL,
 		Refresh:   s.creds.Refresh,
 	})
 	cancel()
+	var n *alipay.VoucherCreateResult
+	if err == nil {
+		// A node that does not decode, or a validly signed node about another request
+		// (replayed by someone), says nothing about ours: an unknown outcome.
+		n, err = alipay.DecodeReply[alipay.VoucherCreateResult](reply, p)
+	}
 
 	out := orders.VoucherOutcome{State: orders.RequestUnknown}
 	var be *alipay.BusinessError
 	switch {
 	case err == nil:
-		var n voucherNode
-		switch uerr := json.Unmarshal(reply.Node, &n); {
-		case uerr != nil:
-			log.Warn("voucher reply unreadable: outcome unknown", "error", uerr.Error())
-		case n.OutOrderNo != p.OutOrderNo || n.OutRequestNo != p.OutRequestNo:
-			// A validly signed node for another request (replayed by someone): it says
-			// nothing about ours.
-			log.Warn("voucher reply names another request: outcome unknown",
-				"reply_out_order_no", n.OutOrderNo, "reply_out_request_no", n.OutRequestNo)
-		case n.CodeValue == "":
+		if n.CodeValue == "" {
 			log.Warn("voucher reply without code_value: outcome unknown")
-		default:
-			out = orders.VoucherOutcome{State: orders.RequestIssued, CodeType: n.CodeType, CodeValue: n.CodeValue, CodeURL: n.CodeURL}
+			break
 		}
+		out = orders.VoucherOutcome{State: orders.RequestIssued, CodeType: n.CodeType, CodeValue: n.CodeValue, CodeURL: n.CodeURL}
 	case errors.As(err, &be) && !be.Configuration():
 		out = orders.VoucherOutcome{State: orders.RequestBusinessError, Code: be.Code, SubCode: be.SubCode, SubMsg: be.SubMsg}
 		log.Info("alipay refused the voucher", "code", be.Code, "sub_code", be.SubCode)
@@ -410,17 +391,6 @@ var notExistSubCodes = map[string]bool{
 	"ORDER_NOT_EXIST":          true,
 }
 
-// detailNode is the part of the detail query's reply node we use.
-type detailNode struct {
-	OutOrderNo    string `json:"out_order_no"`
-	OutRequestNo  string `json:"out_request_no"`
-	AuthNo        string `json:"auth_no"`
-	OperationID   string `json:"operation_id"`
-	OperationType string `json:"operation_type"`
-	Status        string `json:"status"`
-	Amount        string `json:"amount"`
-}
-
 // Reconcile asks Alipay (alipay.fund.auth.operation.detail.query) about a voucher
 // request whose outcome is unknown. It changes nothing: the query does not return the
 // code_value, so even when Alipay knows the voucher, the way to settle the request is to
@@ -448,28 +418,15 @@ func (s *Service) Reconcile(ctx context.Context, outOrderNo, outRequestNo string
 	if err != nil {
 		return nil, fmt.Errorf("preauth: reconcile: %w", err)
 	}
-	biz, err := json.Marshal(struct {
-		OutOrderNo   string `json:"out_order_no"`
-		OutRequestNo string `json:"out_request_no"`
-	}{outOrderNo, outRequestNo})
-	if err != nil {
-		return nil, fmt.Errorf("preauth: reconcile: biz_content: %w", err)
-	}
 	res := &Reconciliation{State: req.State}
-	reply, err := s.gw.Execute(ctx, creds, MethodDetailQuery, string(biz), alipay.CallOptions{Refresh: s.creds.Refresh})
+	q := &alipay.FundAuthDetailQuery{OutOrderNo: outOrderNo, OutRequestNo: outRequestNo}
+	n, err := alipay.Call[alipay.FundAuthDetailResult](ctx, s.gw, creds, q, alipay.CallOptions{Refresh: s.creds.Refresh})
 	var be *alipay.BusinessError
 	if errors.As(err, &be) && !be.Configuration() && notExistSubCodes[be.SubCode] {
 		return res, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("preauth: reconcile out_request_no %s: %w", outRequestNo, err)
-	}
-	var n detailNode
-	if err := json.Unmarshal(reply.Node, &n); err != nil {
-		return nil, fmt.Errorf("preauth: reconcile: unreadable reply: %w", err)
-	}
-	if n.OutOrderNo != outOrderNo || n.OutRequestNo != outRequestNo {
-		return nil, fmt.Errorf("preauth: reconcile: reply names out_order_no %q out_request_no %q, not ours", n.OutOrderNo, n.OutRequestNo)
 	}
 	switch st := alipay.FundAuthStatus(n.Status); st {
 	case alipay.FundAuthStatusInit, alipay.FundAuthStatusSuccess, alipay.FundAuthStatusClosed:

@@ -77,7 +77,7 @@ func capacityFail(name string) *reply {
 
 // voucherCreate simulates alipay.fund.auth.order.voucher.create.
 func (s *Simulator) voucherCreate(p map[string]string) *reply {
-	name := methodNode(methodVoucherCreate)
+	name := methodNode(alipay.MethodVoucherCreate)
 	biz := p["biz_content"]
 	if blank(biz) {
 		biz = "{}"
@@ -226,7 +226,7 @@ func bizStrings(biz string, keys ...string) (map[string]string, bool) {
 // detailQuery simulates alipay.fund.auth.operation.detail.query. Alipay's ids win
 // over ours when both pairs are given.
 func (s *Simulator) detailQuery(p map[string]string) *reply {
-	name := methodNode(methodDetailQuery)
+	name := methodNode(alipay.MethodFundAuthDetailQuery)
 	f, ok := bizStrings(p["biz_content"], "auth_no", "operation_id", "out_order_no", "out_request_no")
 	if !ok {
 		return &reply{name: name, node: failNode(code40004, msg40004, "ILLEGAL_ARGUMENT", "biz_content 不是合法的 JSON 对象")}

@@ -69,7 +69,7 @@ func TestVoucherCreateForcedOutcomes(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			start := time.Now()
-			_, err := cl.Execute(ctx, e.creds, methodVoucherCreate, biz, alipay.CallOptions{})
+			_, err := cl.Execute(ctx, e.creds, alipay.MethodVoucherCreate, biz, alipay.CallOptions{})
 			if time.Since(start) > 4*time.Second {
 				t.Fatalf("call took %v; the hold must end when the client gives up", time.Since(start))
 			}
@@ -79,11 +79,11 @@ func TestVoucherCreateForcedOutcomes(t *testing.T) {
 					t.Fatalf("got %+v", be)
 				}
 				// Nothing was recorded: a retry fails the same way and the query knows nothing.
-				_, err = e.execute(t, methodVoucherCreate, biz, alipay.CallOptions{})
+				_, err = e.execute(t, alipay.MethodVoucherCreate, biz, alipay.CallOptions{})
 				if be := asBusiness(t, err); be.SubCode != c.business {
 					t.Fatalf("retry got %+v", be)
 				}
-				_, err = e.execute(t, methodDetailQuery, detailBiz(outOrderNo, "R1"), alipay.CallOptions{})
+				_, err = e.execute(t, alipay.MethodFundAuthDetailQuery, detailBiz(outOrderNo, "R1"), alipay.CallOptions{})
 				if be := asBusiness(t, err); be.SubCode != "AUTH_ORDER_NOT_EXIST" {
 					t.Fatalf("detail query got %+v", be)
 				}
@@ -96,7 +96,7 @@ func TestVoucherCreateForcedOutcomes(t *testing.T) {
 			lost := e.capture.lastBody()
 
 			// The voucher was created before the reply was lost: the query finds it...
-			q, err := e.execute(t, methodDetailQuery, detailBiz(outOrderNo, "R1"), alipay.CallOptions{})
+			q, err := e.execute(t, alipay.MethodFundAuthDetailQuery, detailBiz(outOrderNo, "R1"), alipay.CallOptions{})
 			if err != nil {
 				t.Fatalf("detail query: %v", err)
 			}
@@ -104,11 +104,11 @@ func TestVoucherCreateForcedOutcomes(t *testing.T) {
 				t.Fatalf("status %q", st)
 			}
 			// ...and the same request gets the normal reply, always with the same code.
-			r1, err := e.execute(t, methodVoucherCreate, biz, alipay.CallOptions{})
+			r1, err := e.execute(t, alipay.MethodVoucherCreate, biz, alipay.CallOptions{})
 			if err != nil {
 				t.Fatalf("retry: %v", err)
 			}
-			r2, err := e.execute(t, methodVoucherCreate, biz, alipay.CallOptions{})
+			r2, err := e.execute(t, alipay.MethodVoucherCreate, biz, alipay.CallOptions{})
 			if err != nil {
 				t.Fatalf("second retry: %v", err)
 			}
@@ -126,12 +126,12 @@ func TestVoucherCreateForcedOutcomes(t *testing.T) {
 func TestDetailQueryBeforeAndAfterScan(t *testing.T) {
 	e := newEnv(t, nil)
 	notify := newSink(t)
-	_, err := e.execute(t, methodVoucherCreate, voucherBiz("PA0500", "PA0500R1", "押金", "88.80"), alipay.CallOptions{NotifyURL: notify.url()})
+	_, err := e.execute(t, alipay.MethodVoucherCreate, voucherBiz("PA0500", "PA0500R1", "押金", "88.80"), alipay.CallOptions{NotifyURL: notify.url()})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	before, err := e.execute(t, methodDetailQuery, detailBiz("PA0500", "PA0500R1"), alipay.CallOptions{})
+	before, err := e.execute(t, alipay.MethodFundAuthDetailQuery, detailBiz("PA0500", "PA0500R1"), alipay.CallOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestDetailQueryBeforeAndAfterScan(t *testing.T) {
 	e.waitIdle(t)
 
 	t.Run("after_scan_the_operation_is_success_by_alipay_ids", func(t *testing.T) {
-		q, err := e.execute(t, methodDetailQuery, `{"auth_no":"`+b["auth_no"]+`","operation_id":"`+b["operation_id"]+`","out_order_no":"nope","out_request_no":"nope"}`, alipay.CallOptions{})
+		q, err := e.execute(t, alipay.MethodFundAuthDetailQuery, `{"auth_no":"`+b["auth_no"]+`","operation_id":"`+b["operation_id"]+`","out_order_no":"nope","out_request_no":"nope"}`, alipay.CallOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,13 +201,13 @@ func TestDetailQueryBeforeAndAfterScan(t *testing.T) {
 		}
 	})
 	t.Run("unknown_operation_is_auth_order_not_exist", func(t *testing.T) {
-		_, err := e.execute(t, methodDetailQuery, detailBiz("PA0500", "R9"), alipay.CallOptions{})
+		_, err := e.execute(t, alipay.MethodFundAuthDetailQuery, detailBiz("PA0500", "R9"), alipay.CallOptions{})
 		if be := asBusiness(t, err); be.SubCode != "AUTH_ORDER_NOT_EXIST" {
 			t.Fatalf("got %+v", be)
 		}
 	})
 	t.Run("query_without_a_complete_pair_is_illegal_argument", func(t *testing.T) {
-		_, err := e.execute(t, methodDetailQuery, `{"out_order_no":"PA0500"}`, alipay.CallOptions{})
+		_, err := e.execute(t, alipay.MethodFundAuthDetailQuery, `{"out_order_no":"PA0500"}`, alipay.CallOptions{})
 		if be := asBusiness(t, err); be.SubCode != "ILLEGAL_ARGUMENT" {
 			t.Fatalf("got %+v", be)
 		}
@@ -225,7 +225,7 @@ func TestVoucherScanAndCloseControls(t *testing.T) {
 	create := func(outOrderNo, payTimeout string) {
 		t.Helper()
 		biz := `{"out_order_no":"` + outOrderNo + `","out_request_no":"R1","order_title":"t","amount":"1.00","pay_timeout":"` + payTimeout + `"}`
-		if _, err := e.execute(t, methodVoucherCreate, biz, alipay.CallOptions{NotifyURL: notify.url()}); err != nil {
+		if _, err := e.execute(t, alipay.MethodVoucherCreate, biz, alipay.CallOptions{NotifyURL: notify.url()}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -246,7 +246,7 @@ func TestVoucherScanAndCloseControls(t *testing.T) {
 		if len(notifications(t, out)) != 1 {
 			t.Fatalf("reply %v", out)
 		}
-		q, err := e.execute(t, methodDetailQuery, detailBiz("PA0600", "R1"), alipay.CallOptions{})
+		q, err := e.execute(t, alipay.MethodFundAuthDetailQuery, detailBiz("PA0600", "R1"), alipay.CallOptions{})
 		if err != nil || nodeOf(t, q)["status"] != "CLOSED" || nodeOf(t, q)["order_status"] != "CLOSED" {
 			t.Fatalf("query %v, %v", q, err)
 		}
@@ -266,7 +266,7 @@ func TestVoucherScanAndCloseControls(t *testing.T) {
 		}
 	})
 	t.Run("scan_by_code_value", func(t *testing.T) {
-		r, err := e.execute(t, methodVoucherCreate, voucherBiz("PA0602", "R1", "t", "2.00"), alipay.CallOptions{})
+		r, err := e.execute(t, alipay.MethodVoucherCreate, voucherBiz("PA0602", "R1", "t", "2.00"), alipay.CallOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -300,16 +300,16 @@ func TestVoucherScanAndCloseControls(t *testing.T) {
 func TestVoucherCreateBeyondCapacityIsRefused(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.MaxOrders = 2 })
 	for i, no := range []string{"PA0701", "PA0702"} {
-		if _, err := e.execute(t, methodVoucherCreate, voucherBiz(no, "R1", "t", "1.00"), alipay.CallOptions{}); err != nil {
+		if _, err := e.execute(t, alipay.MethodVoucherCreate, voucherBiz(no, "R1", "t", "1.00"), alipay.CallOptions{}); err != nil {
 			t.Fatalf("order %d: %v", i, err)
 		}
 	}
-	_, err := e.execute(t, methodVoucherCreate, voucherBiz("PA0703", "R1", "t", "1.00"), alipay.CallOptions{})
+	_, err := e.execute(t, alipay.MethodVoucherCreate, voucherBiz("PA0703", "R1", "t", "1.00"), alipay.CallOptions{})
 	if be := asBusiness(t, err); be.SubCode != "SIM_CAPACITY_EXCEEDED" {
 		t.Fatalf("got %+v", be)
 	}
 	// Existing orders still answer.
-	if _, err := e.execute(t, methodVoucherCreate, voucherBiz("PA0701", "R1", "t", "1.00"), alipay.CallOptions{}); err != nil {
+	if _, err := e.execute(t, alipay.MethodVoucherCreate, voucherBiz("PA0701", "R1", "t", "1.00"), alipay.CallOptions{}); err != nil {
 		t.Fatalf("replay at capacity: %v", err)
 	}
 }

@@ -12,14 +12,6 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 )
 
-// Simulated API methods.
-const (
-	methodVoucherCreate = "alipay.fund.auth.order.voucher.create"
-	methodDetailQuery   = "alipay.fund.auth.operation.detail.query"
-	methodTradeQuery    = "alipay.trade.query"
-	methodAppPay        = "alipay.trade.app.pay"
-)
-
 const (
 	// maxGatewayBody bounds a gateway request body.
 	maxGatewayBody = 256 << 10
@@ -44,11 +36,11 @@ func (s *Simulator) serveGateway(w http.ResponseWriter, r *http.Request) {
 	}
 	if rep == nil {
 		switch params["method"] {
-		case methodVoucherCreate:
+		case alipay.MethodVoucherCreate:
 			rep = s.voucherCreate(params)
-		case methodDetailQuery:
+		case alipay.MethodFundAuthDetailQuery:
 			rep = s.detailQuery(params)
-		case methodTradeQuery:
+		case alipay.MethodTradeQuery:
 			rep = s.tradeQuery(params)
 		}
 	}
@@ -127,8 +119,8 @@ func (s *Simulator) checkCommon(p map[string]string) *reply {
 		return gwError(code40002, msg40002, "isv.invalid-app-id", "无效的AppID参数")
 	}
 	switch p["method"] {
-	case methodVoucherCreate, methodDetailQuery, methodTradeQuery:
-	case methodAppPay:
+	case alipay.MethodVoucherCreate, alipay.MethodFundAuthDetailQuery, alipay.MethodTradeQuery:
+	case alipay.MethodTradeAppPay:
 		return gwError(code40002, msg40002, "isv.invalid-method",
 			"alipay.trade.app.pay 不能通过网关调用，请在客户端使用 orderStr (POST /sandbox/orders/pay)")
 	default:

@@ -19,7 +19,7 @@ func TestVoucherCreate(t *testing.T) {
 	e := newEnv(t, nil)
 	biz := voucherBiz("PA0001", "PA0001R1", "押金 deposit", "100.00")
 
-	r, err := e.execute(t, methodVoucherCreate, biz, alipay.CallOptions{NotifyURL: "http://127.0.0.1:1/notify"})
+	r, err := e.execute(t, alipay.MethodVoucherCreate, biz, alipay.CallOptions{NotifyURL: "http://127.0.0.1:1/notify"})
 	if err != nil {
 		t.Fatalf("voucher create: %v", err)
 	}
@@ -41,7 +41,7 @@ func TestVoucherCreate(t *testing.T) {
 		if bytes.Contains(raw, []byte(`https://`)) {
 			t.Fatalf("raw reply has an unescaped slash: %s", raw)
 		}
-		sr, err := alipay.ExtractSignedNode(raw, methodVoucherCreate)
+		sr, err := alipay.ExtractSignedNode(raw, alipay.MethodVoucherCreate)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,12 +55,12 @@ func TestVoucherCreate(t *testing.T) {
 	})
 	t.Run("reply_does_not_verify_with_another_key", func(t *testing.T) {
 		other := &alipay.Credentials{AppID: testAppID, PrivateKey: testKeys().app, AlipayPublicKey: testKeys().other.Public()}
-		if _, err := alipay.VerifyReply(e.capture.lastBody(), methodVoucherCreate, other); !errors.Is(err, alipay.ErrBadSignature) {
+		if _, err := alipay.VerifyReply(e.capture.lastBody(), alipay.MethodVoucherCreate, other); !errors.Is(err, alipay.ErrBadSignature) {
 			t.Fatalf("want ErrBadSignature, got %v", err)
 		}
 	})
 	t.Run("identical_retry_replays_the_same_code", func(t *testing.T) {
-		r2, err := e.execute(t, methodVoucherCreate, biz, alipay.CallOptions{})
+		r2, err := e.execute(t, alipay.MethodVoucherCreate, biz, alipay.CallOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,26 +72,26 @@ func TestVoucherCreate(t *testing.T) {
 
 func TestVoucherCreateIdempotencyRules(t *testing.T) {
 	e := newEnv(t, nil)
-	first, err := e.execute(t, methodVoucherCreate, voucherBiz("PA0002", "R1", "押金", "10.00"), alipay.CallOptions{})
+	first, err := e.execute(t, alipay.MethodVoucherCreate, voucherBiz("PA0002", "R1", "押金", "10.00"), alipay.CallOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	firstCode := nodeOf(t, first)["code_value"]
 
 	t.Run("same_request_no_other_params_is_unique_violation", func(t *testing.T) {
-		_, err := e.execute(t, methodVoucherCreate, voucherBiz("PA0002", "R1", "押金", "11.00"), alipay.CallOptions{})
+		_, err := e.execute(t, alipay.MethodVoucherCreate, voucherBiz("PA0002", "R1", "押金", "11.00"), alipay.CallOptions{})
 		if be := asBusiness(t, err); be.Code != "40004" || be.SubCode != "UNIQUE_VIOLATION" {
 			t.Fatalf("got %+v", be)
 		}
 	})
 	t.Run("new_request_no_other_order_params_is_unique_violation", func(t *testing.T) {
-		_, err := e.execute(t, methodVoucherCreate, voucherBiz("PA0002", "R2", "other title", "10.00"), alipay.CallOptions{})
+		_, err := e.execute(t, alipay.MethodVoucherCreate, voucherBiz("PA0002", "R2", "other title", "10.00"), alipay.CallOptions{})
 		if be := asBusiness(t, err); be.SubCode != "UNIQUE_VIOLATION" {
 			t.Fatalf("got %+v", be)
 		}
 	})
 	t.Run("new_request_no_same_order_issues_a_fresh_voucher", func(t *testing.T) {
-		r, err := e.execute(t, methodVoucherCreate, voucherBiz("PA0002", "R3", "押金", "10.00"), alipay.CallOptions{})
+		r, err := e.execute(t, alipay.MethodVoucherCreate, voucherBiz("PA0002", "R3", "押金", "10.00"), alipay.CallOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,20 +101,20 @@ func TestVoucherCreateIdempotencyRules(t *testing.T) {
 	})
 	t.Run("new_request_no_after_freeze_is_freeze_already_success", func(t *testing.T) {
 		e.mustControl(t, "/sandbox/vouchers/scan", map[string]string{"out_order_no": "PA0002"})
-		_, err := e.execute(t, methodVoucherCreate, voucherBiz("PA0002", "R4", "押金", "10.00"), alipay.CallOptions{})
+		_, err := e.execute(t, alipay.MethodVoucherCreate, voucherBiz("PA0002", "R4", "押金", "10.00"), alipay.CallOptions{})
 		if be := asBusiness(t, err); be.SubCode != "FREEZE_ALREADY_SUCCESS" {
 			t.Fatalf("got %+v", be)
 		}
 	})
 	t.Run("invalid_biz_content_is_illegal_argument_naming_the_field", func(t *testing.T) {
-		_, err := e.execute(t, methodVoucherCreate, voucherBiz("PA0003", "R1", "押金", "0.001"), alipay.CallOptions{})
+		_, err := e.execute(t, alipay.MethodVoucherCreate, voucherBiz("PA0003", "R1", "押金", "0.001"), alipay.CallOptions{})
 		be := asBusiness(t, err)
 		if be.SubCode != "ILLEGAL_ARGUMENT" || !strings.Contains(be.SubMsg, "amount") {
 			t.Fatalf("got %+v", be)
 		}
 	})
 	t.Run("unknown_biz_field_is_illegal_argument", func(t *testing.T) {
-		_, err := e.execute(t, methodVoucherCreate, `{"out_order_no":"PA0004","out_request_no":"R1","order_title":"t","amount":"1.00","bogus":"x"}`, alipay.CallOptions{})
+		_, err := e.execute(t, alipay.MethodVoucherCreate, `{"out_order_no":"PA0004","out_request_no":"R1","order_title":"t","amount":"1.00","bogus":"x"}`, alipay.CallOptions{})
 		if be := asBusiness(t, err); be.SubCode != "ILLEGAL_ARGUMENT" || !strings.Contains(be.SubMsg, "bogus") {
 			t.Fatalf("got %+v", be)
 		}
@@ -132,7 +132,7 @@ func TestVoucherCreateConcurrentIdenticalRequestsGetOneVoucher(t *testing.T) {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			r, err := e.client.Execute(ctx, e.creds, methodVoucherCreate, biz, alipay.CallOptions{})
+			r, err := e.client.Execute(ctx, e.creds, alipay.MethodVoucherCreate, biz, alipay.CallOptions{})
 			if err == nil {
 				var m map[string]string
 				err = json.Unmarshal(r.Node, &m)
@@ -160,7 +160,7 @@ func TestGatewayRejectsBadCommonParams(t *testing.T) {
 	// build returns signed params; edit changes them before (or after) signing.
 	build := func(t *testing.T, before, after func(p map[string]string)) map[string]string {
 		t.Helper()
-		p, err := alipay.BuildRequest(e.creds, methodVoucherCreate, biz, alipay.RequestOptions{})
+		p, err := alipay.BuildRequest(e.creds, alipay.MethodVoucherCreate, biz, alipay.RequestOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -196,7 +196,7 @@ func TestGatewayRejectsBadCommonParams(t *testing.T) {
 			code: "40002", subCode: "isv.invalid-app-id"},
 		{name: "unknown_method_is_isv_invalid_method", before: func(p map[string]string) { p["method"] = "alipay.trade.close" },
 			code: "40002", subCode: "isv.invalid-method"},
-		{name: "app_pay_through_the_gateway_is_isv_invalid_method", before: func(p map[string]string) { p["method"] = methodAppPay },
+		{name: "app_pay_through_the_gateway_is_isv_invalid_method", before: func(p map[string]string) { p["method"] = alipay.MethodTradeAppPay },
 			code: "40002", subCode: "isv.invalid-method"},
 		{name: "rsa1_is_isv_invalid_signature_type", before: func(p map[string]string) { p["sign_type"] = "RSA" },
 			code: "40002", subCode: "isv.invalid-signature-type"},
@@ -231,7 +231,7 @@ func TestGatewayRejectsBadCommonParams(t *testing.T) {
 			raw := post(t, e.gatewayURL()+"?"+query, body)
 			method := p["method"]
 			if method == "" {
-				method = methodVoucherCreate
+				method = alipay.MethodVoucherCreate
 			}
 			r, err := alipay.VerifyReply(raw, method, e.creds)
 			if err != nil {
@@ -250,7 +250,7 @@ func TestGatewayRejectsBadCommonParams(t *testing.T) {
 		p := build(t, nil, nil)
 		query, body := alipay.EncodeRequest(p)
 		raw := post(t, e.gatewayURL()+"?"+query+"&biz_content=x", body)
-		r, err := alipay.VerifyReply(raw, methodVoucherCreate, e.creds)
+		r, err := alipay.VerifyReply(raw, alipay.MethodVoucherCreate, e.creds)
 		if err != nil || r.SubCode != "isv.invalid-parameter" {
 			t.Fatalf("got %+v, %v", r, err)
 		}
@@ -259,7 +259,7 @@ func TestGatewayRejectsBadCommonParams(t *testing.T) {
 		p := build(t, nil, nil)
 		q, b := alipay.EncodeRequest(p)
 		raw := post(t, e.gatewayURL(), q+"&"+b)
-		if r, err := alipay.VerifyReply(raw, methodVoucherCreate, e.creds); err != nil || r.Code != "10000" {
+		if r, err := alipay.VerifyReply(raw, alipay.MethodVoucherCreate, e.creds); err != nil || r.Code != "10000" {
 			t.Fatalf("got %+v, %v: %s", r, err, raw)
 		}
 	})
@@ -271,7 +271,7 @@ func TestGatewayWrongKeyIsInvalidSignatureWithSignContent(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	biz := voucherBiz("PA0300", "R1", "t", "1.00")
-	_, err := e.client.Execute(ctx, wrong, methodVoucherCreate, biz, alipay.CallOptions{})
+	_, err := e.client.Execute(ctx, wrong, alipay.MethodVoucherCreate, biz, alipay.CallOptions{})
 	be := asBusiness(t, err)
 	if be.Code != "40002" || be.SubCode != "isv.invalid-signature" || !be.Configuration() {
 		t.Fatalf("got %+v", be)
@@ -290,12 +290,12 @@ func TestGatewayClientClockOffIsInvalidTimestamp(t *testing.T) {
 	late := alipay.NewClient(e.gatewayURL(), alipay.WithClock(func() time.Time { return time.Now().Add(-20 * time.Minute) }))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := late.Execute(ctx, e.creds, methodVoucherCreate, voucherBiz("PA0400", "R1", "t", "1.00"), alipay.CallOptions{})
+	_, err := late.Execute(ctx, e.creds, alipay.MethodVoucherCreate, voucherBiz("PA0400", "R1", "t", "1.00"), alipay.CallOptions{})
 	if be := asBusiness(t, err); be.SubCode != "isv.invalid-timestamp" {
 		t.Fatalf("got %+v", be)
 	}
 	within := alipay.NewClient(e.gatewayURL(), alipay.WithClock(func() time.Time { return time.Now().Add(14 * time.Minute) }))
-	if _, err := within.Execute(ctx, e.creds, methodVoucherCreate, voucherBiz("PA0400", "R1", "t", "1.00"), alipay.CallOptions{}); err != nil {
+	if _, err := within.Execute(ctx, e.creds, alipay.MethodVoucherCreate, voucherBiz("PA0400", "R1", "t", "1.00"), alipay.CallOptions{}); err != nil {
 		t.Fatalf("14 minutes ahead must be accepted: %v", err)
 	}
 }
@@ -329,7 +329,7 @@ func TestGatewayHTTPLevel(t *testing.T) {
 		}
 		raw, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		r, err := alipay.VerifyReply(raw, methodVoucherCreate, e.creds)
+		r, err := alipay.VerifyReply(raw, alipay.MethodVoucherCreate, e.creds)
 		if err != nil || r.SubCode != "isv.invalid-parameter" {
 			t.Fatalf("got %+v, %v", r, err)
 		}

@@ -15,7 +15,7 @@ import (
 // scanToSink creates a voucher whose notify_url is s and scans it.
 func scanToSink(t *testing.T, e *env, s *sink, outOrderNo string) map[string]string {
 	t.Helper()
-	if _, err := e.execute(t, methodVoucherCreate, voucherBiz(outOrderNo, "R1", "t", "1.00"), alipay.CallOptions{NotifyURL: s.url()}); err != nil {
+	if _, err := e.execute(t, alipay.MethodVoucherCreate, voucherBiz(outOrderNo, "R1", "t", "1.00"), alipay.CallOptions{NotifyURL: s.url()}); err != nil {
 		t.Fatal(err)
 	}
 	return notifications(t, e.mustControl(t, "/sandbox/vouchers/scan", map[string]string{"out_order_no": outOrderNo}))[0]
@@ -133,7 +133,7 @@ func TestDeliveryToAnUnreachableEndpointIsRetriedAndLogged(t *testing.T) {
 	dead := newSink(t)
 	deadURL := dead.url()
 	dead.srv.Close() // nothing listens there any more
-	if _, err := e.execute(t, methodVoucherCreate, voucherBiz("PA1100", "R1", "t", "1.00"), alipay.CallOptions{NotifyURL: deadURL}); err != nil {
+	if _, err := e.execute(t, alipay.MethodVoucherCreate, voucherBiz("PA1100", "R1", "t", "1.00"), alipay.CallOptions{NotifyURL: deadURL}); err != nil {
 		t.Fatal(err)
 	}
 	sent := notifications(t, e.mustControl(t, "/sandbox/vouchers/scan", map[string]string{"out_order_no": "PA1100"}))[0]

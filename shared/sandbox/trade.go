@@ -45,7 +45,7 @@ type agreement struct {
 
 // tradeQuery simulates alipay.trade.query; trade_no wins over out_trade_no.
 func (s *Simulator) tradeQuery(p map[string]string) *reply {
-	name := methodNode(methodTradeQuery)
+	name := methodNode(alipay.MethodTradeQuery)
 	f, ok := bizStrings(p["biz_content"], "out_trade_no", "trade_no")
 	if !ok || (blank(f["out_trade_no"]) && blank(f["trade_no"])) {
 		return bizFail(name, "ACQ.INVALID_PARAMETER")
@@ -166,8 +166,8 @@ func (s *Simulator) checkOrderString(orderStr string, now time.Time) (map[string
 		return nil, nil, cerr
 	}
 	switch {
-	case params["method"] != methodAppPay:
-		return nil, nil, invalid("method", "must be "+methodAppPay)
+	case params["method"] != alipay.MethodTradeAppPay:
+		return nil, nil, invalid("method", "must be "+alipay.MethodTradeAppPay)
 	case params["app_id"] != s.appID:
 		return nil, nil, invalid("app_id", "is not the simulated app ("+s.appID+")")
 	case params["version"] != alipay.Version:

@@ -44,7 +44,7 @@ func TestTradeQueryBeforeAndAfterPay(t *testing.T) {
 	ostr := orderStr(t, e.creds, ap, alipay.OrderStringOptions{NotifyURL: notify.url()})
 
 	t.Run("before_pay_the_trade_does_not_exist", func(t *testing.T) {
-		_, err := e.execute(t, methodTradeQuery, tradeQueryBiz("AP0001"), alipay.CallOptions{})
+		_, err := e.execute(t, alipay.MethodTradeQuery, tradeQueryBiz("AP0001"), alipay.CallOptions{})
 		if be := asBusiness(t, err); be.Code != "40004" || be.SubCode != "ACQ.TRADE_NOT_EXIST" {
 			t.Fatalf("got %+v", be)
 		}
@@ -56,7 +56,7 @@ func TestTradeQueryBeforeAndAfterPay(t *testing.T) {
 
 	t.Run("after_pay_the_query_shows_trade_success", func(t *testing.T) {
 		for _, biz := range []string{tradeQueryBiz("AP0001"), `{"trade_no":"` + tradeNo + `","out_trade_no":"other"}`} {
-			r, err := e.execute(t, methodTradeQuery, biz, alipay.CallOptions{})
+			r, err := e.execute(t, alipay.MethodTradeQuery, biz, alipay.CallOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -192,7 +192,7 @@ func TestPayRefusesBadOrderStrings(t *testing.T) {
 		if status != http.StatusUnprocessableEntity || errorOf(t, out)["sub_code"] != "ACQ.BUYER_ENABLE_STATUS_FORBID" {
 			t.Fatalf("status %d: %v", status, out)
 		}
-		_, err := e.execute(t, methodTradeQuery, tradeQueryBiz("AP0207"), alipay.CallOptions{})
+		_, err := e.execute(t, alipay.MethodTradeQuery, tradeQueryBiz("AP0207"), alipay.CallOptions{})
 		if be := asBusiness(t, err); be.SubCode != "ACQ.TRADE_NOT_EXIST" {
 			t.Fatalf("refused payment created a trade: %+v", be)
 		}
@@ -216,7 +216,7 @@ func TestTradeQueryForcedOutcomes(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			no := "AP030" + string(rune('0'+i))
 			e.mustControl(t, "/sandbox/orders/pay", map[string]string{"order_str": orderStr(t, e.creds, appPay(no, "1.00", c.subject), alipay.OrderStringOptions{})})
-			_, err := e.execute(t, methodTradeQuery, tradeQueryBiz(no), alipay.CallOptions{})
+			_, err := e.execute(t, alipay.MethodTradeQuery, tradeQueryBiz(no), alipay.CallOptions{})
 			if ue := asUnknown(t, err); ue.Code != c.code || ue.SubCode != c.subCode {
 				t.Fatalf("got %+v", ue)
 			}
@@ -357,7 +357,7 @@ func TestRefundAndFinish(t *testing.T) {
 		if out["trade_status"] != "TRADE_CLOSED" || tn.TradeStatus != alipay.TradeStatusClosed || tn.RefundFee != alipay.MustAmount("9.00") || tn.GmtClose.IsZero() {
 			t.Fatalf("notice %+v", tn)
 		}
-		r, err := e.execute(t, methodTradeQuery, tradeQueryBiz("AP0500"), alipay.CallOptions{})
+		r, err := e.execute(t, alipay.MethodTradeQuery, tradeQueryBiz("AP0500"), alipay.CallOptions{})
 		if err != nil || nodeOf(t, r)["trade_status"] != "TRADE_CLOSED" {
 			t.Fatalf("query %v, %v", r, err)
 		}

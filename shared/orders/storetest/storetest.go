@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) orders.Store) {
 	t.Run("refunds", func(t *testing.T) { testRefunds(t, newStore) })
 	t.Run("fund_auth_snapshot", func(t *testing.T) { testFundAuthSnapshot(t, newStore) })
 	t.Run("racing_notifications", func(t *testing.T) { testRacing(t, newStore) })
+	t.Run("operations", func(t *testing.T) { testOperations(t, newStore) })
 }
 
 // ---- fixtures ----
