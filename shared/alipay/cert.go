@@ -211,27 +211,65 @@ func certRoots(field string, bundle []byte) ([]*x509.Certificate, error) {
 	return roots, nil
 }
 
-// certAlipayLeaf validates an Alipay public-key certificate file (leaf first, then any
-// intermediates) against roots and returns the leaf's SN and RSA key. With checkTime
-// false the chain is checked at the latest NotBefore in the file, i.e. signatures only:
-// an expired configured certificate is not a configuration error (Alipay announces its
-// successor by alipay_cert_sn, §7.4).
-func certAlipayLeaf(field string, pemData []byte, roots []*x509.Certificate, now time.Time, checkTime bool) (string, *PublicKey, error) {
+// certName is a distinguished name in RFC 2253 form, from its DER as encoded in the
+// certificate (the form SNs use, §7.1).
+func certName(field, what string, raw []byte) (string, error) {
+	var rdns pkix.RDNSequence
+	rest, err := asn1.Unmarshal(raw, &rdns)
+	if err != nil || len(rest) != 0 {
+		return "", certErr(field, "malformed "+what+" name", err)
+	}
+	return rdns.String(), nil
+}
+
+// certLeaf is the first certificate of an Alipay public-key certificate file: its SN,
+// RSA key, issuer and subject, and the certificates that follow it.
+type certLeaf struct {
+	sn              string
+	key             *PublicKey
+	issuer, subject string
+	cert            *x509.Certificate
+	rest            []*x509.Certificate
+}
+
+// certAlipayFirst reads an Alipay public-key certificate file (leaf first, then any
+// intermediates) without judging its chain.
+func certAlipayFirst(field string, pemData []byte) (*certLeaf, error) {
 	certs, err := certParseAll(field, pemData)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	leaf := certs[0]
 	rk, ok := leaf.PublicKey.(*rsa.PublicKey)
 	if !ok {
-		return "", nil, certErr(field, "certificate key is not RSA; RSA2 needs an RSA key", nil)
+		return nil, certErr(field, "certificate key is not RSA; RSA2 needs an RSA key", nil)
 	}
 	if leaf.IsCA {
-		return "", nil, certErr(field, "first certificate is a CA certificate, not an Alipay public-key certificate", nil)
+		return nil, certErr(field, "first certificate is a CA certificate, not an Alipay public-key certificate", nil)
 	}
 	sn, _, err := certSNOf(field, leaf.Raw)
 	if err != nil {
-		return "", nil, err
+		return nil, err
+	}
+	issuer, err := certName(field, "issuer", leaf.RawIssuer)
+	if err != nil {
+		return nil, err
+	}
+	subject, err := certName(field, "subject", leaf.RawSubject)
+	if err != nil {
+		return nil, err
+	}
+	return &certLeaf{sn: sn, key: &PublicKey{key: rk, Format: FormatCert, Container: ContainerPEM},
+		issuer: issuer, subject: subject, cert: leaf, rest: certs[1:]}, nil
+}
+
+// certAlipayDownloaded validates a downloaded Alipay public-key certificate file (leaf
+// first, then its intermediates) against roots at now: trust in it comes only from this
+// chain (§7.4), so a leaf without its intermediates is refused.
+func certAlipayDownloaded(field string, pemData []byte, roots []*x509.Certificate, now time.Time) (*certLeaf, error) {
+	l, err := certAlipayFirst(field, pemData)
+	if err != nil {
+		return nil, err
 	}
 	opts := x509.VerifyOptions{
 		Roots:         x509.NewCertPool(),
@@ -243,25 +281,17 @@ func certAlipayLeaf(field string, pemData []byte, roots []*x509.Certificate, now
 	for _, r := range roots {
 		opts.Roots.AddCert(r)
 	}
-	for _, c := range certs[1:] {
+	for _, c := range l.rest {
 		opts.Intermediates.AddCert(c)
 	}
-	if !checkTime {
-		opts.CurrentTime = leaf.NotBefore
-		for _, c := range certs[1:] {
-			if c.NotBefore.After(opts.CurrentTime) {
-				opts.CurrentTime = c.NotBefore
-			}
-		}
-	}
-	if _, err := leaf.Verify(opts); err != nil {
+	if _, err := l.cert.Verify(opts); err != nil {
 		var invalid x509.CertificateInvalidError
 		if errors.As(err, &invalid) && invalid.Reason == x509.Expired {
-			return "", nil, certErr(field, "certificate (or an issuer in its chain) is expired or not yet valid at "+FormatTimestamp(opts.CurrentTime)+" China time", err)
+			return nil, certErr(field, "certificate (or an issuer in its chain) is expired or not yet valid at "+FormatTimestamp(opts.CurrentTime)+" China time", err)
 		}
-		return "", nil, certErr(field, "certificate does not chain to alipay_root_cert (intermediates must follow the leaf in the same file)", err)
+		return nil, certErr(field, "certificate does not chain to alipay_root_cert (intermediates must follow the leaf in the same file)", err)
 	}
-	return sn, &PublicKey{key: rk, Format: FormatCert, Container: ContainerPEM}, nil
+	return l, nil
 }
 
 // NewCertCredentials builds certificate-mode credentials (§7) from the app private key
@@ -295,25 +325,35 @@ func NewCertCredentials(appID string, priv *PrivateKey, appCert, alipayCert, roo
 	if err != nil {
 		return nil, err
 	}
-	alipaySN, alipayKey, err := certAlipayLeaf("alipay_public_cert", alipayCert, roots, time.Time{}, false)
+	// The configured certificate is the operator's choice, like a key in key mode: the
+	// SDKs take its SN and key without a chain check, and so do we; a leaf-only file (the
+	// Node SDK's own fixture is one) loads. Downloaded certificates are checked.
+	alipay, err := certAlipayFirst("alipay_public_cert", alipayCert)
 	if err != nil {
 		return nil, err
 	}
+	if alipay.sn == appSN {
+		return nil, certErr("alipay_public_cert", "is the app certificate (same SN as app_cert)", nil)
+	}
 	return &Credentials{
-		AppID:            appID,
-		PrivateKey:       priv,
-		AppCertSN:        appSN,
-		AlipayRootCertSN: rootSN,
-		AlipayCerts:      map[string]*PublicKey{alipaySN: alipayKey},
-		RootCerts:        roots,
+		AppID:             appID,
+		PrivateKey:        priv,
+		AppCertSN:         appSN,
+		AlipayRootCertSN:  rootSN,
+		AlipayCerts:       map[string]*PublicKey{alipay.sn: alipay.key},
+		RootCerts:         roots,
+		AlipayCertIssuer:  alipay.issuer,
+		AlipayCertSubject: alipay.subject,
 	}, nil
 }
 
 // WithAlipayCert validates a newly downloaded Alipay public-key certificate
 // (alipay.open.app.alipaycert.download, §7.4): it must chain to the root bundle through
-// intermediates in the same PEM and be valid at now (zero means time.Now()). It returns
-// a copy of c that also holds the certificate under its SN, and that SN; c itself is not
-// changed, so concurrent readers are safe.
+// intermediates in the same PEM and be valid at now (zero means time.Now()), and it must
+// be Alipay's: the root also signs merchants' app certificates, so its issuer and
+// subject must equal the configured Alipay certificate's, and neither its SN nor its key
+// may be the app's. It returns a copy of c that also holds the certificate under its SN,
+// and that SN; c itself is not changed, so concurrent readers are safe.
 func (c *Credentials) WithAlipayCert(pemData []byte, now time.Time) (*Credentials, string, error) {
 	if c == nil || len(c.RootCerts) == 0 {
 		return nil, "", certErr("alipay_root_cert", "credentials are not in certificate mode; no root bundle to validate against", nil)
@@ -321,10 +361,25 @@ func (c *Credentials) WithAlipayCert(pemData []byte, now time.Time) (*Credential
 	if now.IsZero() {
 		now = time.Now()
 	}
-	sn, key, err := certAlipayLeaf("alipay_public_cert", pemData, c.RootCerts, now, true)
+	if c.AlipayCertIssuer == "" || c.AlipayCertSubject == "" {
+		return nil, "", certErr("alipay_public_cert", "credentials hold no configured Alipay certificate to compare a downloaded one with", nil)
+	}
+	l, err := certAlipayDownloaded("alipay_public_cert", pemData, c.RootCerts, now)
 	if err != nil {
 		return nil, "", err
 	}
+	const field = "alipay_public_cert"
+	switch {
+	case l.sn == c.AppCertSN:
+		return nil, "", certErr(field, "downloaded certificate is the app certificate (app_cert), not Alipay's", nil)
+	case c.PrivateKey != nil && l.key.key.Equal(&c.PrivateKey.RSA().PublicKey):
+		return nil, "", certErr(field, "downloaded certificate carries the app's own key, not Alipay's", nil)
+	case l.issuer != c.AlipayCertIssuer:
+		return nil, "", certErr(field, "downloaded certificate's issuer differs from the configured Alipay certificate's issuer", nil)
+	case l.subject != c.AlipayCertSubject:
+		return nil, "", certErr(field, "downloaded certificate's subject differs from the configured Alipay certificate's subject", nil)
+	}
+	sn, key := l.sn, l.key
 	if old, ok := c.AlipayCerts[sn]; ok && !old.Equal(key) {
 		return nil, "", certErr("alipay_public_cert", "a different key is already held under SN "+sn, nil)
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"net/http"
 	"strings"
@@ -262,6 +263,7 @@ func TestExecuteRejectsUntrustedDownloadedCert(t *testing.T) {
 	other := rotIssued(t, 22, newKey, rotNow.AddDate(0, -1, 0), rotNow.AddDate(2, 0, 0))
 	expired := rotIssued(t, 23, newKey, rotNow.AddDate(-2, 0, 0), rotNow.AddDate(0, 0, -1))
 	selfSigned := rotSelfSigned(t, newKey)
+	appCert := rotMakeCert(t, append(readTestdata(t, "certs/app_cert.crt"), readTestdata(t, "certs/intermediate_class2.crt")...))
 	downloadNode := ResponseNodeName(MethodCertDownload)
 
 	cases := []struct {
@@ -276,6 +278,9 @@ func TestExecuteRejectsUntrustedDownloadedCert(t *testing.T) {
 		{name: "self_signed_certificate_is_not_trusted", replySN: selfSigned.sn,
 			download: func(t *testing.T) []byte { return rotDownloadReply(t, newKey, selfSigned.sn, selfSigned.pem) },
 			cause:    []error{ErrBadCert}, served: selfSigned.pem},
+		{name: "app_certificate_is_not_alipays", replySN: appCert.sn,
+			download: func(t *testing.T) []byte { return rotDownloadReply(t, newKey, appCert.sn, appCert.pem) },
+			cause:    []error{ErrBadCert}, served: appCert.pem},
 		{name: "expired_certificate_is_not_trusted", replySN: expired.sn,
 			download: func(t *testing.T) []byte { return rotDownloadReply(t, newKey, expired.sn, expired.pem) },
 			cause:    []error{ErrBadCert}, served: expired.pem},
@@ -526,37 +531,159 @@ func TestCertValidSN(t *testing.T) {
 	}
 }
 
-// Downloads of unknown certificates are spaced, so notifications forged with made-up
-// SNs cannot each spend a call to Alipay; a rotation's one SN still resolves.
-func TestCertDownloadsAreSpaced(t *testing.T) {
-	newKey := testAlipayKey(t)
-	g := rotServe(t, newKey, "", func(gwSeen) []byte {
-		return respSigned(t, newKey, ResponseNodeName(MethodCertDownload),
-			`{"code":"40004","msg":"Business Failed","sub_code":"CERT_NOT_EXIST"}`, "")
-	})
+// rotSNOf is the SN a download request asks for.
+func rotSNOf(s gwSeen) string {
+	return strings.TrimSuffix(strings.TrimPrefix(s.params["biz_content"], `{"alipay_cert_sn":"`), `"}`)
+}
+
+// Download limits are per SN and per lane, never global: made-up SNs named by
+// notifications each cost at most one download and cannot delay another SN, a refused
+// SN is answered from memory, and replies to our own calls are never held back by what
+// notifications did.
+func TestCertDownloadLimitsArePerSNAndLane(t *testing.T) {
+	newKey := rotNewKey(t)
+	rotated := rotIssued(t, 41, newKey, rotNow.AddDate(0, -1, 0), rotNow.AddDate(2, 0, 0))
+	refusal := respSigned(t, newKey, ResponseNodeName(MethodCertDownload), `{"code":"40004","msg":"Business Failed","sub_code":"CERT_NOT_EXIST"}`, "")
+	unavailable := respSigned(t, newKey, ResponseNodeName(MethodCertDownload), `{"code":"20000","msg":"Service Currently Unavailable"}`, "")
 	var mu sync.Mutex
 	now := rotNow
+	rotatedDown := true // the download of the rotated SN fails without a verdict
+	perSN := map[string]int{}
+	g := rotServe(t, newKey, rotated.sn, func(s gwSeen) []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		sn := rotSNOf(s)
+		perSN[sn]++
+		switch {
+		case sn != rotated.sn:
+			return refusal
+		case rotatedDown:
+			return unavailable
+		}
+		return rotDownloadReply(t, newKey, rotated.sn, rotated.pem)
+	})
 	cl := gwClient(g.fake, WithClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now }))
 	creds := orderStrCertCredentials(t)
-	forged := []string{strings.Repeat("a", 32), strings.Repeat("b", 32), strings.Repeat("c", 32)}
+	ctx := context.Background()
+	downloads := func(sn string) int { mu.Lock(); defer mu.Unlock(); return perSN[sn] }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 
+	// Made-up SNs at the same instant: each is asked of Alipay once, none waits for another.
+	forged := []string{strings.Repeat("a", 32), strings.Repeat("b", 32), strings.Repeat("c", 32)}
 	var be *BusinessError
-	if _, err := cl.ResolveAlipayCert(context.Background(), creds, forged[0]); !errors.As(err, &be) {
-		t.Fatalf("first unknown SN: %v, want Alipay's refusal", err)
+	for _, sn := range forged {
+		if _, err := cl.ResolveAlipayCert(ctx, creds, sn); !errors.As(err, &be) || !errors.Is(err, ErrUnknownCertSN) {
+			t.Fatalf("made-up SN %s: %v, want Alipay's refusal", sn[:4], err)
+		}
 	}
-	if _, err := cl.ResolveAlipayCert(context.Background(), creds, forged[1]); !errors.Is(err, ErrCertDownloadLimited) || !errors.Is(err, ErrUnknownCertSN) {
-		t.Fatalf("second unknown SN within the interval: %v, want rate-limited", err)
+	// Asked again: the refusal is remembered, no download.
+	for range 3 {
+		if _, err := cl.ResolveAlipayCert(ctx, creds, forged[0]); !errors.As(err, &be) || be.SubCode != "CERT_NOT_EXIST" {
+			t.Fatalf("refused SN again: %v, want the remembered refusal", err)
+		}
 	}
-	if n := g.downloads.Load(); n != 1 {
-		t.Fatalf("%d downloads, want 1", n)
+	for _, sn := range forged {
+		if n := downloads(sn); n != 1 {
+			t.Fatalf("SN %s downloaded %d times, want 1", sn[:4], n)
+		}
+	}
+
+	// The rotated SN fails without a verdict for a notification: retried only after the
+	// interval in that lane ...
+	if _, err := cl.ResolveAlipayCert(ctx, creds, rotated.sn); !errors.Is(err, ErrUnknownOutcome) {
+		t.Fatalf("rotated SN while Alipay is unavailable: %v", err)
+	}
+	if _, err := cl.ResolveAlipayCert(ctx, creds, rotated.sn); !errors.Is(err, ErrCertDownloadLimited) {
+		t.Fatalf("rotated SN again within the interval: %v, want rate-limited", err)
+	}
+	if n := downloads(rotated.sn); n != 1 {
+		t.Fatalf("rotated SN downloaded %d times, want 1", n)
+	}
+	// ... but a reply to our own call naming it is not held back by the notify lane.
+	mu.Lock()
+	rotatedDown = false
+	mu.Unlock()
+	if r, err := rotExecute(cl, creds, CallOptions{}); err != nil || r.Code != "10000" {
+		t.Fatalf("gateway reply naming the rotated SN: %+v %v", r, err)
+	}
+	if n := downloads(rotated.sn); n != 2 {
+		t.Fatalf("rotated SN downloaded %d times, want 2", n)
+	}
+	// Now cached for every lane.
+	if got, err := cl.ResolveAlipayCert(ctx, creds, rotated.sn); err != nil || got.AlipayCerts[rotated.sn] == nil {
+		t.Fatalf("rotated SN for a notification once cached: %v", err)
+	}
+	if n := downloads(rotated.sn); n != 2 {
+		t.Fatalf("rotated SN downloaded %d times, want 2", n)
+	}
+
+	// A refusal is forgotten after DefaultCertRefusalTTL.
+	advance(DefaultCertRefusalTTL)
+	if _, err := cl.ResolveAlipayCert(ctx, creds, forged[0]); !errors.As(err, &be) {
+		t.Fatalf("refused SN after the TTL: %v", err)
+	}
+	if n := downloads(forged[0]); n != 2 {
+		t.Fatalf("refused SN downloaded %d times after the TTL, want 2", n)
+	}
+}
+
+// Replies to our own calls do not cache refusals (each call asks again, spaced per SN
+// by the download interval) and notifications' refusals do not apply to them.
+func TestReplyLaneIgnoresNotifyRefusals(t *testing.T) {
+	newKey := rotNewKey(t)
+	rotated := rotIssued(t, 42, newKey, rotNow.AddDate(0, -1, 0), rotNow.AddDate(2, 0, 0))
+	var mu sync.Mutex
+	known := false // Alipay does not serve the rotated SN yet
+	g := rotServe(t, newKey, rotated.sn, func(gwSeen) []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		if !known {
+			return respSigned(t, newKey, ResponseNodeName(MethodCertDownload), `{"code":"40004","msg":"Business Failed","sub_code":"CERT_NOT_EXIST"}`, "")
+		}
+		return rotDownloadReply(t, newKey, rotated.sn, rotated.pem)
+	})
+	cl := gwClient(g.fake, WithClock(func() time.Time { return rotNow }))
+	creds := orderStrCertCredentials(t)
+	var be *BusinessError
+	if _, err := cl.ResolveAlipayCert(context.Background(), creds, rotated.sn); !errors.As(err, &be) {
+		t.Fatalf("notification naming the SN too early: %v, want the refusal", err)
 	}
 	mu.Lock()
-	now = now.Add(DefaultCertDownloadInterval)
+	known = true
 	mu.Unlock()
-	if _, err := cl.ResolveAlipayCert(context.Background(), creds, forged[2]); !errors.As(err, &be) {
-		t.Fatalf("after the interval: %v, want a download", err)
+	if r, err := rotExecute(cl, creds, CallOptions{}); err != nil || r.Code != "10000" {
+		t.Fatalf("gateway reply after the notify lane cached a refusal: %+v %v", r, err)
 	}
 	if n := g.downloads.Load(); n != 2 {
 		t.Fatalf("%d downloads, want 2", n)
+	}
+}
+
+// A flood of made-up SNs leaves the per-SN memory bounded and caches no certificate.
+func TestCertSNStateIsBounded(t *testing.T) {
+	newKey := testAlipayKey(t)
+	refusal := respSigned(t, newKey, ResponseNodeName(MethodCertDownload), `{"code":"40004","msg":"Business Failed","sub_code":"CERT_NOT_EXIST"}`, "")
+	g := rotServe(t, newKey, "", func(gwSeen) []byte { return refusal })
+	cl := gwClient(g.fake, WithClock(func() time.Time { return rotNow }))
+	creds := orderStrCertCredentials(t)
+	const flood = certSNStateMax + 300
+	for i := range flood {
+		if _, err := cl.ResolveAlipayCert(context.Background(), creds, fmt.Sprintf("%032x", i)); !errors.Is(err, ErrUnknownCertSN) {
+			t.Fatalf("SN %d: %v", i, err)
+		}
+	}
+	if n := cl.certs.stateSize(laneNotify); n != certSNStateMax {
+		t.Fatalf("%d SN states after %d made-up SNs, want the bound %d", n, flood, certSNStateMax)
+	}
+	if n := cl.certs.size(); n != 0 {
+		t.Fatalf("%d certificates cached", n)
+	}
+	// The newest refusals are still remembered; the oldest made room.
+	before := g.downloads.Load()
+	if _, err := cl.ResolveAlipayCert(context.Background(), creds, fmt.Sprintf("%032x", flood-1)); !errors.Is(err, ErrUnknownCertSN) || g.downloads.Load() != before {
+		t.Fatalf("newest refused SN: %v, downloads %d -> %d", err, before, g.downloads.Load())
+	}
+	if _, err := cl.ResolveAlipayCert(context.Background(), creds, fmt.Sprintf("%032x", 0)); !errors.Is(err, ErrUnknownCertSN) || g.downloads.Load() != before+1 {
+		t.Fatalf("evicted SN: %v, downloads %d -> %d", err, before, g.downloads.Load())
 	}
 }

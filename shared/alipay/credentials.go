@@ -24,6 +24,13 @@ type Credentials struct {
 	AlipayCerts      map[string]*PublicKey
 	RootCerts        []*x509.Certificate
 
+	// AlipayCertIssuer and AlipayCertSubject are the issuer and subject (RFC 2253) of
+	// the configured Alipay certificate: a downloaded certificate must carry both, so a
+	// certificate the root signed for someone else (a merchant's app certificate) is
+	// never taken for Alipay's.
+	AlipayCertIssuer  string
+	AlipayCertSubject string
+
 	// EncryptKey is the optional AES content-encryption key (§11), raw bytes.
 	EncryptKey []byte
 

@@ -66,9 +66,9 @@ func WithMaxReplyBytes(n int64) ClientOption {
 	}
 }
 
-// WithCertDownloadInterval spaces downloads of unknown Alipay certificates (see
-// ResolveAlipayCert); zero allows back-to-back downloads, negative values keep the
-// default of 10s.
+// WithCertDownloadInterval spaces retries of one unknown Alipay certificate's SN after
+// a download that failed without a verdict (see ResolveAlipayCert); zero allows
+// back-to-back downloads, negative values keep the default of 10s.
 func WithCertDownloadInterval(d time.Duration) ClientOption {
 	return func(cl *Client) {
 		if d >= 0 {
@@ -97,7 +97,7 @@ func NewClient(gatewayURL string, opts ...ClientOption) *Client {
 		timeout:  DefaultTimeout,
 		maxReply: DefaultMaxReplyBytes,
 		clock:    time.Now,
-		certs:    certCache{interval: DefaultCertDownloadInterval},
+		certs:    certCache{interval: DefaultCertDownloadInterval, refusalTTL: DefaultCertRefusalTTL},
 	}
 	for _, o := range opts {
 		o(cl)
@@ -222,7 +222,7 @@ func (cl *Client) Execute(ctx context.Context, c *Credentials, method, bizConten
 	}
 	if err != nil && errors.Is(err, ErrUnknownCertSN) && c.CertMode() && sr.CertSN != "" {
 		// Alipay rotated its certificate and the secret does not have it yet (§7.4).
-		resolved, rerr := cl.ResolveAlipayCert(ctx, c, sr.CertSN)
+		resolved, rerr := cl.certResolve(ctx, laneReply, c, sr.CertSN)
 		if rerr != nil {
 			return nil, &UnknownOutcomeError{Reason: gwReasonUnknownCertSN, Err: rerr}
 		}

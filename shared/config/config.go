@@ -4,6 +4,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"strings"
@@ -61,6 +62,9 @@ func Load(getenv func(string) string) (Config, error) {
 	if err := checkURL(EnvGatewayURL, c.GatewayURL); err != nil {
 		return c, err
 	}
+	if err := checkGatewayScheme(c.GatewayURL); err != nil {
+		return c, err
+	}
 	if c.NotifyURL != "" {
 		if err := checkURL(EnvNotifyURL, c.NotifyURL); err != nil {
 			return c, err
@@ -105,4 +109,27 @@ func checkURL(name, v string) error {
 		return fmt.Errorf("config: %s must be an absolute http(s) URL", name)
 	}
 	return nil
+}
+
+// checkGatewayScheme requires https for the gateway unless it is on this machine: the
+// unsigned alipay_cert_sn of a reply and downloaded certificates' bytes are only as
+// trustworthy as the connection (§7.4). Local mode (cmd/local's simulator, tests' fake
+// gateways) is exactly a loopback host over http.
+func checkGatewayScheme(v string) error {
+	u, err := url.Parse(v)
+	if err != nil {
+		return fmt.Errorf("config: %s must be an absolute http(s) URL", EnvGatewayURL)
+	}
+	if u.Scheme == "https" || isLoopback(u.Hostname()) {
+		return nil
+	}
+	return fmt.Errorf("config: %s must use https (plain http only for a gateway on localhost / 127.0.0.1 / ::1)", EnvGatewayURL)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -33,6 +33,21 @@ func TestLoad(t *testing.T) {
 			}
 		}},
 		{name: "rejects_relative_gateway_url", env: map[string]string{EnvGatewayURL: "/gateway.do"}, wantErr: EnvGatewayURL},
+		// Replies and downloaded certificates are trusted partly because they come over
+		// TLS from Alipay; plain http is for the simulator on this machine only.
+		{name: "rejects_http_gateway_url_outside_loopback", env: map[string]string{EnvGatewayURL: "http://openapi.alipay.com/gateway.do"}, wantErr: EnvGatewayURL},
+		{name: "rejects_http_gateway_url_on_a_private_address", env: map[string]string{EnvGatewayURL: "http://10.0.0.5:8080/gateway.do"}, wantErr: EnvGatewayURL},
+		{name: "rejects_http_gateway_url_on_a_loopback_lookalike", env: map[string]string{EnvGatewayURL: "http://127.0.0.1.example.com/gateway.do"}, wantErr: EnvGatewayURL},
+		{name: "accepts_http_gateway_url_on_loopback", env: map[string]string{EnvGatewayURL: "http://localhost:3000/sandbox/gateway.do"}, check: func(t *testing.T, c Config) {
+			if c.GatewayURL != "http://localhost:3000/sandbox/gateway.do" {
+				t.Errorf("GatewayURL %q", c.GatewayURL)
+			}
+		}},
+		{name: "accepts_http_gateway_url_on_ipv6_loopback", env: map[string]string{EnvGatewayURL: "http://[::1]:3000/gateway.do"}, check: func(t *testing.T, c Config) {
+			if c.GatewayURL != "http://[::1]:3000/gateway.do" {
+				t.Errorf("GatewayURL %q", c.GatewayURL)
+			}
+		}},
 		{name: "rejects_bad_timeout", env: map[string]string{EnvGatewayTimeout: "ten"}, wantErr: EnvGatewayTimeout},
 		{name: "rejects_negative_ttl", env: map[string]string{EnvCredentialsTTL: "-1s"}, wantErr: EnvCredentialsTTL},
 		{name: "rejects_bad_seller_id", env: map[string]string{EnvSellerID: "1234"}, wantErr: EnvSellerID},

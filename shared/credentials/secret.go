@@ -179,7 +179,8 @@ func buildCertMode(appID string, priv *alipay.PrivateKey, m material, n fieldNam
 		}
 	}
 	// Check each file on its own first so the error names the field (in env mode, the
-	// variable); NewCertCredentials then does the SNs and the chain check.
+	// variable); NewCertCredentials then does the SNs (it does
+	// not chain-check the configured Alipay certificate, as the SDKs do not).
 	appCerts, err := alipay.ParseCertificates([]byte(m.appCert))
 	if err != nil {
 		return nil, badKey(n.appCert, err)
@@ -197,7 +198,8 @@ func buildCertMode(appID string, priv *alipay.PrivateKey, m material, n fieldNam
 	}
 	creds, err := alipay.NewCertCredentials(appID, priv, []byte(m.appCert), []byte(m.alipayCert), []byte(m.rootCert))
 	if err != nil {
-		// What is left is the chain check; alipay's message names the file.
+		// What is left (e.g. the app certificate given as Alipay's) is named by
+		// alipay's message.
 		return nil, badKey("", err)
 	}
 	return creds, nil

@@ -198,7 +198,7 @@ func TestParseSecretRejects(t *testing.T) {
 		{"app_cert_of_another_key_is_named", secretJSON(t, with(cert, FieldAppCert, readTestdata(t, "certs/alipay_public_cert.crt"))), ErrBadKey, FieldAppCert},
 		{"garbage_alipay_public_cert_is_named", secretJSON(t, with(cert, FieldAlipayCert, "no pem here")), ErrBadKey, FieldAlipayCert},
 		{"garbage_alipay_root_cert_is_named", secretJSON(t, with(cert, FieldRootCert, "no pem here")), ErrBadKey, FieldRootCert},
-		{"alipay_cert_outside_root_bundle_is_rejected", secretJSON(t, with(cert, FieldRootCert, readTestdata(t, "certs/odd_order_ca.crt"))), ErrBadKey, ""},
+		{"app_cert_given_as_alipay_public_cert_is_rejected", secretJSON(t, with(cert, FieldAlipayCert, readTestdata(t, "certs/app_cert.crt"))), ErrBadKey, ""},
 		{"encrypt_key_bad_base64_is_named", secretJSON(t, with(key, FieldEncryptKey, "not*base64")), ErrBadKey, FieldEncryptKey},
 		{"encrypt_key_wrong_length_is_named", secretJSON(t, with(key, FieldEncryptKey, base64.StdEncoding.EncodeToString([]byte("short")))), ErrBadKey, FieldEncryptKey},
 		{"encrypt_key_not_a_string_is_named", secretJSON(t, with(key, FieldEncryptKey, 16)), ErrMalformed, FieldEncryptKey},
