@@ -35,6 +35,9 @@ const (
 	invokePath = "/2015-03-31/functions/function/invocations"
 )
 
+// emulatorProcAttr is set where the platform can tie the emulator's life to ours.
+var emulatorProcAttr *syscall.SysProcAttr
+
 var emulatorPath = sync.OnceValues(func() (string, error) {
 	return findEmulator(exec.LookPath, goBinDirs())
 })
@@ -128,6 +131,7 @@ func startEmulator(t *testing.T, fn, bootstrap string, env []string) *emulator {
 			"--runtime-interface-emulator-address", invokeAddr, "--runtime-api-address", runtimeAddr, bootstrap)
 		cmd.Env = env
 		cmd.Dir = filepath.Dir(bootstrap)
+		cmd.SysProcAttr = emulatorProcAttr
 		cmd.Stdout, cmd.Stderr = e.logs, e.logs
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
