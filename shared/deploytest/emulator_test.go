@@ -180,14 +180,17 @@ func stopEmulator(t *testing.T, cmd *exec.Cmd, exited <-chan struct{}, e *emulat
 	}
 }
 
-// call posts one event to the invoke endpoint and returns the emulator's status and
-// body: 200 with the function's response or error document, 502 with the error document
-// when init failed.
+// call posts one event (JSON bytes as they are, anything else marshalled) to the invoke
+// endpoint and returns the emulator's status and body: 200 with the function's response
+// or error document, 502 with the error document when init failed.
 func (e *emulator) call(t *testing.T, event any) (int, []byte) {
 	t.Helper()
-	payload, err := json.Marshal(event)
-	if err != nil {
-		t.Fatal(err)
+	payload, ok := event.([]byte)
+	if !ok {
+		var err error
+		if payload, err = json.Marshal(event); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -201,7 +201,7 @@ func TestSampleEventsRunThroughTheBootstraps(t *testing.T) {
 			t.Fatalf("%s: %v", step.file, err)
 		}
 		covered[ev.RouteKey] = true
-		resp := invoke(t, fns[step.fn], ev)
+		resp := invoke(t, fns[step.fn], raw) // the file's bytes, as `sam local invoke -e` sends them
 		if resp.StatusCode != step.want || !strings.Contains(resp.Body, step.contains) {
 			t.Fatalf("%s: %d %s", step.file, resp.StatusCode, resp.Body)
 		}

@@ -191,7 +191,7 @@ func apiEvent(method, path, body string, claims map[string]string, base64Body bo
 
 // invoke sends one event through the emulator and decodes the function's API Gateway
 // response; an init or invocation error fails the test.
-func invoke(t *testing.T, fn *emulator, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+func invoke(t *testing.T, fn *emulator, ev any) events.APIGatewayV2HTTPResponse {
 	t.Helper()
 	status, body := fn.call(t, ev)
 	var fe functionError
