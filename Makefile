@@ -5,6 +5,9 @@ GOBIN ?= $(shell $(GO) env GOPATH)/bin
 STATICCHECK ?= $(GOBIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME ?= 3s
+# AWS's Lambda Runtime Interface Emulator, under which shared/deploytest runs the bootstraps.
+RIE ?= $(GOBIN)/aws-lambda-rie
+RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 FUNCTIONS := createvoucher apppaysign notify
 
 .PHONY: all test lint fmt-check vet staticcheck unit fuzz-short fuzz-long deps run build deploy bench soak clean
@@ -14,7 +17,7 @@ all: test
 ## test: everything CI runs (format, vet, staticcheck, unit + integration tests, short fuzzing)
 test: deps fmt-check vet staticcheck unit fuzz-short
 
-deps: need-node node_modules/.installed $(STATICCHECK)
+deps: need-node node_modules/.installed $(STATICCHECK) rie
 
 node_modules/.installed: package.json package-lock.json | need-node
 	npm ci --no-audit --no-fund
@@ -29,6 +32,12 @@ need-node:
 
 $(STATICCHECK):
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+# Reinstalled whenever the binary there is not the pinned version.
+.PHONY: rie
+rie:
+	@$(GO) version -m $(RIE) 2>/dev/null | grep -q 'aws-lambda-runtime-interface-emulator[[:space:]]$(RIE_VERSION)' || \
+	  $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \

@@ -16,7 +16,6 @@ import (
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
-	"github.com/alipay-serverless/alipay-serverless/shared/internal/lambdart"
 	"github.com/alipay-serverless/alipay-serverless/shared/sandbox"
 )
 
@@ -135,9 +134,9 @@ func TestBootstrapsEndToEnd(t *testing.T) {
 }
 
 // deliver hands a form body to the notify function as API Gateway sends it (base64).
-func deliver(t *testing.T, rt *lambdart.Server, body string) {
+func deliver(t *testing.T, fn *emulator, body string) {
 	t.Helper()
-	resp := invoke(t, rt, apiEvent("POST", "/v1/notify/alipay", body, nil, true, "application/x-www-form-urlencoded; charset=utf-8"))
+	resp := invoke(t, fn, apiEvent("POST", "/v1/notify/alipay", body, nil, true, "application/x-www-form-urlencoded; charset=utf-8"))
 	if resp.StatusCode != 200 || resp.Body != "success" || !strings.HasPrefix(resp.Headers["Content-Type"], "text/plain") {
 		t.Fatalf("notify: %d %q %v", resp.StatusCode, resp.Body, resp.Headers)
 	}
@@ -174,7 +173,7 @@ func TestSampleEventsRunThroughTheBootstraps(t *testing.T) {
 	s := newStack(t)
 	_, gw := simulator(t)
 	env := map[string]string{"ALIPAY_GATEWAY_URL": gw.URL + sandbox.GatewayPath}
-	fns := map[string]*lambdart.Server{
+	fns := map[string]*emulator{
 		httpapi.FnCreateVoucher: s.start(t, httpapi.FnCreateVoucher, env),
 		httpapi.FnAppPaySign:    s.start(t, httpapi.FnAppPaySign, env),
 		httpapi.FnNotify:        s.start(t, httpapi.FnNotify, nil),
@@ -202,7 +201,7 @@ func TestSampleEventsRunThroughTheBootstraps(t *testing.T) {
 			t.Fatalf("%s: %v", step.file, err)
 		}
 		covered[ev.RouteKey] = true
-		resp := invoke(t, fns[step.fn], ev)
+		resp := invoke(t, fns[step.fn], raw) // the file's bytes, as `sam local invoke -e` sends them
 		if resp.StatusCode != step.want || !strings.Contains(resp.Body, step.contains) {
 			t.Fatalf("%s: %d %s", step.file, resp.StatusCode, resp.Body)
 		}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -21,7 +22,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/internal/dynalitetest"
-	"github.com/alipay-serverless/alipay-serverless/shared/internal/lambdart"
 	"github.com/alipay-serverless/alipay-serverless/shared/internal/smtest"
 	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
@@ -50,8 +50,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// bootstrap builds functions/<fn> for the host exactly as `make build` does for arm64
-// (static, lambda.norpc, trimmed, stripped), once per test binary.
+// bootstrap builds functions/<fn> for Linux on the host's architecture exactly as
+// `make build` does for arm64 (static, lambda.norpc, trimmed, stripped), once per test
+// binary.
 func bootstrap(t *testing.T, fn string) string {
 	t.Helper()
 	v, _ := buildOnce.LoadOrStore(fn, &builtBinary{})
@@ -60,7 +61,7 @@ func bootstrap(t *testing.T, fn string) string {
 		b.path = filepath.Join(binDir, fn, "bootstrap")
 		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", b.path, "./functions/"+fn)
 		cmd.Dir = moduleRoot(t)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			b.err = fmt.Errorf("build %s: %v\n%s", fn, err, out)
 		}
@@ -135,17 +136,11 @@ func newStack(t *testing.T) *stack {
 	return s
 }
 
-// start runs the bootstrap under a fresh Runtime API stand-in with env on top of the
-// function's deployed environment.
-func (s *stack) start(t *testing.T, fn string, extra map[string]string) *lambdart.Server {
+// start runs the bootstrap under its own emulator with env on top of the function's
+// deployed environment (timeout and memory from template.yaml).
+func (s *stack) start(t *testing.T, fn string, extra map[string]string) *emulator {
 	t.Helper()
-	rt, err := lambdart.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.Close() })
 	env := map[string]string{
-		"AWS_LAMBDA_RUNTIME_API":           rt.Addr(),
 		"AWS_REGION":                       "us-east-1",
 		"AWS_ACCESS_KEY_ID":                "test",
 		"AWS_SECRET_ACCESS_KEY":            "test",
@@ -165,23 +160,11 @@ func (s *stack) start(t *testing.T, fn string, extra map[string]string) *lambdar
 			env[k] = v
 		}
 	}
-	cmd := exec.Command(bootstrap(t, fn))
+	list := lambdaEnv(t, fn)
 	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+		list = append(list, k+"="+v)
 	}
-	logs := &testkeys.Buffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("%s output:\n%s", fn, logs.String())
-		}
-	})
-	return rt
+	return startEmulator(t, fn, bootstrap(t, fn), list)
 }
 
 // apiEvent is an API Gateway HTTP API payload 2.0 event as Lambda receives it.
@@ -206,45 +189,42 @@ func apiEvent(method, path, body string, claims map[string]string, base64Body bo
 	return ev
 }
 
-// invoke sends one event and decodes the function's API Gateway response.
-func invoke(t *testing.T, rt *lambdart.Server, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+// invoke sends one event through the emulator and decodes the function's API Gateway
+// response; an init or invocation error fails the test.
+func invoke(t *testing.T, fn *emulator, ev any) events.APIGatewayV2HTTPResponse {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := rt.Invoke(ctx, ev, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Error != nil {
-		t.Fatalf("invocation error: %+v", res.Error)
+	status, body := fn.call(t, ev)
+	var fe functionError
+	if status != http.StatusOK || (json.Unmarshal(body, &fe) == nil && fe.ErrorType != "") {
+		t.Fatalf("%s: invocation error: %d %s", fn.fn, status, body)
 	}
 	var resp events.APIGatewayV2HTTPResponse
-	if err := json.Unmarshal(res.Payload, &resp); err != nil {
-		t.Fatalf("reply is not an API Gateway v2 response: %s", res.Payload)
+	if err := json.Unmarshal(body, &resp); err != nil || resp.StatusCode == 0 {
+		t.Fatalf("%s: reply is not an API Gateway v2 response: %s", fn.fn, body)
 	}
 	return resp
 }
 
 func TestAppPaySignBootstrap(t *testing.T) {
 	s := newStack(t)
-	rt := s.start(t, "apppaysign", nil)
+	fn := s.start(t, "apppaysign", nil)
 	body := `{"out_trade_no":"LAMBDA001","total_amount":"88.80","subject":"Lambda order","product_code":"QUICK_MSECURITY_PAY"}`
-	resp := invoke(t, rt, apiEvent("POST", "/v1/app-pay/orders", body, map[string]string{"sub": "app-user"}, false, "application/json"))
+	resp := invoke(t, fn, apiEvent("POST", "/v1/app-pay/orders", body, map[string]string{"sub": "app-user"}, false, "application/json"))
 	if resp.StatusCode != 200 || !strings.Contains(resp.Body, `"order_str":"`) {
 		t.Fatalf("create: %d %s", resp.StatusCode, resp.Body)
 	}
 	if !strings.Contains(resp.Body, "notify_url%3Dhttps") && !strings.Contains(resp.Body, "notify_url=https%3A%2F%2Fabc123.execute-api") {
 		t.Errorf("notify_url not derived from the API domain: %s", resp.Body)
 	}
-	again := invoke(t, rt, apiEvent("POST", "/v1/app-pay/orders", body, map[string]string{"sub": "app-user"}, false, "application/json"))
+	again := invoke(t, fn, apiEvent("POST", "/v1/app-pay/orders", body, map[string]string{"sub": "app-user"}, false, "application/json"))
 	if again.StatusCode != 200 || again.Body != resp.Body || again.Headers["Idempotent-Replayed"] != "true" {
 		t.Fatalf("replay: %d %v %s", again.StatusCode, again.Headers, again.Body)
 	}
-	get := invoke(t, rt, apiEvent("GET", "/v1/app-pay/orders/LAMBDA001", "", map[string]string{"sub": "app-user"}, false, ""))
+	get := invoke(t, fn, apiEvent("GET", "/v1/app-pay/orders/LAMBDA001", "", map[string]string{"sub": "app-user"}, false, ""))
 	if get.StatusCode != 200 || !strings.Contains(get.Body, `"total_amount":"88.80"`) {
 		t.Fatalf("get: %d %s", get.StatusCode, get.Body)
 	}
-	other := invoke(t, rt, apiEvent("GET", "/v1/app-pay/orders/LAMBDA001", "", map[string]string{"sub": "someone-else"}, false, ""))
+	other := invoke(t, fn, apiEvent("GET", "/v1/app-pay/orders/LAMBDA001", "", map[string]string{"sub": "someone-else"}, false, ""))
 	if other.StatusCode != 404 {
 		t.Fatalf("another subject read the order: %d %s", other.StatusCode, other.Body)
 	}
@@ -256,22 +236,22 @@ func TestAppPaySignBootstrap(t *testing.T) {
 func TestMissingSecretAnswers503AndMissingTableIsAnInitError(t *testing.T) {
 	s := newStack(t)
 	t.Run("missing_secret_is_503_per_request", func(t *testing.T) {
-		rt := s.start(t, "apppaysign", map[string]string{"ALIPAY_SECRET_ID": "alipay/does-not-exist"})
-		resp := invoke(t, rt, apiEvent("POST", "/v1/app-pay/orders",
+		fn := s.start(t, "apppaysign", map[string]string{"ALIPAY_SECRET_ID": "alipay/does-not-exist"})
+		resp := invoke(t, fn, apiEvent("POST", "/v1/app-pay/orders",
 			`{"out_trade_no":"NOSECRET1","total_amount":"1.00","subject":"x"}`, map[string]string{"sub": "u"}, false, "application/json"))
 		if resp.StatusCode != 503 || !strings.Contains(resp.Body, "DEPENDENCY_UNAVAILABLE") || resp.Headers["Retry-After"] == "" {
 			t.Fatalf("%d %v %s", resp.StatusCode, resp.Headers, resp.Body)
 		}
 	})
 	t.Run("missing_orders_table_is_an_init_error", func(t *testing.T) {
-		rt := s.start(t, "apppaysign", map[string]string{"ORDERS_TABLE": ""})
-		select {
-		case e := <-rt.InitError():
-			if !strings.Contains(e.ErrorMessage, "ORDERS_TABLE") || e.ErrorType != "Runtime.InitError" {
-				t.Fatalf("init error %+v", e)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatal("no init error reported")
+		// The bootstrap posts to /runtime/init/error and exits; the emulator answers the
+		// invocation 502 with that document, as Lambda reports Runtime.InitError.
+		fn := s.start(t, "apppaysign", map[string]string{"ORDERS_TABLE": ""})
+		status, body := fn.call(t, apiEvent("GET", "/v1/app-pay/orders/X", "", map[string]string{"sub": "u"}, false, ""))
+		var e functionError
+		if err := json.Unmarshal(body, &e); err != nil || status != http.StatusBadGateway ||
+			!strings.Contains(e.ErrorMessage, "ORDERS_TABLE") || e.ErrorType != "Runtime.InitError" {
+			t.Fatalf("init error: %d %s", status, body)
 		}
 	})
 }

@@ -1,7 +1,7 @@
 // The tests here check the deployment against the code: template.yaml's routes,
 // environment, table and IAM against the route table, the configuration the code reads,
 // the store's schema and the table actions each function really makes; and it runs each
-// functions/* bootstrap the way Lambda does.
+// functions/* bootstrap the way Lambda does, under AWS's Runtime Interface Emulator.
 package deploytest
 
 import (

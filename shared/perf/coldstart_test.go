@@ -25,7 +25,6 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
 	"github.com/alipay-serverless/alipay-serverless/shared/internal/dynalitetest"
-	"github.com/alipay-serverless/alipay-serverless/shared/internal/lambdart"
 	"github.com/alipay-serverless/alipay-serverless/shared/internal/smtest"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 	"github.com/alipay-serverless/alipay-serverless/shared/sandbox"
@@ -157,12 +156,12 @@ type coldRun struct {
 	peakRSS     int64         // bytes
 }
 
-// start execs fn's bootstrap under a fresh Runtime API stand-in with the first event
-// already queued, and measures until its reply.
+// start execs fn's bootstrap under a fresh Runtime API stand-in (runtimeapi_test.go)
+// with the first event already queued, and measures until its reply.
 func (s *coldStack) start(b *testing.B, fn string) coldRun {
 	b.StopTimer()
 	ev, check := s.firstEvent(b, fn)
-	rt, err := lambdart.Start()
+	rt, err := startRuntimeAPI()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -182,7 +181,7 @@ func (s *coldStack) start(b *testing.B, fn string) coldRun {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	type reply struct {
-		res lambdart.Result
+		res invocationResult
 		err error
 	}
 	replied := make(chan reply, 1)

@@ -1,8 +1,9 @@
 // Package perf holds the project's performance measurements and nothing else: hot-path
 // benchmarks next to their cryptographic floor (one RSA-2048 sign or verify), the
 // official Node SDK doing the same work (nodebench.js), the same paths' CPU over the
-// DynamoDB store, cold starts of the Lambda bootstraps under the Runtime API stand-in,
-// and a bounded load on the local server from a second process (cmd/loaddriver).
+// DynamoDB store, cold starts of the Lambda bootstraps under a minimal Runtime API
+// stand-in (runtimeapi_test.go, so the figures are the bootstrap process's alone), and a
+// bounded load on the local server from a second process (cmd/loaddriver).
 // cmd/benchreport runs them all and writes BENCHMARKS.md (`make bench`). The cold-start,
 // DynamoDB and load benchmarks need Linux, node and dynalite (npm ci).
 //

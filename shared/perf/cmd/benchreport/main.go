@@ -5,7 +5,7 @@
 //     rounds: each round runs every pair once, so machine load hits both sides of a
 //     ratio alike; ratios are taken per round, the table shows their median;
 //   - the official Node SDK on the same work, timed inside node, in the same rounds;
-//   - cold start of each function's bootstrap under the Runtime API stand-in;
+//   - cold start of each function's bootstrap under package perf's Runtime API stand-in;
 //   - the size of each arm64 bootstrap built exactly as `make build` builds it;
 //   - a bounded load on the local server from a second process.
 //
