@@ -395,7 +395,7 @@ func (p *VoucherCreateParams) Validate() error {
 	c.check(valWidth("order_title", p.OrderTitle, true, 100))
 	c.check(valAmount("amount", p.Amount))
 	c.check(valUserID("payee_user_id", p.PayeeUserID, false))
-	c.check(valText("payee_logon_id", p.PayeeLogonID, false, 100))
+	c.check(valEchoed("payee_logon_id", p.PayeeLogonID, false, 100))
 	c.check(valRelTimeout("pay_timeout", p.PayTimeout, bizMaxPayTimeout, false))
 	c.check(bizValidateExtraParam("extra_param", p.ExtraParam))
 	c.check(valEnum("product_code", p.ProductCode, false, ProductCodePreAuth))
@@ -421,8 +421,8 @@ func (p *AppPayParams) Validate(now time.Time) error {
 	c.check(valAmount("total_amount", p.TotalAmount))
 	c.check(valSubject("subject", p.Subject, 256))
 	c.check(valEnum("product_code", p.ProductCode, false, ProductCodeQuickMSecurityPay, ProductCodeCyclePayAuth))
-	c.check(valText("body", p.Body, false, bizMaxBody))
-	c.check(valText("passback_params", p.PassbackParams, false, bizMaxPassback))
+	c.check(valEchoed("body", p.Body, false, bizMaxBody))
+	c.check(valURLEncoded("passback_params", p.PassbackParams, bizMaxPassback))
 	c.check(valRelTimeout("timeout_express", p.TimeoutExpress, bizMaxTimeoutExpress, true))
 	c.check(valFutureTimestamp("time_expire", p.TimeExpire, now))
 	if p.TimeExpire != "" && p.TimeoutExpress != "" {
@@ -446,7 +446,7 @@ func (a *AgreementSignParams) validate(path string, cycle bool, now time.Time) *
 	c.check(valCode(f("personal_product_code"), a.PersonalProductCode, true, 64, "CYCLE_PAY_AUTH_P"))
 	c.check(valCode(f("sign_scene"), a.SignScene, true, 64, "INDUSTRY|DIGITAL_MEDIA"))
 	c.check(valPattern(f("external_agreement_no"), a.ExternalAgreementNo, false, 32, valReAgreementNo, "may contain only letters and digits"))
-	c.check(valText(f("external_logon_id"), a.ExternalLogonID, false, 100))
+	c.check(valEchoed(f("external_logon_id"), a.ExternalLogonID, false, 100))
 	c.check(valURL(f("sign_notify_url"), a.SignNotifyURL, false, bizMaxNotifyURL))
 	c.check(valEnum(f("access_params.channel"), a.AccessParams.Channel, true, ChannelAlipayApp, ChannelQRCode, ChannelQRCodeOrSMS))
 	if a.PeriodRuleParams == nil {

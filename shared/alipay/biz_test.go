@@ -247,6 +247,8 @@ func TestBizVoucherValidate(t *testing.T) {
 		{"accepts_without_payee", func(p *VoucherCreateParams) { p.PayeeUserID, p.PayeeLogonID = "", "" }, bizWant{}},
 		{"rejects_long_payee_logon_id", func(p *VoucherCreateParams) { p.PayeeLogonID = strings.Repeat("a", 101) }, bizWant{"payee_logon_id", RuleMaxLength}},
 		{"rejects_blank_payee_logon_id", func(p *VoucherCreateParams) { p.PayeeLogonID = " " }, bizWant{"payee_logon_id", RuleBlank}},
+		{"rejects_payee_logon_id_with_ampersand", func(p *VoucherCreateParams) { p.PayeeLogonID = "a&b@example.com" }, bizWant{"payee_logon_id", RuleForbiddenChars}},
+		{"rejects_payee_logon_id_with_equals", func(p *VoucherCreateParams) { p.PayeeLogonID = "a=b@example.com" }, bizWant{"payee_logon_id", RuleForbiddenChars}},
 		{"rejects_pay_timeout_decimal", func(p *VoucherCreateParams) { p.PayTimeout = "1.5h" }, bizWant{"pay_timeout", RulePattern}},
 		{"rejects_pay_timeout_over_15d", func(p *VoucherCreateParams) { p.PayTimeout = "16d" }, bizWant{"pay_timeout", RuleRange}},
 		{"rejects_pay_timeout_six_chars", func(p *VoucherCreateParams) { p.PayTimeout = "21600m" }, bizWant{"pay_timeout", RuleMaxLength}},
@@ -297,6 +299,25 @@ func TestBizAppPayValidate(t *testing.T) {
 		{"rejects_long_body", func(p *AppPayParams) { p.Body = strings.Repeat("b", 129) }, bizWant{"body", RuleMaxLength}},
 		{"rejects_body_control_char", func(p *AppPayParams) { p.Body = "a\x00" }, bizWant{"body", RuleControlChar}},
 		{"rejects_long_passback_params", func(p *AppPayParams) { p.PassbackParams = strings.Repeat("p", 513) }, bizWant{"passback_params", RuleMaxLength}},
+		// Echoed fields (the re-split forgery): no raw '&' or '=', passback_params URL-encoded.
+		{"rejects_body_with_ampersand", func(p *AppPayParams) { p.Body = "x&out_trade_no" }, bizWant{"body", RuleForbiddenChars}},
+		{"rejects_body_with_equals", func(p *AppPayParams) { p.Body = "a=b" }, bizWant{"body", RuleForbiddenChars}},
+		{"rejects_body_planting_notify_fields", func(p *AppPayParams) {
+			p.Body = "x&notify_id=1&notify_time=2025-06-01 12:00:11&notify_type=trade_status_sync&out_trade_no=B&p="
+		}, bizWant{"body", RuleForbiddenChars}},
+		{"accepts_body_with_percent_and_slash", func(p *AppPayParams) { p.Body = "50% off / 2 items" }, bizWant{}},
+		{"accepts_url_encoded_passback_params", func(p *AppPayParams) {
+			p.PassbackParams = "merchantBizType%3D3C%26merchantBizNo%3D2016010101111"
+		}, bizWant{}},
+		{"rejects_passback_params_with_raw_ampersand", func(p *AppPayParams) { p.PassbackParams = "a%3D1&b" }, bizWant{"passback_params", RuleForbiddenChars}},
+		{"rejects_passback_params_with_raw_equals", func(p *AppPayParams) { p.PassbackParams = "merchantBizType=3C" }, bizWant{"passback_params", RuleForbiddenChars}},
+		{"rejects_passback_params_bare_percent", func(p *AppPayParams) { p.PassbackParams = "100%" }, bizWant{"passback_params", RuleFormat}},
+		{"rejects_passback_params_bad_escape", func(p *AppPayParams) { p.PassbackParams = "a%zz" }, bizWant{"passback_params", RuleFormat}},
+		{"rejects_passback_params_truncated_escape", func(p *AppPayParams) { p.PassbackParams = "a%3" }, bizWant{"passback_params", RuleFormat}},
+		{"rejects_external_logon_id_with_ampersand", func(p *AppPayParams) { p.AgreementSignParams.ExternalLogonID = "a&b" },
+			bizWant{"agreement_sign_params.external_logon_id", RuleForbiddenChars}},
+		{"rejects_external_logon_id_with_equals", func(p *AppPayParams) { p.AgreementSignParams.ExternalLogonID = "a=b" },
+			bizWant{"agreement_sign_params.external_logon_id", RuleForbiddenChars}},
 		{"accepts_timeout_express_instead_of_time_expire", func(p *AppPayParams) { p.TimeExpire, p.TimeoutExpress = "", "90m" }, bizWant{}},
 		{"accepts_timeout_express_today", func(p *AppPayParams) { p.TimeExpire, p.TimeoutExpress = "", "1c" }, bizWant{}},
 		{"rejects_timeout_express_decimal", func(p *AppPayParams) { p.TimeExpire, p.TimeoutExpress = "", "1.5h" }, bizWant{"timeout_express", RulePattern}},

@@ -128,6 +128,45 @@ func (c csCharset) decode(b string) (string, error) {
 	return text, nil
 }
 
+// decodeLenient is decode for notification values, whose signature covers their raw
+// bytes: a GB value that is well formed in its charset but that Go's tables do not map
+// back to the same bytes (Java's GBK user-defined area, which Java maps to private-use
+// characters; GB18030's second form of '€') decodes with U+FFFD in its place instead of
+// failing. Bytes that are not well formed are still an error, as is invalid UTF-8.
+func (c csCharset) decodeLenient(b string) (string, error) {
+	text, err := c.decode(b)
+	if err == nil || c == csUTF8 || !c.wellFormed(b) {
+		return text, err
+	}
+	return c.encoding().NewDecoder().String(b)
+}
+
+// wellFormed reports whether b is a sequence of well-formed GBK (one byte 0x00–0x80, or
+// a lead 0x81–0xFE with a trail 0x40–0x7E or 0x80–0xFE) or GB18030 (as GBK without the
+// single 0x80, plus four-byte 0x81–0xFE 0x30–0x39 0x81–0xFE 0x30–0x39) characters.
+func (c csCharset) wellFormed(b string) bool {
+	for i := 0; i < len(b); {
+		x := b[i]
+		switch {
+		case x < 0x80 || (x == 0x80 && c == csGBK):
+			i++
+		case x == 0x80 || x == 0xFF || i+1 >= len(b):
+			return false
+		case c == csGB18030 && b[i+1] >= 0x30 && b[i+1] <= 0x39:
+			if i+3 >= len(b) || b[i+2] < 0x81 || b[i+2] == 0xFF || b[i+3] < 0x30 || b[i+3] > 0x39 {
+				return false
+			}
+			i += 4
+		default:
+			if t := b[i+1]; t < 0x40 || t == 0x7F || t == 0xFF {
+				return false
+			}
+			i += 2
+		}
+	}
+	return true
+}
+
 // encode returns s in the charset's bytes.
 func (c csCharset) encode(s string) ([]byte, error) { return c.encodeBytes([]byte(s)) }
 

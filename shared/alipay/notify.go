@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -44,6 +45,9 @@ type Notification struct {
 	Params  map[string]string
 	Charset string
 
+	// raw holds each value percent-decoded but not charset-decoded: the bytes Alipay
+	// signed. Nil for a Notification built by hand (its Params are then encoded).
+	raw      map[string]string
 	cs       csCharset
 	verified bool
 }
@@ -125,9 +129,10 @@ func ParseNotification(body []byte) (*Notification, error) {
 	}
 
 	params := make(map[string]string, len(pairs))
+	raw := make(map[string]string, len(pairs))
 	for _, p := range pairs {
 		key := text[p.k0:p.k1]
-		v, err := cs.decode(text[p.v0:p.v1])
+		v, err := cs.decodeLenient(text[p.v0:p.v1])
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: invalid %s", ErrNotifyMalformed, key, cs)
 		}
@@ -135,8 +140,9 @@ func ParseNotification(body []byte) (*Notification, error) {
 		if params[key] = v; len(params) == before {
 			return nil, fmt.Errorf("%w: %s: duplicate key", ErrNotifyMalformed, key)
 		}
+		raw[key] = text[p.v0:p.v1]
 	}
-	return &Notification{Params: params, Charset: cs.String(), cs: cs}, nil
+	return &Notification{Params: params, Charset: cs.String(), raw: raw, cs: cs}, nil
 }
 
 // notifyValidKey reports whether k matches ^[a-z0-9_]{1,64}$.
@@ -170,6 +176,45 @@ func notifyContent(params map[string]string) []byte {
 // SignContent is the content Alipay signed, as text (see NotifySignContent).
 func (n *Notification) SignContent() string { return NotifySignContent(n.Params) }
 
+// content is the sign content as the bytes that were signed: parsed notifications join
+// their raw values (percent-decoded, never re-encoded from text, so bytes that Go's GBK
+// decoder maps differently from Java's, or not at all, hash as sent); hand-built ones
+// encode their text in the charset. withBlank keeps blank values (see VerifyWith).
+func (n *Notification) content(withBlank bool) ([]byte, error) {
+	if n.raw == nil && !withBlank {
+		return n.cs.encodeBytes(notifyContent(n.Params))
+	}
+	var buf [contentKeyBuf]string
+	keys, size := buf[:0], 0
+	for k, v := range n.Params {
+		if k == "sign" || k == "sign_type" || (!withBlank && isBlank(v)) {
+			continue
+		}
+		keys = append(keys, k)
+		size += len(k) + len(v) + 2
+	}
+	slices.Sort(keys)
+	vals := n.raw
+	if vals == nil {
+		vals = n.Params
+	}
+	b := appendContent(make([]byte, 0, size), vals, keys)
+	if n.raw == nil {
+		return n.cs.encodeBytes(b)
+	}
+	return b, nil
+}
+
+// hasBlank reports whether a parameter that enters the content has a blank value.
+func (n *Notification) hasBlank() bool {
+	for k, v := range n.Params {
+		if k != "sign" && k != "sign_type" && isBlank(v) {
+			return true
+		}
+	}
+	return false
+}
+
 // Verify checks the notification's signature with the Alipay key from c: the key named
 // by alipay_cert_sn in certificate mode (ErrUnknownCertSN when we do not hold it),
 // Alipay's public key in key mode. See VerifyWith for the rules.
@@ -190,7 +235,8 @@ func (n *Notification) Verify(c *Credentials) error {
 
 // VerifyWith checks the signature with a caller-supplied verifier (§8.2 steps 3–5):
 // sign and sign_type are required, sign_type must be RSA2 (any case), and the sign
-// content is encoded in the body's charset before RSA-SHA256 verification. Only after
+// content is hashed as the raw bytes of the body's values, in its charset. When that
+// fails and the body has blank values, the content with them is tried once. Only after
 // it succeeds do the typed views (Trade, FundAuth, Agreement) work.
 func (n *Notification) VerifyWith(v Verifier) error {
 	n.verified = false
@@ -200,11 +246,20 @@ func (n *Notification) VerifyWith(v Verifier) error {
 	if err := n.checkSignFields(); err != nil {
 		return err
 	}
-	content, err := n.cs.encodeBytes(notifyContent(n.Params))
+	content, err := n.content(false)
 	if err != nil {
 		return fmt.Errorf("%w: content: %w", ErrNotifyMalformed, err)
 	}
-	if err := v.Verify(content, n.Params["sign"]); err != nil {
+	err = v.Verify(content, n.Params["sign"])
+	if errors.Is(err, ErrBadSignature) && n.hasBlank() {
+		// The Java rule (§8.2) drops blank values; Node's SDK keeps them. Both contents
+		// are ones Alipay signed, so trying the other one once accepts no forgery, and
+		// costs a second verification only for bodies that have blank values.
+		if content, cerr := n.content(true); cerr == nil {
+			err = v.Verify(content, n.Params["sign"])
+		}
+	}
+	if err != nil {
 		if errors.Is(err, ErrBadSignature) {
 			return fmt.Errorf("alipay: notification: %w", err)
 		}

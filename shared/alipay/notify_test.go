@@ -999,36 +999,40 @@ func FuzzNotification(f *testing.F) {
 			_, _ = n.Trade()
 			_, _ = n.FundAuth()
 			_, _ = n.Agreement()
-			notifyFuzzRoundTrip(t, n.Params, func(n *Notification) error { return n.Verify(creds) })
+			notifyFuzzRoundTrip(t, n, nil, func(n *Notification) error { return n.Verify(creds) })
 		}
 
-		// Re-sign what was parsed; skip when sign/sign_type would not fit the limits.
+		// Re-sign what was parsed (over its raw bytes, as Alipay signs); skip when
+		// sign/sign_type would not fit the limits.
 		params := maps.Clone(n.Params)
 		delete(params, "sign")
 		delete(params, "sign_type")
 		if len(params)+2 > NotifyMaxParams {
 			return
 		}
-		params["sign_type"] = "RSA2"
-		content, err := EncodeCharset(n.Charset, NotifySignContent(params))
+		content, err := n.content(false)
 		if err != nil {
-			t.Fatalf("content of parsed params does not encode in %s: %v", n.Charset, err)
+			t.Fatalf("content of parsed params: %v", err)
 		}
-		params["sign"], _ = mac.Sign(content)
-		notifyFuzzRoundTrip(t, params, func(n *Notification) error { return n.VerifyWith(mac) })
+		sig, _ := mac.Sign(content)
+		notifyFuzzRoundTrip(t, n, map[string]string{"sign_type": "RSA2", "sign": sig}, func(n *Notification) error { return n.VerifyWith(mac) })
 	})
 }
 
-// notifyFuzzRoundTrip form-encodes params (sorted) in their own charset, parses the
-// result and requires the same params and a valid signature.
-func notifyFuzzRoundTrip(t *testing.T, params map[string]string, verify func(*Notification) error) {
+// notifyFuzzRoundTrip form-encodes the raw values of parsed (sorted; set overrides
+// some), parses the result and requires the same params and a valid signature.
+func notifyFuzzRoundTrip(t *testing.T, parsed *Notification, set map[string]string, verify func(*Notification) error) {
 	t.Helper()
-	keys := slices.Sorted(maps.Keys(params))
+	raw, params := maps.Clone(parsed.raw), maps.Clone(parsed.Params)
+	for k, v := range set {
+		raw[k], params[k] = v, v
+	}
+	keys := slices.Sorted(maps.Keys(raw))
 	pairs := make([][2]string, 0, len(keys))
 	for _, k := range keys {
-		pairs = append(pairs, [2]string{k, params[k]})
+		pairs = append(pairs, [2]string{k, raw[k]})
 	}
-	body := notifyFormEncode(t, pairs)
+	body := formEncodeRaw(pairs)
 	if len(body) > NotifyMaxBody {
 		return
 	}

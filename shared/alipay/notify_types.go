@@ -267,7 +267,7 @@ func (t *TradeNotice) Matches(appID string, amount Amount, sellerID string) erro
 }
 
 // FundAuthNotice is a fund_auth_freeze notification (§8.6). AppID may be empty (Alipay's
-// own example has none): check it when present. The order-level totals come as a group:
+// own example has none); the caller then requires AuthAppID to name our app. The order-level totals come as a group:
 // HasTotals is false when none is present, and a partial group is an error.
 type FundAuthNotice struct {
 	NotifyID   string

@@ -243,6 +243,43 @@ func valSubject(field, v string, maxChars int) *FieldError {
 	return nil
 }
 
+// valEchoed applies valText to a free text that Alipay echoes back in a notification
+// (body, external_logon_id, payee_logon_id) and rejects raw '&' and '=': the signed
+// content joins k=v pairs with '&' unescaped, so either character would let one signed
+// notification be re-split into another parameter set (docs/design.md, "Echoed fields
+// and the re-split forgery").
+func valEchoed(field, v string, required bool, maxChars int) *FieldError {
+	if fe := valText(field, v, required, maxChars); fe != nil || v == "" {
+		return fe
+	}
+	if i := strings.IndexAny(v, "&="); i >= 0 {
+		return valErr(field, RuleForbiddenChars, "must not contain %q (nor '&', '='): Alipay echoes it unescaped in notifications", v[i])
+	}
+	return nil
+}
+
+// valURLEncoded: passback_params, which Alipay requires URL-encoded ("本参数必须进行
+// UrlEncode") and echoes verbatim in notifications: no raw '&' or '=', and every '%'
+// starts a %XX escape.
+func valURLEncoded(field, v string, maxChars int) *FieldError {
+	if fe := valText(field, v, false, maxChars); fe != nil || v == "" {
+		return fe
+	}
+	if i := strings.IndexAny(v, "&="); i >= 0 {
+		return valErr(field, RuleForbiddenChars, "must be URL-encoded: %q must be sent as %%%02X", v[i], v[i])
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] == '%' && (i+2 >= len(v) || !isHex(v[i+1]) || !isHex(v[i+2])) {
+			return valErr(field, RuleFormat, "must be URL-encoded: '%%' must start a %%XX escape (a literal '%%' is %%25)")
+		}
+	}
+	return nil
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
 // valEnum accepts exactly one of allowed. A value that is allowed once upper-cased
 // gets a pointed message: seed 003 shows every constant lower-cased by mistake.
 func valEnum(field, v string, required bool, allowed ...string) *FieldError {

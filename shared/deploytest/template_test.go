@@ -35,7 +35,7 @@ var logicalIDs = map[string]string{
 var tableActions = map[string][]string{
 	httpapi.FnCreateVoucher: {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 	httpapi.FnAppPaySign:    {"dynamodb:GetItem", "dynamodb:PutItem"},
-	httpapi.FnNotify:        {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+	httpapi.FnNotify:        {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 }
 
 // envRead is every variable each function's code reads (config.Load and the credentials

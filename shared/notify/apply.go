@@ -79,8 +79,7 @@ func (s *Service) fundAuth(ctx context.Context, creds *alipay.Credentials, n *al
 		return
 	}
 	o.notifyID, o.orderID = a.NotifyID, a.OutOrderNo
-	// Alipay's own fund-auth example carries no app_id: check it when present.
-	if a.AppID != "" && !s.checkAppID(o, creds, a.AppID, a.AuthAppID) {
+	if !s.checkFundAuthApp(o, creds, a) {
 		return
 	}
 	ord, err := s.store.GetPreAuthOrder(ctx, a.OutOrderNo)
@@ -109,6 +108,30 @@ func (s *Service) fundAuth(ctx context.Context, creds *alipay.Credentials, n *al
 		e.TotalFreeze, e.TotalUnfreeze, e.TotalPay, e.Rest = a.TotalFreezeAmount, a.TotalUnfreezeAmount, a.TotalPayAmount, a.RestAmount
 	}
 	o.apply(s.store.ApplyFundAuth(ctx, e))
+}
+
+// checkFundAuthApp requires a fund-auth notice to name our app: app_id (checked as for
+// trade notices), or, when Alipay leaves app_id out (its own §8.6 example has none),
+// auth_app_id equal to the merchant's app (ours in ISV mode, else our credentials' app).
+// A notice naming neither is refused: a signature alone does not say the notice is
+// about our app's orders.
+func (s *Service) checkFundAuthApp(o *outcome, creds *alipay.Credentials, a *alipay.FundAuthNotice) bool {
+	switch {
+	case a.AppID != "":
+		return s.checkAppID(o, creds, a.AppID, a.AuthAppID)
+	case a.AuthAppID == "":
+		o.mismatch("app_id")
+		return false
+	}
+	want := s.authAppID
+	if want == "" {
+		want = creds.AppID
+	}
+	if a.AuthAppID != want {
+		o.mismatch("auth_app_id")
+		return false
+	}
+	return true
 }
 
 // fundAuthMismatch returns the first field of a fund-auth notice that contradicts the

@@ -101,6 +101,7 @@ type outcome struct {
 	result   orders.ApplyResult
 	reason   string // fixed text for the log, never input
 	field    string // the field that failed a check
+	forgery  bool   // a verified signature put to another use: logged at error level
 	err      error  // our own error, logged; never key material
 }
 
@@ -112,7 +113,7 @@ func (o *outcome) fail(status int, reason string, err error) *outcome {
 // Handle processes one notification body and returns the HTTP status and the reply
 // body: "success" with 200 once the effect is stored (Applied, Duplicate or Stale),
 // "fail" otherwise — 400 bad or forged input, 409 a verified notice that does not match
-// our order, 413/415 transport errors, 503 store or credentials unavailable.
+// our order (or whose trade_no is bound to another order), 413/415 transport errors, 503 store or credentials unavailable.
 func (s *Service) Handle(ctx context.Context, contentType string, body []byte) (status int, reply string) {
 	return s.finish(ctx, s.handle(ctx, contentType, body))
 }
@@ -234,6 +235,11 @@ func (o *outcome) apply(res orders.ApplyResult, err error) {
 	case err == nil:
 		o.result = res
 		o.status = http.StatusOK
+	case errors.Is(err, orders.ErrTradeNoBound):
+		// A genuine signature naming another order's trade: a re-split notification
+		// (docs/design.md, "Echoed fields and the re-split forgery"). Nothing changed.
+		o.field, o.forgery = "trade_no", true
+		o.fail(http.StatusConflict, "forgery attempt: trade_no is bound to another order", err)
 	case errors.Is(err, orders.ErrInvalid):
 		o.fail(http.StatusConflict, "notice rejected by the order model", err)
 	default:
@@ -293,9 +299,12 @@ func (s *Service) finish(ctx context.Context, o *outcome) (int, string) {
 	if o.err != nil {
 		attrs = append(attrs, slog.String("error", o.err.Error()))
 	}
+	if o.forgery {
+		attrs = append(attrs, slog.Bool("forgery", true))
+	}
 	level := slog.LevelInfo
 	switch {
-	case o.status >= 500:
+	case o.status >= 500, o.forgery:
 		level = slog.LevelError
 	case o.status != http.StatusOK:
 		level = slog.LevelWarn

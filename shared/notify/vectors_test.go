@@ -134,6 +134,10 @@ func TestNotifyVectors(t *testing.T) {
 				want = http.StatusBadRequest
 			case vc.BusinessChecksPass != nil && !*vc.BusinessChecksPass:
 				want = http.StatusConflict
+			case params != nil && vc.Kind == string(alipay.KindFundAuth) && params["app_id"] == "" && params["auth_app_id"] == "":
+				// Genuinely signed, but naming no app (the §8.6 seed example): since issue
+				// 15 a fund-auth notice must carry app_id or auth_app_id equal to ours.
+				want, vc.FailedCheck = http.StatusConflict, "app_id"
 			}
 			if code != want {
 				t.Fatalf("status %d, want %d; log: %v", code, want, e.lastLine())

@@ -27,7 +27,7 @@ func benchApply(b *testing.B, s orders.Store) {
 	}
 	b.ResetTimer()
 	for i := range b.N {
-		e := orders.TradeEffect{NotifyID: fmt.Sprintf("n%d", i), OutTradeNo: "T1", TradeStatus: orders.TradeSuccess,
+		e := orders.TradeEffect{NotifyID: fmt.Sprintf("n%d", i), OutTradeNo: "T1", TradeNo: "2025060122001422520500000001", TradeStatus: orders.TradeSuccess,
 			RefundFee: alipay.Amount(i), Now: benchNow}
 		if res, err := s.ApplyTrade(ctx, e); err != nil || res != orders.Applied {
 			b.Fatalf("apply %d: %v %v", i, res, err)

@@ -166,6 +166,16 @@ type agreementItem struct {
 	NotifyIDs           []string `dynamodbav:"notify_ids,omitempty"`
 }
 
+// tradeNoItem binds an Alipay trade_no to its order. It has no TTL: a binding must
+// outlive every notice that could name the trade.
+type tradeNoItem struct {
+	PK         string `dynamodbav:"pk"`
+	SK         string `dynamodbav:"sk"`
+	TradeNo    string `dynamodbav:"trade_no"`
+	OutTradeNo string `dynamodbav:"out_trade_no"`
+	CreatedAt  string `dynamodbav:"created_at"`
+}
+
 type preAuthItem struct {
 	PK            string                 `dynamodbav:"pk"`
 	SK            string                 `dynamodbav:"sk"`
@@ -704,11 +714,17 @@ func (s *DynamoStore) CompleteVoucher(ctx context.Context, outOrderNo, outReques
 	})
 }
 
+// ApplyTrade binds the trade_no to the order, then updates the order: two writes,
+// ordered so that a crash between them leaves a binding without the update, never an
+// applied notice without its binding; Alipay's resend finds the binding its own and
+// completes the update. The binding is claimed only after the notice passed the order's
+// own checks, so a notice the order rejects binds nothing.
 func (s *DynamoStore) ApplyTrade(ctx context.Context, e TradeEffect) (ApplyResult, error) {
 	if err := validateTrade(e); err != nil {
 		return "", err
 	}
 	var res ApplyResult
+	bound := false
 	err := s.retry(ctx, "apply trade notice", func() (bool, error) {
 		raw, err := s.get(ctx, kindAppPay, e.OutTradeNo)
 		if err != nil {
@@ -723,12 +739,54 @@ func (s *DynamoStore) ApplyTrade(ctx context.Context, e TradeEffect) (ApplyResul
 			return false, err
 		}
 		next := cur.clone()
-		if res, err = applyTrade(next, e); err != nil || res != Applied {
+		if res, err = applyTrade(next, e); err != nil {
 			return true, err
+		}
+		if !bound {
+			ok, err := s.bindTradeNo(ctx, e)
+			if err != nil || !ok {
+				return false, err // !ok: lost a race for the binding; decide again
+			}
+			bound = true
+		}
+		if res != Applied {
+			return true, nil
 		}
 		return writeRecord(ctx, s, cur, next, false, encodeAppPay, e.NotifyID)
 	})
+	if err != nil {
+		res = ""
+	}
 	return res, err
+}
+
+// bindTradeNo reads the trade_no's binding and, when unbound, claims it for the notice's
+// order with a conditional put. False when another writer claimed it first (read again);
+// ErrTradeNoBound when it belongs to another order.
+func (s *DynamoStore) bindTradeNo(ctx context.Context, e TradeEffect) (bool, error) {
+	raw, err := s.get(ctx, kindTradeNo, e.TradeNo)
+	if err != nil {
+		return false, err
+	}
+	var cur tradeNoItem
+	if raw != nil {
+		if err := attributevalue.UnmarshalMap(raw, &cur); err != nil {
+			return false, corrupt(kindTradeNo+"#"+e.TradeNo, err)
+		}
+		if cur.OutTradeNo == "" {
+			return false, corrupt(kindTradeNo+"#"+e.TradeNo, errors.New("out_trade_no is empty"))
+		}
+	}
+	claim, err := bindTradeNo(cur.OutTradeNo, e)
+	if err != nil || !claim {
+		return err == nil, err
+	}
+	pk, sk := itemKey(kindTradeNo, e.TradeNo)
+	item, err := attributevalue.MarshalMap(tradeNoItem{PK: pk, SK: sk, TradeNo: e.TradeNo, OutTradeNo: e.OutTradeNo, CreatedAt: fmtTime(normTime(e.Now))})
+	if err != nil {
+		return false, corrupt("new item", err)
+	}
+	return s.putNew(ctx, item)
 }
 
 func (s *DynamoStore) ApplyFundAuth(ctx context.Context, e FundAuthEffect) (ApplyResult, error) {

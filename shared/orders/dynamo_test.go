@@ -105,7 +105,7 @@ func storeCalls(token string) map[string]func(ctx context.Context, s orders.Stor
 		},
 		"get_pre_auth_order": func(ctx context.Context, s orders.Store) error { _, err := s.GetPreAuthOrder(ctx, "P1"); return err },
 		"apply_trade": func(ctx context.Context, s orders.Store) error {
-			_, err := s.ApplyTrade(ctx, orders.TradeEffect{NotifyID: "n1", OutTradeNo: "T1", TradeStatus: orders.TradeSuccess, Now: now})
+			_, err := s.ApplyTrade(ctx, orders.TradeEffect{NotifyID: "n1", OutTradeNo: "T1", TradeNo: "2025060122001422520500000001", TradeStatus: orders.TradeSuccess, Now: now})
 			return err
 		},
 		"apply_fund_auth": func(ctx context.Context, s orders.Store) error {
@@ -188,7 +188,7 @@ func TestDynamoStoreOutage(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 		defer cancel()
 		start := time.Now()
-		_, err = s.ApplyTrade(ctx, orders.TradeEffect{NotifyID: "n1", OutTradeNo: "T1", TradeStatus: orders.TradeSuccess, Now: start})
+		_, err = s.ApplyTrade(ctx, orders.TradeEffect{NotifyID: "n1", OutTradeNo: "T1", TradeNo: "2025060122001422520500000001", TradeStatus: orders.TradeSuccess, Now: start})
 		if !errors.Is(err, orders.ErrUnavailable) {
 			t.Fatalf("err = %v, want ErrUnavailable", err)
 		}
@@ -219,4 +219,53 @@ func TestDynamoStoreOutage(t *testing.T) {
 			})
 		}
 	})
+}
+
+// crashingClient fails every UpdateItem while crash is set, as a process that dies
+// between its writes would leave the table.
+type crashingClient struct {
+	orders.DynamoAPI
+	crash atomic.Bool
+}
+
+func (c *crashingClient) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	if c.crash.Load() {
+		return nil, errors.New("process died")
+	}
+	return c.DynamoAPI.UpdateItem(ctx, in, optFns...)
+}
+
+// The trade_no binding and the order update are two writes: a crash between them leaves
+// the binding alone, and the resent notice converges (the binding is already its own).
+func TestDynamoTradeNoBindingSurvivesCrashBetweenWrites(t *testing.T) {
+	srv := dynalitetest.Start(t)
+	client := &crashingClient{DynamoAPI: dynalitetest.NewClient(t, srv.Endpoint())}
+	s := orders.NewDynamoStore(client, newTable(t, client.DynamoAPI.(*dynamodb.Client)))
+	now := time.Date(2025, 6, 1, 5, 0, 0, 0, time.UTC)
+	for _, k := range []string{"T1", "T2"} {
+		if out, _, err := s.CreateAppPayOrder(t.Context(), &orders.AppPayOrder{OutTradeNo: k, Owner: "c", ParamsHash: "h" + k, TotalAmount: 900, CreatedAt: now}); err != nil || out != orders.Created {
+			t.Fatalf("create %s: %v %v", k, out, err)
+		}
+	}
+	e := orders.TradeEffect{NotifyID: "n1", OutTradeNo: "T1", TradeNo: "2025060122001422520500000001", TradeStatus: orders.TradeSuccess, Now: now}
+	client.crash.Store(true)
+	if _, err := s.ApplyTrade(t.Context(), e); err == nil {
+		t.Fatal("the order update cannot have succeeded")
+	}
+	client.crash.Store(false)
+	if o, err := s.GetAppPayOrder(t.Context(), "T1"); err != nil || o.Status != orders.TradeCreated {
+		t.Fatalf("after the crash: %+v %v", o, err)
+	}
+	// The binding was written first: another order cannot take the trade_no meanwhile.
+	forged := e
+	forged.NotifyID, forged.OutTradeNo = "forged", "T2"
+	if _, err := s.ApplyTrade(t.Context(), forged); !errors.Is(err, orders.ErrTradeNoBound) {
+		t.Fatalf("forged: %v, want ErrTradeNoBound", err)
+	}
+	if res, err := s.ApplyTrade(t.Context(), e); err != nil || res != orders.Applied {
+		t.Fatalf("resent notice: %q %v, want APPLIED", res, err)
+	}
+	if o, err := s.GetAppPayOrder(t.Context(), "T1"); err != nil || o.Status != orders.TradeSuccess || o.TradeNo != e.TradeNo {
+		t.Fatalf("after the resend: %+v %v", o, err)
+	}
 }

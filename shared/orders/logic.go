@@ -139,6 +139,8 @@ func validateTrade(e TradeEffect) error {
 		return invalid("notify_id", "is empty")
 	case e.OutTradeNo == "":
 		return invalid("out_trade_no", "is empty")
+	case e.TradeNo == "":
+		return invalid("trade_no", "is empty")
 	case e.TradeStatus == TradeCreated || !TradeMachine.Known(e.TradeStatus):
 		return invalid("trade_status", fmt.Sprintf("%q is not a notified status", e.TradeStatus))
 	case e.RefundFee < 0:
@@ -160,6 +162,9 @@ func tradePaid(s TradeStatus) bool { return s == TradeSuccess || s == TradeFinis
 func applyTrade(o *AppPayOrder, e TradeEffect) (ApplyResult, error) {
 	if e.RefundFee > o.TotalAmount {
 		return "", invalid("refund_fee", fmt.Sprintf("%s exceeds total_amount %s", e.RefundFee, o.TotalAmount))
+	}
+	if o.TradeNo != "" && o.TradeNo != e.TradeNo {
+		return "", invalid("trade_no", "differs from the order's: one out_trade_no is one Alipay trade")
 	}
 	if slices.Contains(o.NotifyIDs, e.NotifyID) {
 		return Duplicate, nil
@@ -195,6 +200,20 @@ func applyTrade(o *AppPayOrder, e TradeEffect) (ApplyResult, error) {
 	o.UpdatedAt = now
 	o.NotifyIDs = addReceipt(o.NotifyIDs, e.NotifyID)
 	return Applied, nil
+}
+
+// bindTradeNo decides a trade notice's claim on its trade_no, given the order the
+// trade_no is bound to (owner, "" when unbound): claim it when unbound, go on when it is
+// already this order's, refuse (ErrTradeNoBound) when it is another's. The stores bind
+// before they apply, so an applied notice always has its binding.
+func bindTradeNo(owner string, e TradeEffect) (claim bool, err error) {
+	switch owner {
+	case "":
+		return true, nil
+	case e.OutTradeNo:
+		return false, nil
+	}
+	return false, fmt.Errorf("%w: trade_no %s belongs to out_trade_no %s, not %s", ErrTradeNoBound, e.TradeNo, owner, e.OutTradeNo)
 }
 
 func validateFundAuth(e FundAuthEffect) error {

@@ -13,6 +13,7 @@ type MemoryStore struct {
 	appPay     map[string]*AppPayOrder
 	agreements map[string]*Agreement
 	preAuth    map[string]*PreAuthOrder
+	tradeNos   map[string]string // trade_no → out_trade_no
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -23,6 +24,7 @@ func NewMemoryStore() *MemoryStore {
 		appPay:     map[string]*AppPayOrder{},
 		agreements: map[string]*Agreement{},
 		preAuth:    map[string]*PreAuthOrder{},
+		tradeNos:   map[string]string{},
 	}
 }
 
@@ -162,6 +164,13 @@ func (s *MemoryStore) ApplyTrade(ctx context.Context, e TradeEffect) (ApplyResul
 	res, err := applyTrade(next, e)
 	if err != nil {
 		return "", err
+	}
+	claim, err := bindTradeNo(s.tradeNos[e.TradeNo], e)
+	if err != nil {
+		return "", err
+	}
+	if claim {
+		s.tradeNos[e.TradeNo] = e.OutTradeNo
 	}
 	if res == Applied {
 		s.appPay[e.OutTradeNo] = next

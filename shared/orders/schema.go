@@ -18,6 +18,8 @@ const (
 	kindAppPay    = "APPPAY"
 	kindPreAuth   = "PREAUTH"
 	kindAgreement = "AGREEMENT"
+	// kindTradeNo binds an Alipay trade_no to the one order it pays (pk TRADENO#<trade_no>).
+	kindTradeNo = "TRADENO"
 )
 
 func itemKey(kind, id string) (pk, sk string) { return kind + "#" + id, kind }

@@ -46,7 +46,9 @@ type Store interface {
 	// already has another definite outcome, a no-op if the same.
 	ResolveOperation(ctx context.Context, r OpRef, out OpOutcome) error
 
-	// ApplyTrade applies a verified trade_status_sync notice.
+	// ApplyTrade applies a verified trade_status_sync notice. Its trade_no is bound to the
+	// order on first sight, before the order changes; a notice whose trade_no is bound to
+	// another order is refused with ErrTradeNoBound and changes nothing.
 	ApplyTrade(ctx context.Context, e TradeEffect) (ApplyResult, error)
 	// ApplyFundAuth applies a verified fund_auth_freeze notice.
 	ApplyFundAuth(ctx context.Context, e FundAuthEffect) (ApplyResult, error)
@@ -68,6 +70,10 @@ var (
 	ErrInvalid = errors.New("orders: invalid input")
 	// ErrLimit: an order reached its bound of voucher requests or fund operations.
 	ErrLimit = errors.New("orders: limit reached")
+	// ErrTradeNoBound: the trade notice's trade_no already belongs to another order. One
+	// Alipay trade pays one order: a notice naming another is a forgery (a genuine
+	// notification re-split into other parameters) and changes nothing.
+	ErrTradeNoBound = errors.New("orders: trade_no is bound to another order")
 )
 
 // Bounds that keep a pre-auth order, its requests, operations and receipts in one item.

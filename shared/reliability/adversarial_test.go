@@ -259,7 +259,7 @@ func advOrders(t *testing.T, s *stack, nApp, nPre int) (apps, pres []*advOrder) 
 			subject = "会员 ☕ " + fmt.Sprint(i) + " 100%+"
 		}
 		biz := map[string]any{"out_trade_no": o.id, "total_amount": o.amount.String(), "subject": subject,
-			"body": "a=b&c=d 说明", "product_code": alipay.ProductCodeQuickMSecurityPay}
+			"body": "a%3Db%26c%3Dd 说明 100%", "product_code": alipay.ProductCodeQuickMSecurityPay}
 		var paid payResult
 		s.control(t, "/sandbox/orders/pay", map[string]string{"order_str": s.createAppPay(t, biz)}, &paid)
 		o.alipayNo, o.wantStatus = paid.TradeNo, string(orders.TradeSuccess)
@@ -369,6 +369,12 @@ func buildCorpus(t *testing.T, rng *mrand.Rand, k *testKeys, forger *alipay.Priv
 					}
 					add("tampered_field", enc(with(key, tamper(key, p[key]))), http.StatusBadRequest)
 				}
+				if o.kind == alipay.KindTradeStatus {
+					// The re-split forgery: a notice Alipay signed for this order, whose
+					// body (accepted at create before issue 15) plants fields naming the
+					// other order, re-parsed into a notice for the other order.
+					add("resplit_other_order", resplit(t, signNotice(t, k.alipay, with("body", resplitBody(p, other.id)), "utf-8"), other.id), http.StatusConflict)
+				}
 				add("replayed_onto_other_order", enc(with(idField, other.id)), http.StatusBadRequest)
 				add("replayed_resigned_other_order", resign(with(idField, other.id)), http.StatusConflict)
 				add("wrong_app_id_resigned", resign(with("app_id", "2021000000009999")), http.StatusConflict)
@@ -460,4 +466,48 @@ func rsa1Sign(t *testing.T, k *alipay.PrivateKey, p map[string]string) string {
 		t.Fatal(err)
 	}
 	return base64.StdEncoding.EncodeToString(sig)
+}
+
+// resplitBody is a body that plants a second notify_id, notify_time, notify_type and
+// out_trade_no (other) in the signed content, and "p=" to swallow what follows.
+func resplitBody(p map[string]string, other string) string {
+	return "x&notify_id=RESPLIT" + other + "&notify_time=" + p["notify_time"] + "&notify_type=trade_status_sync&out_trade_no=" + other + "&p="
+}
+
+// resplit re-parses a genuine notice's signed content into another parameter set with
+// the same content (so the same valid signature), naming other as out_trade_no.
+func resplit(t *testing.T, genuine map[string]string, other string) []byte {
+	t.Helper()
+	content := alipay.NotifySignContent(genuine)
+	head := "&out_trade_no=" + other + "&p="
+	i := strings.Index(content, head)
+	if i < 0 {
+		t.Fatalf("content does not hold the planted fields: %.200s", content)
+	}
+	keys := slices.Sorted(maps.Keys(genuine))
+	next := ""
+	for _, k := range keys {
+		if k > "p" && k != "sign" && k != "sign_type" && genuine[k] != "" {
+			next = k
+			break
+		}
+	}
+	j := len(content)
+	if next != "" {
+		j = strings.Index(content[i:], "&"+next+"=") + i
+	}
+	forged := map[string]string{"p": content[i+len(head) : j]}
+	for _, kv := range strings.Split(content[:i+len(head)-len("&p=")], "&") {
+		k, v, _ := strings.Cut(kv, "=")
+		forged[k] = v
+	}
+	for _, k := range keys {
+		if k > "p" {
+			forged[k] = genuine[k]
+		}
+	}
+	if alipay.NotifySignContent(forged) != content {
+		t.Fatalf("re-split content differs")
+	}
+	return encodeNotice(t, forged, "utf-8")
 }

@@ -21,8 +21,8 @@ import (
 )
 
 // orderGen makes app-pay orders whose text fields carry what breaks naive encoders:
-// CJK, astral emoji and ZWJ sequences, and the form metacharacters & = + % (subject
-// may not hold & = / by Alipay's rules; body and passback_params may).
+// CJK, astral emoji and ZWJ sequences, and the form metacharacters + % and escapes of
+// & = (no field Alipay echoes may hold a raw & or =; passback_params is URL-encoded).
 type orderGen struct {
 	r   *rand.Rand
 	seq int
@@ -36,7 +36,9 @@ var (
 	genWords   = []string{"测试商品", "押金", "会员月卡", "咖啡", "北京", "上海", "支付宝", "Deluxe", "café", "naïve", "№7", "Ω"}
 	genEmoji   = []string{"☕", "🧧", "🎉", "👨‍👩‍👧", "🇨🇳", "😀", "🍜"}
 	genSubject = []string{"+", "%", "%2B", "%E4%B8%AD", " + ", "100%", "a+b", "~", "!", "(1)", "#"}
-	genBody    = []string{"&", "=", "a=b&c=d", "&sign=forged", "%26", "%3D", "+", "%", "k=%E4%B8%AD+1", "?x=1&y=2"}
+	genBody    = []string{"%26sign%3Dforged", "%26", "%3D", "+", "%", "k:%E4%B8%AD+1", "?x-1;y-2", "100%"}
+	// genPassback is URL-encoded, as Alipay requires of passback_params.
+	genPassback = []string{"a%3Db%26c%3Dd", "%26sign%3Dforged", "%26", "%3D", "+", "%25", "k%3D%E4%B8%AD%2B1", "%3Fx%3D1%26y%3D2"}
 )
 
 func (g *orderGen) pick(from []string) string { return from[g.r.IntN(len(from))] }
@@ -73,7 +75,7 @@ func (g *orderGen) appPay(prefix string, now time.Time) map[string]any {
 		biz["body"] = g.text(1+g.r.IntN(4), genBody, genSubject)
 	}
 	if g.r.IntN(4) != 0 {
-		biz["passback_params"] = g.text(1+g.r.IntN(8), genBody)
+		biz["passback_params"] = g.text(1+g.r.IntN(8), genPassback)
 	}
 	switch g.r.IntN(4) {
 	case 0:

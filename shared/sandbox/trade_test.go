@@ -40,7 +40,7 @@ func TestTradeQueryBeforeAndAfterPay(t *testing.T) {
 	notify := newSink(t)
 	ap := appPay("AP0001", "9.00", "大乐透 2.1")
 	ap.Body = "iPhone 6 16G + 保护壳 😀"
-	ap.PassbackParams = "a%3Db&c=d"
+	ap.PassbackParams = "a%3Db%26c%3Dd"
 	ostr := orderStr(t, e.creds, ap, alipay.OrderStringOptions{NotifyURL: notify.url()})
 
 	t.Run("before_pay_the_trade_does_not_exist", func(t *testing.T) {
@@ -85,7 +85,7 @@ func TestTradeQueryBeforeAndAfterPay(t *testing.T) {
 		}
 		if tn.TradeStatus != alipay.TradeStatusSuccess || tn.TradeNo != tradeNo || tn.OutTradeNo != "AP0001" ||
 			tn.ReceiptAmount != alipay.MustAmount("9.00") || tn.BuyerID != DefaultBuyerID || tn.Subject != "大乐透 2.1" ||
-			tn.PassbackParams != "a%3Db&c=d" || tn.GmtPayment.IsZero() || tn.GmtCreate.IsZero() || tn.IsRefund() {
+			tn.PassbackParams != "a%3Db%26c%3Dd" || tn.GmtPayment.IsZero() || tn.GmtCreate.IsZero() || tn.IsRefund() {
 			t.Fatalf("notice %+v", tn)
 		}
 		for _, k := range []string{"auth_app_id", "charset", "version", "notify_id", "body", "fund_bill_list"} {

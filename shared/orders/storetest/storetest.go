@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) orders.Store) {
 	t.Run("fund_auth_snapshot", func(t *testing.T) { testFundAuthSnapshot(t, newStore) })
 	t.Run("racing_notifications", func(t *testing.T) { testRacing(t, newStore) })
 	t.Run("operations", func(t *testing.T) { testOperations(t, newStore) })
+	t.Run("trade_no_binding", func(t *testing.T) { testTradeNoBinding(t, newStore) })
 }
 
 // ---- fixtures ----
@@ -797,6 +798,7 @@ func testNotifications(t *testing.T, newStore func(t *testing.T) orders.Store) {
 		reachPreAuth(t, s, orders.PreAuthCodeIssued)
 		tradeCases := map[string]func(e *orders.TradeEffect){
 			"empty_notify_id":  func(e *orders.TradeEffect) { e.NotifyID = "" },
+			"empty_trade_no":   func(e *orders.TradeEffect) { e.TradeNo = "" },
 			"status_created":   func(e *orders.TradeEffect) { e.TradeStatus = orders.TradeCreated },
 			"status_unknown":   func(e *orders.TradeEffect) { e.TradeStatus = "TRADE_PENDING" },
 			"negative_refund":  func(e *orders.TradeEffect) { e.RefundFee = -1 },
@@ -1116,4 +1118,124 @@ func testRacing(t *testing.T, newStore func(t *testing.T) orders.Store) {
 			}
 		}
 	})
+}
+
+// testTradeNoBinding: one Alipay trade_no pays one order. A notice naming a trade_no
+// already bound to another order (a genuine notification re-split into other parameters)
+// is refused with ErrTradeNoBound and changes nothing; redeliveries to the bound order
+// stay idempotent.
+func testTradeNoBinding(t *testing.T, newStore func(t *testing.T) orders.Store) {
+	const other = "70501111111S001111120"
+	forOrder := func(key, id string, st orders.TradeStatus) orders.TradeEffect {
+		e := trade(id, st)
+		e.OutTradeNo = key
+		return e
+	}
+	t.Run("trade_no_of_another_order_is_refused", func(t *testing.T) {
+		s := newStore(t)
+		mustCreate(t, s, appOrder(tradeKey, "h1"))
+		mustCreate(t, s, appOrder(other, "h2"))
+		mustApply(t, applyTrade(t, s), trade("n1", orders.TradeSuccess), orders.Applied)
+		before := getOrder(t, s, other)
+		for _, st := range []orders.TradeStatus{orders.TradeSuccess, orders.TradeWaitBuyerPay, orders.TradeClosed} {
+			res, err := s.ApplyTrade(t.Context(), forOrder(other, "forged-"+string(st), st))
+			if !errors.Is(err, orders.ErrTradeNoBound) || res != "" {
+				t.Fatalf("%s for another order: %q %v, want ErrTradeNoBound", st, res, err)
+			}
+		}
+		if after := getOrder(t, s, other); !reflect.DeepEqual(after, before) {
+			t.Fatalf("a refused notice changed the order:\nbefore %+v\nafter  %+v", before, after)
+		}
+		// The bound order is unaffected: redelivery is a Duplicate, later notices apply.
+		mustApply(t, applyTrade(t, s), trade("n1", orders.TradeSuccess), orders.Duplicate)
+		mustApply(t, applyTrade(t, s), trade("n2", orders.TradeFinished), orders.Applied)
+	})
+	t.Run("unpaid_notice_binds_too", func(t *testing.T) {
+		// WAIT_BUYER_PAY and an unpaid TRADE_CLOSED carry the trade_no as well: the first
+		// notice of a trade binds it, whatever its status.
+		s := newStore(t)
+		mustCreate(t, s, appOrder(tradeKey, "h1"))
+		mustCreate(t, s, appOrder(other, "h2"))
+		mustApply(t, applyTrade(t, s), trade("n1", orders.TradeWaitBuyerPay), orders.Applied)
+		if _, err := s.ApplyTrade(t.Context(), forOrder(other, "forged", orders.TradeSuccess)); !errors.Is(err, orders.ErrTradeNoBound) {
+			t.Fatalf("err = %v, want ErrTradeNoBound", err)
+		}
+	})
+	t.Run("unknown_or_rejected_notice_binds_nothing", func(t *testing.T) {
+		s := newStore(t)
+		mustCreate(t, s, appOrder(other, "h2"))
+		// No order: nothing is bound.
+		mustApply(t, applyTrade(t, s), trade("n0", orders.TradeSuccess), orders.NotFound)
+		// The order model rejects it: nothing is bound either.
+		bad := forOrder(other, "n1", orders.TradeSuccess)
+		bad.RefundFee = orderAmount + 1
+		if _, err := s.ApplyTrade(t.Context(), bad); !errors.Is(err, orders.ErrInvalid) {
+			t.Fatalf("err = %v, want ErrInvalid", err)
+		}
+		mustCreate(t, s, appOrder(tradeKey, "h1"))
+		mustApply(t, applyTrade(t, s), trade("n2", orders.TradeSuccess), orders.Applied)
+	})
+	t.Run("other_trade_no_for_a_bound_order_is_invalid", func(t *testing.T) {
+		s := newStore(t)
+		mustCreate(t, s, appOrder(tradeKey, "h1"))
+		mustApply(t, applyTrade(t, s), trade("n1", orders.TradeSuccess), orders.Applied)
+		e := trade("n2", orders.TradeFinished)
+		e.TradeNo = "2025060122001422520500000002"
+		if _, err := s.ApplyTrade(t.Context(), e); !errors.Is(err, orders.ErrInvalid) {
+			t.Fatalf("err = %v, want ErrInvalid", err)
+		}
+		if o := getTrade(t, s); o.Status != orders.TradeSuccess {
+			t.Fatalf("order = %+v", o)
+		}
+	})
+	t.Run("racing_orders_one_claims_the_trade_no", func(t *testing.T) {
+		s := newStore(t)
+		keys := []string{tradeKey, other}
+		for i, k := range keys {
+			mustCreate(t, s, appOrder(k, fmt.Sprintf("h%d", i)))
+		}
+		const deliveries = 20
+		res := make([]orders.ApplyResult, deliveries)
+		errs := make([]error, deliveries)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range deliveries {
+			wg.Go(func() {
+				<-start
+				k := keys[i%2]
+				res[i], errs[i] = s.ApplyTrade(t.Context(), forOrder(k, "n-"+k, orders.TradeSuccess))
+			})
+		}
+		close(start)
+		wg.Wait()
+		won := map[string]bool{}
+		for i := range deliveries {
+			k := keys[i%2]
+			switch {
+			case errs[i] == nil && (res[i] == orders.Applied || res[i] == orders.Duplicate):
+				won[k] = true
+			case errors.Is(errs[i], orders.ErrTradeNoBound):
+			default:
+				t.Fatalf("delivery %d for %s: %q %v", i, k, res[i], errs[i])
+			}
+		}
+		if len(won) != 1 {
+			t.Fatalf("orders that took the trade_no: %v, want exactly one", won)
+		}
+		for _, k := range keys {
+			o := getOrder(t, s, k)
+			if paid := o.Status == orders.TradeSuccess; paid != won[k] || (o.TradeNo != "") != won[k] {
+				t.Fatalf("order %s = %+v, won %v", k, o, won[k])
+			}
+		}
+	})
+}
+
+func getOrder(t *testing.T, s orders.Store, key string) *orders.AppPayOrder {
+	t.Helper()
+	o, err := s.GetAppPayOrder(t.Context(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
 }
