@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 )
 
 // Credentials are everything needed to sign requests and verify Alipay's signatures for
@@ -87,3 +88,20 @@ func (c *Credentials) Validate() error {
 	}
 	return nil
 }
+
+// String keeps key material out of %v and %+v: credentials reach test failures and log
+// lines by accident more often than on purpose, so only identifiers are printed.
+func (c Credentials) String() string {
+	mode := "key"
+	if c.AppCertSN != "" {
+		mode = "cert"
+	}
+	return fmt.Sprintf("alipay.Credentials{AppID:%q mode:%s AppCertSN:%q AlipayRootCertSN:%q alipayCerts:%d encryptKey:%t Version:%q}",
+		c.AppID, mode, c.AppCertSN, c.AlipayRootCertSN, len(c.AlipayCerts), len(c.EncryptKey) > 0, c.Version)
+}
+
+// GoString is String for %#v.
+func (c Credentials) GoString() string { return c.String() }
+
+// LogValue is String for log/slog.
+func (c Credentials) LogValue() slog.Value { return slog.StringValue(c.String()) }
