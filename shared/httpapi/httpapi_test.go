@@ -246,19 +246,40 @@ func TestNotifyURL(t *testing.T) {
 	if got := NotifyURL(local, "https://pay.example.com/v1/notify/alipay"); got != "https://pay.example.com/v1/notify/alipay" {
 		t.Errorf("configured: %s", got)
 	}
-	// Through the Lambda adapter the request URL is https://<domain>/...
-	var seen string
-	rt := NewRouter(JWTCaller, nil)
-	_ = rt.Handle("POST", "/v1/app-pay/orders", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		seen = NotifyURL(r, "")
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	ev := lambdaEvent("POST", "/v1/app-pay/orders", map[string]string{"sub": "u"}, nil)
-	if _, err := httpadapter.NewV2(rt).ProxyWithContext(context.Background(), ev); err != nil {
-		t.Fatal(err)
+	// In Lambda the notify_url is API Gateway's domain over https, whatever the client's
+	// headers say.
+	const want = "https://abc.execute-api.us-east-1.amazonaws.com/v1/notify/alipay"
+	for _, tc := range []struct {
+		name    string
+		headers map[string]string
+	}{
+		{"plain_request", nil},
+		{"forged_forwarded_proto_http", map[string]string{"x-forwarded-proto": "http"}},
+		{"forged_host", map[string]string{"host": "evil.example", "x-forwarded-host": "evil.example"}},
+		{"forged_host_and_proto", map[string]string{"host": "evil.example", "x-forwarded-proto": "http", "forwarded": "proto=http;host=evil.example"}},
+	} {
+		t.Run("lambda_"+tc.name, func(t *testing.T) {
+			var seen string
+			rt := NewRouter(JWTCaller, nil)
+			_ = rt.Handle("POST", "/v1/app-pay/orders", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				seen = NotifyURL(r, "")
+				w.WriteHeader(http.StatusNoContent)
+			}))
+			ev := lambdaEvent("POST", "/v1/app-pay/orders", map[string]string{"sub": "u"}, tc.headers)
+			if _, err := httpadapter.NewV2(rt).ProxyWithContext(context.Background(), ev); err != nil {
+				t.Fatal(err)
+			}
+			if seen != want {
+				t.Errorf("lambda notify_url %q, want %q", seen, want)
+			}
+		})
 	}
-	if seen != "https://abc.execute-api.us-east-1.amazonaws.com/v1/notify/alipay" {
-		t.Errorf("lambda: %s", seen)
+	// The local server has no gateway context: Host over http, and a forwarded proto
+	// does not turn it into https.
+	fwd := httptest.NewRequest("POST", "http://127.0.0.1:3000/v1/app-pay/orders", nil)
+	fwd.Header.Set("X-Forwarded-Proto", "https")
+	if got := NotifyURL(fwd, ""); got != "http://127.0.0.1:3000/v1/notify/alipay" {
+		t.Errorf("local with X-Forwarded-Proto: %s", got)
 	}
 }
 
