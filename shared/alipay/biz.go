@@ -247,8 +247,9 @@ func bizPositiveInt(dst *int64) func(json.RawMessage, string) error {
 	}
 }
 
-// bizExtraParam accepts an object or a string holding one and keeps it as compact
-// text (key order and escapes as the client wrote them).
+// bizExtraParam accepts an object or a string holding one and keeps it in canonical
+// form (bizCanonicalObject), so a retry that orders keys or spaces differently is the
+// same request for idempotency and sends the same biz_content.
 func bizExtraParam(dst *string) func(json.RawMessage, string) error {
 	return func(raw json.RawMessage, path string) error {
 		obj := []byte(raw)
@@ -266,7 +267,7 @@ func bizExtraParam(dst *string) func(json.RawMessage, string) error {
 		default:
 			return valErr(path, RuleType, "must be a JSON object or a string holding one")
 		}
-		c, err := bizCompactObject(obj)
+		c, err := bizCanonicalObject(obj)
 		if err != nil {
 			return valErr(path, RuleFormat, "must be a JSON object or a string holding one")
 		}
@@ -275,17 +276,22 @@ func bizExtraParam(dst *string) func(json.RawMessage, string) error {
 	}
 }
 
-// bizCompactObject compacts a JSON object text; anything else is an error.
-func bizCompactObject(b []byte) (string, error) {
+// bizCanonicalObject is the canonical text of a JSON object: keys sorted at every
+// level, no insignificant whitespace, numbers exactly as written, strings re-escaped
+// the one way encoding/json writes them (no HTML escapes). Anything but one object is
+// an error.
+func bizCanonicalObject(b []byte) (string, error) {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || b[0] != '{' || !json.Valid(b) {
 		return "", errBizNotObject
 	}
-	var out bytes.Buffer
-	if err := json.Compact(&out, b); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber() // keeps 1.10 as 1.10, and big integers exact
+	var v map[string]any
+	if err := dec.Decode(&v); err != nil {
 		return "", err
 	}
-	return out.String(), nil
+	return bizMarshal(v) // maps marshal with sorted keys
 }
 
 var errBizNotObject = errors.New("not a JSON object")
@@ -406,8 +412,8 @@ func bizValidateExtraParam(field, v string) *FieldError {
 	if fe := valText(field, v, false, bizMaxExtraParam); fe != nil || v == "" {
 		return fe
 	}
-	if c, err := bizCompactObject([]byte(v)); err != nil || c != v {
-		return valErr(field, RuleFormat, "must be a compact JSON object")
+	if c, err := bizCanonicalObject([]byte(v)); err != nil || c != v {
+		return valErr(field, RuleFormat, "must be a compact JSON object with sorted keys")
 	}
 	return nil
 }

@@ -120,6 +120,16 @@ func TestCreateVoucherIdempotency(t *testing.T) {
 			{"c1", first, 200, "", false, 1},
 			{"c1", voucherBody("O-1", "R-1", map[string]any{"pay_timeout": "30m"}), 409, httpapi.CodeIdempotencyConflict, false, 1},
 		}},
+		{name: "extra_param_with_keys_reordered_or_spaced_replays", steps: []step{
+			{"c1", voucherBody("O-1", "R-1", map[string]any{"extra_param": `{"category":"RENT","meta":{"a":1.50,"b":"x"}}`}), 200, "", false, 1},
+			{"c1", voucherBody("O-1", "R-1", map[string]any{"extra_param": ` { "meta" : { "b" : "x", "a" : 1.50 }, "category" : "RENT" } `}), 200, "", true, 1},
+			{"c1", voucherBody("O-1", "R-1", map[string]any{"extra_param": map[string]any{"meta": json.RawMessage(`{"b":"x","a":1.50}`), "category": "RENT"}}), 200, "", true, 1},
+		}},
+		{name: "extra_param_with_another_value_conflicts", steps: []step{
+			{"c1", voucherBody("O-1", "R-1", map[string]any{"extra_param": `{"category":"RENT","meta":{"a":1.50}}`}), 200, "", false, 1},
+			{"c1", voucherBody("O-1", "R-1", map[string]any{"extra_param": `{"meta":{"a":1.5},"category":"RENT"}`}), 409, httpapi.CodeIdempotencyConflict, false, 1},
+			{"c1", voucherBody("O-1", "R-1", map[string]any{"extra_param": `{"category":"CAR","meta":{"a":1.50}}`}), 409, httpapi.CodeIdempotencyConflict, false, 1},
+		}},
 		{name: "new_out_request_no_with_other_order_params_conflicts", steps: []step{
 			{"c1", first, 200, "", false, 1},
 			{"c1", voucherBody("O-1", "R-2", map[string]any{"amount": "200.00"}), 409, httpapi.CodeIdempotencyConflict, false, 1},
