@@ -63,7 +63,7 @@ type AgreementSignParams struct {
 	SignScene           string            `json:"sign_scene,omitempty"`
 	ExternalAgreementNo string            `json:"external_agreement_no,omitempty"`
 	ExternalLogonID     string            `json:"external_logon_id,omitempty"`
-	SignNotifyURL       string            `json:"sign_notify_url,omitempty"`
+	SignNotifyURL       string            `json:"sign_notify_url,omitempty"` // set by the server, never decoded
 	AccessParams        AccessParams      `json:"access_params,omitzero"`
 	PeriodRuleParams    *PeriodRuleParams `json:"period_rule_params,omitempty"`
 	EffectTime          string            `json:"effect_time,omitempty"`
@@ -344,7 +344,11 @@ func (a *AgreementSignParams) bizFields() []bizField {
 		{"sign_scene", bizString(&a.SignScene)},
 		{"external_agreement_no", bizString(&a.ExternalAgreementNo)},
 		{"external_logon_id", bizString(&a.ExternalLogonID)},
-		{"sign_notify_url", bizString(&a.SignNotifyURL)},
+		// Where agreement notices go is the server's configuration, never the client's:
+		// a client-chosen address would receive (and could replay) the merchant's notices.
+		{"sign_notify_url", func(_ json.RawMessage, path string) error {
+			return valErr(path, RuleUnknownField, "is not accepted: agreement notices go to the server's notify address")
+		}},
 		{"access_params", bizObject(func() []bizField {
 			return []bizField{{"channel", bizString(&a.AccessParams.Channel)}}
 		})},
