@@ -54,6 +54,34 @@ type AppPayParams struct {
 	TimeoutExpress      string               `json:"timeout_express,omitempty"`
 	TimeExpire          string               `json:"time_expire,omitempty"`
 	AgreementSignParams *AgreementSignParams `json:"agreement_sign_params,omitempty"`
+	// Owner is not Alipay's: the app user (JWT sub) a server-priced order is created for.
+	// Never sent to Alipay, not part of CanonicalHash (the store compares owners).
+	Owner string `json:"-"`
+}
+
+// bizMaxOwner bounds owner (a JWT sub; Cognito's are 36 characters).
+const bizMaxOwner = 128
+
+// CheckRequestFields checks what a create request may carry beyond Alipay's rules:
+// never agreement_sign_params.sign_notify_url (where agreement notices go is the
+// server's configuration: a client-chosen address would receive the merchant's
+// notices); owner required when the merchant's backend sets prices (server), refused
+// when the app does (client), where the caller is the owner.
+func (p *AppPayParams) CheckRequestFields(serverPricing bool) error {
+	if a := p.AgreementSignParams; a != nil && a.SignNotifyURL != "" {
+		return valErr("agreement_sign_params.sign_notify_url", RuleUnknownField,
+			"is not accepted: agreement notices go to the server's notify address")
+	}
+	if !serverPricing {
+		if p.Owner != "" {
+			return valErr("owner", RuleUnknownField, "is accepted only when prices are set by the merchant's server (APP_PAY_PRICING=server)")
+		}
+		return nil
+	}
+	if fe := valText("owner", p.Owner, true, bizMaxOwner); fe != nil {
+		return fe
+	}
+	return nil
 }
 
 // AgreementSignParams sign a withholding agreement together with the payment.
@@ -63,7 +91,7 @@ type AgreementSignParams struct {
 	SignScene           string            `json:"sign_scene,omitempty"`
 	ExternalAgreementNo string            `json:"external_agreement_no,omitempty"`
 	ExternalLogonID     string            `json:"external_logon_id,omitempty"`
-	SignNotifyURL       string            `json:"sign_notify_url,omitempty"` // set by the server, never decoded
+	SignNotifyURL       string            `json:"sign_notify_url,omitempty"` // the server's (apppay refuses a client's)
 	AccessParams        AccessParams      `json:"access_params,omitzero"`
 	PeriodRuleParams    *PeriodRuleParams `json:"period_rule_params,omitempty"`
 	EffectTime          string            `json:"effect_time,omitempty"`
@@ -334,6 +362,7 @@ func (p *AppPayParams) bizFields() []bizField {
 			p.AgreementSignParams = a
 			return nil
 		}},
+		{"owner", bizString(&p.Owner)},
 	}
 }
 
@@ -344,11 +373,7 @@ func (a *AgreementSignParams) bizFields() []bizField {
 		{"sign_scene", bizString(&a.SignScene)},
 		{"external_agreement_no", bizString(&a.ExternalAgreementNo)},
 		{"external_logon_id", bizString(&a.ExternalLogonID)},
-		// Where agreement notices go is the server's configuration, never the client's:
-		// a client-chosen address would receive (and could replay) the merchant's notices.
-		{"sign_notify_url", func(_ json.RawMessage, path string) error {
-			return valErr(path, RuleUnknownField, "is not accepted: agreement notices go to the server's notify address")
-		}},
+		{"sign_notify_url", bizString(&a.SignNotifyURL)},
 		{"access_params", bizObject(func() []bizField {
 			return []bizField{{"channel", bizString(&a.AccessParams.Channel)}}
 		})},
