@@ -290,3 +290,41 @@ func TestWriteJSONKeepsAmpersandsLiteral(t *testing.T) {
 		t.Fatalf("body %q", got)
 	}
 }
+
+func TestLocalCallerScopes(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		header []string // nil: absent
+		want   []string
+	}{
+		{"absent_header_is_every_scope", nil, AllScopes},
+		{"listed_scopes", []string{"orders  preauth"}, []string{"orders", "preauth"}},
+		{"empty_header_is_no_scope", []string{""}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			for _, v := range tc.header {
+				r.Header.Add(LocalScopesHeader, v)
+			}
+			c, ok := LocalCaller(r)
+			if !ok || c.ID != "local-dev" || strings.Join(c.Scopes, " ") != strings.Join(tc.want, " ") {
+				t.Errorf("caller %+v %v, want scopes %v", c, ok, tc.want)
+			}
+		})
+	}
+	// The route table's server-pricing scope applies only once the router requires it.
+	for _, serverPricing := range []bool{false, true} {
+		rt := NewRouter(LocalCaller, nil)
+		_ = rt.Handle("POST", "/v1/app-pay/orders", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+		if serverPricing {
+			rt.RequireServerPricing()
+		}
+		r := httptest.NewRequest("POST", "/v1/app-pay/orders", nil)
+		r.Header.Set(LocalScopesHeader, "preauth")
+		w := httptest.NewRecorder()
+		rt.ServeHTTP(w, r)
+		if want := map[bool]int{false: 204, true: 403}[serverPricing]; w.Code != want {
+			t.Errorf("server pricing %v: status %d, want %d", serverPricing, w.Code, want)
+		}
+	}
+}
