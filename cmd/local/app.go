@@ -161,7 +161,9 @@ func newApp(ctx context.Context, o options, base string, getenv func(string) str
 	if err := errors.Join(
 		preauth.NewHandler(preauth.NewService(store, creds, gw,
 			preauth.WithNotifyURL(cfg.NotifyURL), preauth.WithGatewayTimeout(cfg.GatewayTimeout))).Mount(router),
-		apppay.NewHandler(apppay.NewService(store, creds), cfg.NotifyURL).Mount(router),
+		apppay.NewHandler(apppay.NewService(store, creds,
+			apppay.WithServerPricing(cfg.AppPayPricing == config.PricingServer),
+			apppay.WithSignNotifyURL(cfg.SignNotifyURL)), cfg.NotifyURL).Mount(router),
 		notify.NewHandler(notify.NewService(store, creds, notify.WithSellerID(cfg.SellerID),
 			notify.WithCertResolver(gw))).Mount(router),
 	); err != nil {

@@ -54,6 +54,34 @@ type AppPayParams struct {
 	TimeoutExpress      string               `json:"timeout_express,omitempty"`
 	TimeExpire          string               `json:"time_expire,omitempty"`
 	AgreementSignParams *AgreementSignParams `json:"agreement_sign_params,omitempty"`
+	// Owner is not Alipay's: the app user (JWT sub) a server-priced order is created for.
+	// Never sent to Alipay, not part of CanonicalHash (the store compares owners).
+	Owner string `json:"-"`
+}
+
+// bizMaxOwner bounds owner (a JWT sub; Cognito's are 36 characters).
+const bizMaxOwner = 128
+
+// CheckRequestFields checks what a create request may carry beyond Alipay's rules:
+// never agreement_sign_params.sign_notify_url (where agreement notices go is the
+// server's configuration: a client-chosen address would receive the merchant's
+// notices); owner required when the merchant's backend sets prices (server), refused
+// when the app does (client), where the caller is the owner.
+func (p *AppPayParams) CheckRequestFields(serverPricing bool) error {
+	if a := p.AgreementSignParams; a != nil && a.SignNotifyURL != "" {
+		return valErr("agreement_sign_params.sign_notify_url", RuleUnknownField,
+			"is not accepted: agreement notices go to the server's notify address")
+	}
+	if !serverPricing {
+		if p.Owner != "" {
+			return valErr("owner", RuleUnknownField, "is accepted only when prices are set by the merchant's server (APP_PAY_PRICING=server)")
+		}
+		return nil
+	}
+	if fe := valText("owner", p.Owner, true, bizMaxOwner); fe != nil {
+		return fe
+	}
+	return nil
 }
 
 // AgreementSignParams sign a withholding agreement together with the payment.
@@ -63,7 +91,7 @@ type AgreementSignParams struct {
 	SignScene           string            `json:"sign_scene,omitempty"`
 	ExternalAgreementNo string            `json:"external_agreement_no,omitempty"`
 	ExternalLogonID     string            `json:"external_logon_id,omitempty"`
-	SignNotifyURL       string            `json:"sign_notify_url,omitempty"`
+	SignNotifyURL       string            `json:"sign_notify_url,omitempty"` // the server's (apppay refuses a client's)
 	AccessParams        AccessParams      `json:"access_params,omitzero"`
 	PeriodRuleParams    *PeriodRuleParams `json:"period_rule_params,omitempty"`
 	EffectTime          string            `json:"effect_time,omitempty"`
@@ -247,8 +275,9 @@ func bizPositiveInt(dst *int64) func(json.RawMessage, string) error {
 	}
 }
 
-// bizExtraParam accepts an object or a string holding one and keeps it as compact
-// text (key order and escapes as the client wrote them).
+// bizExtraParam accepts an object or a string holding one and keeps it in canonical
+// form (bizCanonicalObject), so a retry that orders keys or spaces differently is the
+// same request for idempotency and sends the same biz_content.
 func bizExtraParam(dst *string) func(json.RawMessage, string) error {
 	return func(raw json.RawMessage, path string) error {
 		obj := []byte(raw)
@@ -266,7 +295,7 @@ func bizExtraParam(dst *string) func(json.RawMessage, string) error {
 		default:
 			return valErr(path, RuleType, "must be a JSON object or a string holding one")
 		}
-		c, err := bizCompactObject(obj)
+		c, err := bizCanonicalObject(obj)
 		if err != nil {
 			return valErr(path, RuleFormat, "must be a JSON object or a string holding one")
 		}
@@ -275,17 +304,22 @@ func bizExtraParam(dst *string) func(json.RawMessage, string) error {
 	}
 }
 
-// bizCompactObject compacts a JSON object text; anything else is an error.
-func bizCompactObject(b []byte) (string, error) {
+// bizCanonicalObject is the canonical text of a JSON object: keys sorted at every
+// level, no insignificant whitespace, numbers exactly as written, strings re-escaped
+// the one way encoding/json writes them (no HTML escapes). Anything but one object is
+// an error.
+func bizCanonicalObject(b []byte) (string, error) {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || b[0] != '{' || !json.Valid(b) {
 		return "", errBizNotObject
 	}
-	var out bytes.Buffer
-	if err := json.Compact(&out, b); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber() // keeps 1.10 as 1.10, and big integers exact
+	var v map[string]any
+	if err := dec.Decode(&v); err != nil {
 		return "", err
 	}
-	return out.String(), nil
+	return bizMarshal(v) // maps marshal with sorted keys
 }
 
 var errBizNotObject = errors.New("not a JSON object")
@@ -328,6 +362,7 @@ func (p *AppPayParams) bizFields() []bizField {
 			p.AgreementSignParams = a
 			return nil
 		}},
+		{"owner", bizString(&p.Owner)},
 	}
 }
 
@@ -406,8 +441,8 @@ func bizValidateExtraParam(field, v string) *FieldError {
 	if fe := valText(field, v, false, bizMaxExtraParam); fe != nil || v == "" {
 		return fe
 	}
-	if c, err := bizCompactObject([]byte(v)); err != nil || c != v {
-		return valErr(field, RuleFormat, "must be a compact JSON object")
+	if c, err := bizCanonicalObject([]byte(v)); err != nil || c != v {
+		return valErr(field, RuleFormat, "must be a compact JSON object with sorted keys")
 	}
 	return nil
 }

@@ -543,12 +543,12 @@ func TestBizDecodeAccepts(t *testing.T) {
 			t.Fatalf("got %+v, %v", p, err)
 		}
 	})
-	t.Run("extra_param_object_keeps_key_order_and_escapes", func(t *testing.T) {
+	t.Run("extra_param_object_is_canonical_keys_sorted_escapes_normalised", func(t *testing.T) {
 		p, err := DecodeVoucherCreate([]byte(`{"extra_param":{ "z" : 1, "a" : "<\u0026>", "n": {"x": [1, 2]} }}`))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := `{"z":1,"a":"<\u0026>","n":{"x":[1,2]}}`; p.ExtraParam != want {
+		if want := `{"a":"<&>","n":{"x":[1,2]},"z":1}`; p.ExtraParam != want {
 			t.Fatalf("got %s, want %s", p.ExtraParam, want)
 		}
 	})
@@ -718,4 +718,52 @@ func FuzzBizDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Nested JSON objects hashed for idempotency are hashed in canonical form: key order and
+// whitespace do not make a retry a different request; any other difference does.
+func TestCanonicalHashIgnoresKeyOrderAndWhitespaceOfNestedObjects(t *testing.T) {
+	voucher := func(extra string) string {
+		return `{"out_order_no":"O1","out_request_no":"R1","order_title":"t","amount":"1.00","product_code":"PRE_AUTH","extra_param":` + extra + `}`
+	}
+	appPay := func(asp string) string {
+		return `{"out_trade_no":"T1","total_amount":"1.00","subject":"s","product_code":"CYCLE_PAY_AUTH","agreement_sign_params":` + asp + `}`
+	}
+	hash := func(t *testing.T, body string) string {
+		t.Helper()
+		if strings.Contains(body, `"out_order_no"`) {
+			p, err := DecodeVoucherCreate([]byte(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p.CanonicalHash()
+		}
+		p, err := DecodeAppPay([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.CanonicalHash()
+	}
+	asp := `{"product_code":"GENERAL_WITHHOLDING","personal_product_code":"CYCLE_PAY_AUTH_P","sign_scene":"INDUSTRY|DIGITAL_MEDIA","access_params":{"channel":"ALIPAYAPP"},"period_rule_params":{"period_type":"DAY","period":7,"execute_time":"2030-01-01","single_amount":"1.00"}}`
+	for _, tc := range []struct {
+		name string
+		a, b string
+		same bool
+	}{
+		{"extra_param_keys_reordered", voucher(`{"a":1,"b":{"x":"1","y":[1,{"q":2,"p":1}]}}`), voucher(`{"b":{"y":[1,{"p":1,"q":2}],"x":"1"},"a":1}`), true},
+		{"extra_param_whitespace", voucher(`"{\"a\":\"v\",\"b\":2}"`), voucher(`"  {  \"b\" : 2 ,\n \"a\" : \"v\" } "`), true},
+		{"extra_param_object_or_string", voucher(`{"b":2,"a":"v"}`), voucher(`"{\"a\":\"v\",\"b\":2}"`), true},
+		{"extra_param_escapes", voucher(`{"a":"\u0041<"}`), voucher(`{"a":"A\u003c"}`), true},
+		{"extra_param_number_as_written", voucher(`{"a":1.50}`), voucher(`{"a":1.5}`), false},
+		{"extra_param_other_value", voucher(`{"a":"v"}`), voucher(`{"a":"w"}`), false},
+		{"extra_param_array_order_matters", voucher(`{"a":[1,2]}`), voucher(`{"a":[2,1]}`), false},
+		{"agreement_sign_params_keys_reordered", appPay(asp), appPay(`{"period_rule_params":{"single_amount":"1.00","execute_time":"2030-01-01","period":7,"period_type":"DAY"},"access_params":{"channel":"ALIPAYAPP"},"sign_scene":"INDUSTRY|DIGITAL_MEDIA","personal_product_code":"CYCLE_PAY_AUTH_P","product_code":"GENERAL_WITHHOLDING"}`), true},
+		{"agreement_sign_params_other_value", appPay(asp), appPay(strings.Replace(asp, `"period":7`, `"period":8`, 1)), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if same := hash(t, tc.a) == hash(t, tc.b); same != tc.same {
+				t.Errorf("same hash %v, want %v", same, tc.same)
+			}
+		})
+	}
 }

@@ -191,6 +191,7 @@ type TradeNotice struct {
 
 	ReceiptAmount    Amount
 	HasReceiptAmount bool
+	BuyerPayAmount   Amount // what the buyer paid (after discounts); 0 when absent
 	RefundFee        Amount // cumulative refunded amount
 	HasRefundFee     bool
 	OutBizNo         string // refund request no (refund notices)
@@ -238,6 +239,7 @@ func (n *Notification) Trade() (*TradeNotice, error) {
 	}
 	t.TotalAmount, _ = f.amount("total_amount", true)
 	t.ReceiptAmount, t.HasReceiptAmount = f.amount("receipt_amount", false)
+	t.BuyerPayAmount, _ = f.amount("buyer_pay_amount", false)
 	t.RefundFee, t.HasRefundFee = f.amount("refund_fee", false)
 	if f.err != nil {
 		return nil, f.err

@@ -57,7 +57,7 @@ type env struct {
 
 var fixedNow = time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC) // 12:00 China time
 
-func newEnv(t *testing.T, store Store, auth httpapi.Authenticator) *env {
+func newEnv(t *testing.T, store Store, auth httpapi.Authenticator, opts ...Option) *env {
 	t.Helper()
 	privPEM := testdataFile(t, "keys/app_private_pkcs1.pem")
 	priv, err := alipay.ParsePrivateKey(privPEM)
@@ -73,7 +73,7 @@ func newEnv(t *testing.T, store Store, auth httpapi.Authenticator) *env {
 	if ms, ok := store.(*orders.MemoryStore); ok {
 		e.store = ms
 	}
-	svc := NewService(store, e.creds, WithClock(func() time.Time { return fixedNow }))
+	svc := NewService(store, e.creds, append([]Option{WithClock(func() time.Time { return fixedNow })}, opts...)...)
 	e.router = httpapi.NewRouter(auth, slog.New(slog.NewJSONHandler(e.logs, nil)))
 	if err := NewHandler(svc, "").Mount(e.router); err != nil {
 		t.Fatal(err)
@@ -371,4 +371,148 @@ func TestThroughTheLambdaAdapterWithJWT(t *testing.T) {
 func assertNoKeyMaterial(t *testing.T, text string) {
 	t.Helper()
 	testkeys.AssertNoKeyMaterial(t, "logs and replies", text)
+}
+
+// doAs serves a request as caller with exactly the given scopes (local X-Caller-Scopes).
+func (e *env) doAs(method, path, caller, scopes, body string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, "http://127.0.0.1:3000"+path, strings.NewReader(body))
+	if body != "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	r.Header.Set(httpapi.LocalCallerHeader, caller)
+	r.Header.Set(httpapi.LocalScopesHeader, scopes)
+	w := httptest.NewRecorder()
+	e.router.ServeHTTP(w, r)
+	return w
+}
+
+func errorField(t *testing.T, w *httptest.ResponseRecorder) string {
+	t.Helper()
+	return decode[map[string]map[string]string](t, w.Body.Bytes())["error"]["field"]
+}
+
+// signedBiz is the biz_content of the orderStr in a create or GET reply.
+func signedBiz(t *testing.T, e *env, body []byte) map[string]any {
+	t.Helper()
+	params, err := alipay.VerifyOrderString(decode[createReply](t, body).OrderStr, e.appPub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return decode[map[string]any](t, []byte(params["biz_content"]))
+}
+
+func TestSignNotifyURLIsServerConfiguration(t *testing.T) {
+	withURL := strings.Replace(payAndSign, `"access_params"`, `"sign_notify_url":"https://attacker.example/n","access_params"`, 1)
+	t.Run("client_value_is_refused_naming_the_field", func(t *testing.T) {
+		e := newEnv(t, orders.NewMemoryStore(), httpapi.LocalCaller)
+		w := e.do("POST", "/v1/app-pay/orders", "u1", "application/json", withURL)
+		if w.Code != 400 || errorField(t, w) != "agreement_sign_params.sign_notify_url" {
+			t.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	})
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		want string
+	}{
+		{"default_is_our_notify_route", nil, "http://127.0.0.1:3000" + httpapi.NotifyPath},
+		{"configured_address", []Option{WithSignNotifyURL("https://pay.example.cn/agreements")}, "https://pay.example.cn/agreements"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, orders.NewMemoryStore(), httpapi.LocalCaller, tc.opts...)
+			w := e.do("POST", "/v1/app-pay/orders", "u1", "application/json", payAndSign)
+			if w.Code != 200 {
+				t.Fatalf("status %d: %s", w.Code, w.Body)
+			}
+			asp, _ := signedBiz(t, e, w.Body.Bytes())["agreement_sign_params"].(map[string]any)
+			if asp["sign_notify_url"] != tc.want {
+				t.Errorf("sign_notify_url %v, want %s", asp["sign_notify_url"], tc.want)
+			}
+			if w := e.do("POST", "/v1/app-pay/orders", "u1", "application/json", payAndSign); w.Header().Get("Idempotent-Replayed") != "true" {
+				t.Errorf("retry did not replay: %d %s", w.Code, w.Body)
+			}
+		})
+	}
+}
+
+func TestServerPricing(t *testing.T) {
+	withOwner := strings.Replace(basicOrder, `{`, `{"owner":"app-user-1",`, 1)
+	const path = "/v1/app-pay/orders"
+	t.Run("create_without_scope_orders_is_403", func(t *testing.T) {
+		e := newEnv(t, orders.NewMemoryStore(), httpapi.LocalCaller, WithServerPricing(true))
+		for _, scopes := range []string{"", "preauth"} {
+			if w := e.doAs("POST", path, "app-user-1", scopes, withOwner); w.Code != 403 {
+				t.Errorf("scopes %q: status %d: %s", scopes, w.Code, w.Body)
+			}
+		}
+		if _, err := e.store.GetAppPayOrder(context.Background(), "T20261122001"); !errors.Is(err, orders.ErrNotFound) {
+			t.Errorf("an order was stored: %v", err)
+		}
+	})
+	t.Run("backend_creates_for_owner_who_reads_it_with_order_str", func(t *testing.T) {
+		e := newEnv(t, orders.NewMemoryStore(), httpapi.LocalCaller, WithServerPricing(true))
+		w := e.doAs("POST", path, "merchant-backend", "orders", withOwner)
+		if w.Code != 200 {
+			t.Fatalf("create: %d %s", w.Code, w.Body)
+		}
+		created := decode[createReply](t, w.Body.Bytes())
+		if w := e.doAs("POST", path, "merchant-backend", "orders", withOwner); w.Code != 200 || w.Header().Get("Idempotent-Replayed") != "true" {
+			t.Errorf("retry: %d %s", w.Code, w.Body)
+		}
+		if w := e.doAs("POST", path, "merchant-backend", "orders", strings.Replace(withOwner, "app-user-1", "app-user-2", 1)); w.Code != 409 {
+			t.Errorf("same out_trade_no for another owner: %d %s", w.Code, w.Body)
+		}
+		g := e.doAs("GET", path+"/T20261122001", "app-user-1", "", "")
+		if g.Code != 200 {
+			t.Fatalf("owner's GET: %d %s", g.Code, g.Body)
+		}
+		v := decode[OrderView](t, g.Body.Bytes())
+		if v.OrderStr != created.OrderStr || v.TotalAmount != alipay.MustAmount("9.00") {
+			t.Errorf("owner's view %+v, want the created order_str", v)
+		}
+		for _, other := range []string{"app-user-2", "merchant-backend"} {
+			if g := e.doAs("GET", path+"/T20261122001", other, "orders", ""); g.Code != 404 {
+				t.Errorf("GET by %s: %d %s", other, g.Code, g.Body)
+			}
+		}
+	})
+	t.Run("owner_is_required", func(t *testing.T) {
+		e := newEnv(t, orders.NewMemoryStore(), httpapi.LocalCaller, WithServerPricing(true))
+		for _, body := range []string{basicOrder, strings.Replace(basicOrder, `{`, `{"owner":"  ",`, 1)} {
+			if w := e.doAs("POST", path, "merchant-backend", "orders", body); w.Code != 400 || errorField(t, w) != "owner" {
+				t.Errorf("status %d: %s", w.Code, w.Body)
+			}
+		}
+	})
+	t.Run("client_pricing_refuses_owner", func(t *testing.T) {
+		e := newEnv(t, orders.NewMemoryStore(), httpapi.LocalCaller)
+		if w := e.doAs("POST", path, "app-user-1", "", withOwner); w.Code != 400 || errorField(t, w) != "owner" {
+			t.Errorf("status %d: %s", w.Code, w.Body)
+		}
+		// Client pricing needs no scope: the app creates its own order.
+		if w := e.doAs("POST", path, "app-user-1", "", basicOrder); w.Code != 200 {
+			t.Errorf("app's own create: %d %s", w.Code, w.Body)
+		}
+	})
+}
+
+func TestOrderViewShowsWhatWasPaid(t *testing.T) {
+	e := newEnv(t, orders.NewMemoryStore(), httpapi.LocalCaller)
+	if w := e.do("POST", "/v1/app-pay/orders", "u1", "application/json", basicOrder); w.Code != 200 {
+		t.Fatalf("create: %d %s", w.Code, w.Body)
+	}
+	res, err := e.store.ApplyTrade(context.Background(), orders.TradeEffect{
+		NotifyID: "N1", OutTradeNo: "T20261122001", TradeStatus: orders.TradeSuccess, TradeNo: "2026112222001",
+		TotalAmount: alipay.MustAmount("0.01"), BuyerPayAmount: alipay.MustAmount("0.01"), Now: fixedNow,
+	})
+	if err != nil || res != orders.Applied {
+		t.Fatalf("apply: %v %v", res, err)
+	}
+	g := e.do("GET", "/v1/app-pay/orders/T20261122001", "u1", "", "")
+	body := g.Body.String()
+	for _, want := range []string{`"total_amount":"9.00"`, `"paid_amount":"0.01"`, `"buyer_pay_amount":"0.01"`, `"amount_mismatch":true`, `"status":"CREATED"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("view lacks %s: %s", want, body)
+		}
+	}
 }

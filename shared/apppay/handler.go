@@ -21,8 +21,12 @@ func NewHandler(svc *Service, notifyURL string) *Handler {
 	return &Handler{svc: svc, notifyURL: notifyURL}
 }
 
-// Mount registers the app-pay routes on r.
+// Mount registers the app-pay routes on r; with server pricing, creating an order then
+// needs the route table's ServerPricingScope.
 func (h *Handler) Mount(r *httpapi.Router) error {
+	if h.svc.ServerPricing() {
+		r.RequireServerPricing()
+	}
 	return errors.Join(
 		r.Handle(http.MethodPost, "/v1/app-pay/orders", http.HandlerFunc(h.create)),
 		r.Handle(http.MethodGet, "/v1/app-pay/orders/{out_trade_no}", http.HandlerFunc(h.get)),
@@ -102,9 +106,18 @@ type OrderView struct {
 	BuyerID     string         `json:"buyer_id,omitempty"`
 	RefundFee   *alipay.Amount `json:"refund_fee,omitempty"`
 	PaidAt      string         `json:"paid_at,omitempty"`
-	CreatedAt   string         `json:"created_at"`
-	UpdatedAt   string         `json:"updated_at"`
-	Agreement   *AgreementView `json:"agreement,omitempty"`
+	// What Alipay reported as paid (total_amount, receipt_amount, buyer_pay_amount of
+	// its notice); amount_mismatch when that total differs from total_amount.
+	PaidAmount     *alipay.Amount `json:"paid_amount,omitempty"`
+	ReceiptAmount  *alipay.Amount `json:"receipt_amount,omitempty"`
+	BuyerPayAmount *alipay.Amount `json:"buyer_pay_amount,omitempty"`
+	AmountMismatch bool           `json:"amount_mismatch,omitempty"`
+	// OrderStr is given to the owner until paid, so an app whose order the merchant's
+	// backend created can submit it.
+	OrderStr  string         `json:"order_str,omitempty"`
+	CreatedAt string         `json:"created_at"`
+	UpdatedAt string         `json:"updated_at"`
+	Agreement *AgreementView `json:"agreement,omitempty"`
 }
 
 // AgreementView is the pay-and-sign agreement of an order.
@@ -133,6 +146,17 @@ func View(o *orders.AppPayOrder) OrderView {
 	if o.RefundFee > 0 {
 		rf := o.RefundFee
 		v.RefundFee = &rf
+	}
+	amount := func(a alipay.Amount) *alipay.Amount {
+		if a == 0 {
+			return nil
+		}
+		return &a
+	}
+	v.PaidAmount, v.ReceiptAmount, v.BuyerPayAmount = amount(o.PaidAmount), amount(o.ReceiptAmount), amount(o.BuyerPayAmount)
+	v.AmountMismatch = o.AmountMismatch
+	if o.Status == orders.TradeCreated || o.Status == orders.TradeWaitBuyerPay {
+		v.OrderStr = o.OrderStr
 	}
 	if o.ExternalAgreementNo != "" {
 		v.Agreement = &AgreementView{

@@ -31,6 +31,12 @@ type Service struct {
 	store Store
 	creds Credentials
 	now   func() time.Time
+	// serverPricing: orders are created by the merchant's backend for an owner
+	// (APP_PAY_PRICING=server); otherwise the app creates its own and names the price.
+	serverPricing bool
+	// signNotifyURL: where agreement notices go (ALIPAY_SIGN_NOTIFY_URL); empty = the
+	// order's notify_url, our own notify route.
+	signNotifyURL string
 }
 
 // Option configures a Service.
@@ -38,6 +44,16 @@ type Option func(*Service)
 
 // WithClock sets the clock (tests).
 func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithServerPricing makes the merchant's backend the only creator of orders, each for
+// an owner (APP_PAY_PRICING=server).
+func WithServerPricing(on bool) Option { return func(s *Service) { s.serverPricing = on } }
+
+// WithSignNotifyURL sets where agreement notices go (ALIPAY_SIGN_NOTIFY_URL).
+func WithSignNotifyURL(u string) Option { return func(s *Service) { s.signNotifyURL = u } }
+
+// ServerPricing reports whether orders are server-priced.
+func (s *Service) ServerPricing() bool { return s.serverPricing }
 
 // NewService returns the app-pay service.
 func NewService(store Store, creds Credentials, opts ...Option) *Service {
@@ -72,17 +88,34 @@ const (
 )
 
 // CreateOrder validates p, signs its orderStr and stores the order idempotently: the
-// same out_trade_no with the same params (and caller) returns the stored order.
-func (s *Service) CreateOrder(ctx context.Context, owner string, p *alipay.AppPayParams, notifyURL string) (*Created, error) {
+// same out_trade_no with the same params (and owner) returns the stored order. The
+// owner is the caller (client pricing) or p.Owner (server pricing).
+func (s *Service) CreateOrder(ctx context.Context, caller string, p *alipay.AppPayParams, notifyURL string) (*Created, error) {
 	now := s.now()
 	if err := p.Validate(now); err != nil {
 		return nil, err
+	}
+	if err := p.CheckRequestFields(s.serverPricing); err != nil {
+		return nil, err
+	}
+	owner := caller
+	if s.serverPricing {
+		owner = p.Owner
 	}
 	if p.AgreementSignParams != nil && p.AgreementSignParams.ExternalAgreementNo == "" {
 		// The agreement notice carries external_agreement_no, not out_trade_no: give every
 		// pay-and-sign order one, derived from out_trade_no so retries stay identical.
 		sum := sha256.Sum256([]byte("agreement:" + p.OutTradeNo))
 		p.AgreementSignParams.ExternalAgreementNo = hex.EncodeToString(sum[:16])
+	}
+	hash := p.CanonicalHash() // the client's params, before the server adds its own
+	if a := p.AgreementSignParams; a != nil {
+		// Agreement notices come to us (or where the merchant configured), never where a
+		// client says.
+		a.SignNotifyURL = s.signNotifyURL
+		if a.SignNotifyURL == "" {
+			a.SignNotifyURL = notifyURL
+		}
 	}
 	biz, err := p.BizContent()
 	if err != nil {
@@ -101,7 +134,7 @@ func (s *Service) CreateOrder(ctx context.Context, owner string, p *alipay.AppPa
 	o := &orders.AppPayOrder{
 		OutTradeNo:  p.OutTradeNo,
 		Owner:       owner,
-		ParamsHash:  p.CanonicalHash(),
+		ParamsHash:  hash,
 		TotalAmount: p.TotalAmount,
 		Subject:     p.Subject,
 		ProductCode: p.ProductCode,

@@ -18,9 +18,21 @@ const (
 	EnvGatewayTimeout   = "ALIPAY_GATEWAY_TIMEOUT"
 	EnvSellerID         = "ALIPAY_SELLER_ID"
 	EnvNotifyURL        = "ALIPAY_NOTIFY_URL"
+	EnvSignNotifyURL    = "ALIPAY_SIGN_NOTIFY_URL"
 	EnvOrdersTable      = "ORDERS_TABLE"
 	EnvDynamoDBEndpoint = "DYNAMODB_ENDPOINT"
 	EnvCredentialsTTL   = "CREDENTIALS_TTL"
+	EnvAppPayPricing    = "APP_PAY_PRICING"
+)
+
+// App-pay pricing modes (APP_PAY_PRICING): who sets an order's total_amount.
+const (
+	// PricingClient: the mobile app creates its orders and names the amount. A modified
+	// app can pay 0.01 for anything; the order view shows what was actually paid.
+	PricingClient = "client"
+	// PricingServer: only the merchant's backend (scope orders) creates orders, for an
+	// owner (the app user's sub), who reads them, order_str included.
+	PricingServer = "server"
 )
 
 // Defaults.
@@ -37,9 +49,11 @@ type Config struct {
 	GatewayTimeout   time.Duration
 	SellerID         string
 	NotifyURL        string
+	SignNotifyURL    string // agreement (dut_user_*) notices; empty = NotifyURL or our route
 	OrdersTable      string
 	DynamoDBEndpoint string
 	CredentialsTTL   time.Duration
+	AppPayPricing    string // PricingClient or PricingServer
 }
 
 var sellerIDPattern = regexp.MustCompile(`^2088[0-9]{12}$`)
@@ -51,10 +65,19 @@ func Load(getenv func(string) string) (Config, error) {
 		GatewayURL:       strings.TrimSpace(getenv(EnvGatewayURL)),
 		SellerID:         strings.TrimSpace(getenv(EnvSellerID)),
 		NotifyURL:        strings.TrimSpace(getenv(EnvNotifyURL)),
+		SignNotifyURL:    strings.TrimSpace(getenv(EnvSignNotifyURL)),
 		OrdersTable:      strings.TrimSpace(getenv(EnvOrdersTable)),
 		DynamoDBEndpoint: strings.TrimSpace(getenv(EnvDynamoDBEndpoint)),
 		GatewayTimeout:   DefaultGatewayTimeout,
 		CredentialsTTL:   DefaultCredentialsTTL,
+		AppPayPricing:    strings.TrimSpace(getenv(EnvAppPayPricing)),
+	}
+	switch c.AppPayPricing {
+	case "":
+		c.AppPayPricing = PricingClient
+	case PricingClient, PricingServer:
+	default:
+		return c, fmt.Errorf("config: %s must be %s or %s", EnvAppPayPricing, PricingClient, PricingServer)
 	}
 	if c.GatewayURL == "" {
 		c.GatewayURL = DefaultGatewayURL
@@ -65,12 +88,15 @@ func Load(getenv func(string) string) (Config, error) {
 	if err := checkGatewayScheme(c.GatewayURL); err != nil {
 		return c, err
 	}
-	if c.NotifyURL != "" {
-		if err := checkURL(EnvNotifyURL, c.NotifyURL); err != nil {
+	for _, u := range []struct{ name, v string }{{EnvNotifyURL, c.NotifyURL}, {EnvSignNotifyURL, c.SignNotifyURL}} {
+		if u.v == "" {
+			continue
+		}
+		if err := checkURL(u.name, u.v); err != nil {
 			return c, err
 		}
-		if len(c.NotifyURL) > 256 {
-			return c, fmt.Errorf("config: %s is longer than 256 characters", EnvNotifyURL)
+		if len(u.v) > 256 {
+			return c, fmt.Errorf("config: %s is longer than 256 characters", u.name)
 		}
 	}
 	if c.DynamoDBEndpoint != "" {

@@ -16,7 +16,8 @@ func TestLoad(t *testing.T) {
 		check   func(t *testing.T, c Config)
 	}{
 		{name: "defaults_when_unset", env: map[string]string{}, check: func(t *testing.T, c Config) {
-			if c.GatewayURL != DefaultGatewayURL || c.GatewayTimeout != 10*time.Second || c.CredentialsTTL != 5*time.Minute {
+			if c.GatewayURL != DefaultGatewayURL || c.GatewayTimeout != 10*time.Second || c.CredentialsTTL != 5*time.Minute ||
+				c.AppPayPricing != PricingClient || c.SignNotifyURL != "" {
 				t.Errorf("defaults not applied: %+v", c)
 			}
 		}},
@@ -24,10 +25,12 @@ func TestLoad(t *testing.T) {
 			EnvSecretID: "alipay/prod", EnvGatewayURL: "http://127.0.0.1:9/gateway.do", EnvGatewayTimeout: "3s",
 			EnvSellerID: "2088102000275795", EnvNotifyURL: "https://m.example.com/v1/notify/alipay",
 			EnvOrdersTable: "orders", EnvDynamoDBEndpoint: "http://127.0.0.1:8000", EnvCredentialsTTL: "1m",
+			EnvSignNotifyURL: "https://m.example.com/v1/notify/agreements", EnvAppPayPricing: "server",
 		}, check: func(t *testing.T, c Config) {
 			want := Config{SecretID: "alipay/prod", GatewayURL: "http://127.0.0.1:9/gateway.do", GatewayTimeout: 3 * time.Second,
 				SellerID: "2088102000275795", NotifyURL: "https://m.example.com/v1/notify/alipay", OrdersTable: "orders",
-				DynamoDBEndpoint: "http://127.0.0.1:8000", CredentialsTTL: time.Minute}
+				DynamoDBEndpoint: "http://127.0.0.1:8000", CredentialsTTL: time.Minute,
+				SignNotifyURL: "https://m.example.com/v1/notify/agreements", AppPayPricing: PricingServer}
 			if c != want {
 				t.Errorf("got %+v want %+v", c, want)
 			}
@@ -52,6 +55,8 @@ func TestLoad(t *testing.T) {
 		{name: "rejects_negative_ttl", env: map[string]string{EnvCredentialsTTL: "-1s"}, wantErr: EnvCredentialsTTL},
 		{name: "rejects_bad_seller_id", env: map[string]string{EnvSellerID: "1234"}, wantErr: EnvSellerID},
 		{name: "rejects_ftp_notify_url", env: map[string]string{EnvNotifyURL: "ftp://x/y"}, wantErr: EnvNotifyURL},
+		{name: "rejects_relative_sign_notify_url", env: map[string]string{EnvSignNotifyURL: "/v1/notify/alipay"}, wantErr: EnvSignNotifyURL},
+		{name: "rejects_unknown_pricing_mode", env: map[string]string{EnvAppPayPricing: "app"}, wantErr: EnvAppPayPricing},
 		{name: "rejects_bad_dynamodb_endpoint", env: map[string]string{EnvDynamoDBEndpoint: "localhost"}, wantErr: EnvDynamoDBEndpoint},
 	}
 	for _, tt := range tests {

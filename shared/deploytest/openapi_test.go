@@ -71,7 +71,11 @@ var oaValidate = map[string]func(body []byte) error{
 		if err != nil {
 			return err
 		}
-		return p.Validate(time.Now())
+		if err := p.Validate(time.Now()); err != nil {
+			return err
+		}
+		return p.CheckRequestFields(false) // the default pricing mode, client
+
 	},
 }
 
@@ -782,6 +786,12 @@ func TestOpenAPIRoutesAndSecurityEqualTheRouteTable(t *testing.T) {
 	for i := range got {
 		got[i] = strings.TrimRight(got[i], " ")
 	}
+	// The scope server pricing adds is the operation's x-server-pricing-scope.
+	for _, r := range httpapi.Routes {
+		if got, _ := get(ops[r.Method+" "+r.Path], "x-server-pricing-scope").(string); got != r.ServerPricingScope {
+			t.Errorf("%s %s: x-server-pricing-scope %q, want %q", r.Method, r.Path, got, r.ServerPricingScope)
+		}
+	}
 	sort.Strings(got)
 	sort.Strings(want)
 	if !slices.Equal(got, want) {
@@ -793,7 +803,7 @@ func TestOpenAPIRoutesAndSecurityEqualTheRouteTable(t *testing.T) {
 			responses, _ := get(ops[r.Method+" "+r.Path], "responses").(node)
 			declared := func(s string) bool { return responses[s] != nil }
 			must := map[string]bool{"200": true, "400": true, "405": true, "500": true, "503": true,
-				"401": r.Auth, "403": r.Scope != "",
+				"401": r.Auth, "403": r.Scope != "" || r.ServerPricingScope != "",
 				"404": strings.Contains(r.Path, "{"),
 				"409": r.Method == http.MethodPost, "413": r.Method == http.MethodPost, "415": r.Method == http.MethodPost,
 				"502": r.Method == http.MethodPost && r.Function == httpapi.FnCreateVoucher,
@@ -905,18 +915,21 @@ func TestOpenAPISchemasMatchTheStructsTheCodeUses(t *testing.T) {
 		schema string
 		typ    reflect.Type
 		reply  bool // required must equal the fields always written
+		// docOnly: request fields the handler reads but does not send to Alipay;
+		// serverOnly: fields the server sets, never a client.
+		docOnly, serverOnly []string
 	}{
-		{"VoucherReply", reflect.TypeFor[preauth.Voucher](), true},
-		{"PreAuthOrder", reflect.TypeFor[preauth.Order](), true},
-		{"VoucherRequest", reflect.TypeFor[preauth.Request](), true},
-		{"FundOperation", reflect.TypeFor[preauth.Operation](), true},
-		{"AppPayOrder", reflect.TypeFor[apppay.OrderView](), true},
-		{"Agreement", reflect.TypeFor[apppay.AgreementView](), true},
-		{"VoucherCreateRequest", reflect.TypeFor[alipay.VoucherCreateParams](), false},
-		{"AppPayRequest", reflect.TypeFor[alipay.AppPayParams](), false},
-		{"AgreementSignParams", reflect.TypeFor[alipay.AgreementSignParams](), false},
-		{"AccessParams", reflect.TypeFor[alipay.AccessParams](), false},
-		{"PeriodRuleParams", reflect.TypeFor[alipay.PeriodRuleParams](), false},
+		{"VoucherReply", reflect.TypeFor[preauth.Voucher](), true, nil, nil},
+		{"PreAuthOrder", reflect.TypeFor[preauth.Order](), true, nil, nil},
+		{"VoucherRequest", reflect.TypeFor[preauth.Request](), true, nil, nil},
+		{"FundOperation", reflect.TypeFor[preauth.Operation](), true, nil, nil},
+		{"AppPayOrder", reflect.TypeFor[apppay.OrderView](), true, nil, nil},
+		{"Agreement", reflect.TypeFor[apppay.AgreementView](), true, nil, nil},
+		{"VoucherCreateRequest", reflect.TypeFor[alipay.VoucherCreateParams](), false, nil, nil},
+		{"AppPayRequest", reflect.TypeFor[alipay.AppPayParams](), false, []string{"owner"}, nil},
+		{"AgreementSignParams", reflect.TypeFor[alipay.AgreementSignParams](), false, nil, []string{"sign_notify_url"}},
+		{"AccessParams", reflect.TypeFor[alipay.AccessParams](), false, nil, nil},
+		{"PeriodRuleParams", reflect.TypeFor[alipay.PeriodRuleParams](), false, nil, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.schema+"_has_the_fields_of_"+tc.typ.Name(), func(t *testing.T) {
@@ -924,6 +937,8 @@ func TestOpenAPISchemasMatchTheStructsTheCodeUses(t *testing.T) {
 			props, _ := get(s, "properties").(node)
 			got := oaSorted(props)
 			all, always := oaJSONFields(tc.typ)
+			all = slices.DeleteFunc(append(all, tc.docOnly...), func(f string) bool { return slices.Contains(tc.serverOnly, f) })
+			sort.Strings(all)
 			if !slices.Equal(got, all) {
 				t.Errorf("properties %v, %s marshals %v", got, tc.typ, all)
 			}
@@ -1135,7 +1150,7 @@ func TestOpenAPISchemaRejectsWhatTheHandlersReject(t *testing.T) {
 		{"agreement_product_code_lower_case", oaPathAppPay, "pay_and_sign", "agreement_sign_params.product_code", "general_withholding", false, ""},
 		{"sign_scene_lower_case", oaPathAppPay, "pay_and_sign", "agreement_sign_params.sign_scene", "industry|digital_media", false, ""},
 		{"external_agreement_no_with_underscore", oaPathAppPay, "pay_and_sign", "agreement_sign_params.external_agreement_no", "AG_1", false, ""},
-		{"sign_notify_url_not_http", oaPathAppPay, "pay_and_sign", "agreement_sign_params.sign_notify_url", "ftp://example.com/n", false, ""},
+		{"sign_notify_url_sent", oaPathAppPay, "pay_and_sign", "agreement_sign_params.sign_notify_url", "https://example.com/n", false, ""},
 		{"effect_time_with_unit", oaPathAppPay, "pay_and_sign", "agreement_sign_params.effect_time", "10m", false, ""},
 		{"access_params_missing", oaPathAppPay, "pay_and_sign", "agreement_sign_params.access_params", nil, true, "agreement_sign_params.access_params.channel"},
 		{"channel_lower_case", oaPathAppPay, "pay_and_sign", "agreement_sign_params.access_params.channel", "alipayapp", false, ""},

@@ -246,19 +246,40 @@ func TestNotifyURL(t *testing.T) {
 	if got := NotifyURL(local, "https://pay.example.com/v1/notify/alipay"); got != "https://pay.example.com/v1/notify/alipay" {
 		t.Errorf("configured: %s", got)
 	}
-	// Through the Lambda adapter the request URL is https://<domain>/...
-	var seen string
-	rt := NewRouter(JWTCaller, nil)
-	_ = rt.Handle("POST", "/v1/app-pay/orders", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		seen = NotifyURL(r, "")
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	ev := lambdaEvent("POST", "/v1/app-pay/orders", map[string]string{"sub": "u"}, nil)
-	if _, err := httpadapter.NewV2(rt).ProxyWithContext(context.Background(), ev); err != nil {
-		t.Fatal(err)
+	// In Lambda the notify_url is API Gateway's domain over https, whatever the client's
+	// headers say.
+	const want = "https://abc.execute-api.us-east-1.amazonaws.com/v1/notify/alipay"
+	for _, tc := range []struct {
+		name    string
+		headers map[string]string
+	}{
+		{"plain_request", nil},
+		{"forged_forwarded_proto_http", map[string]string{"x-forwarded-proto": "http"}},
+		{"forged_host", map[string]string{"host": "evil.example", "x-forwarded-host": "evil.example"}},
+		{"forged_host_and_proto", map[string]string{"host": "evil.example", "x-forwarded-proto": "http", "forwarded": "proto=http;host=evil.example"}},
+	} {
+		t.Run("lambda_"+tc.name, func(t *testing.T) {
+			var seen string
+			rt := NewRouter(JWTCaller, nil)
+			_ = rt.Handle("POST", "/v1/app-pay/orders", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				seen = NotifyURL(r, "")
+				w.WriteHeader(http.StatusNoContent)
+			}))
+			ev := lambdaEvent("POST", "/v1/app-pay/orders", map[string]string{"sub": "u"}, tc.headers)
+			if _, err := httpadapter.NewV2(rt).ProxyWithContext(context.Background(), ev); err != nil {
+				t.Fatal(err)
+			}
+			if seen != want {
+				t.Errorf("lambda notify_url %q, want %q", seen, want)
+			}
+		})
 	}
-	if seen != "https://abc.execute-api.us-east-1.amazonaws.com/v1/notify/alipay" {
-		t.Errorf("lambda: %s", seen)
+	// The local server has no gateway context: Host over http, and a forwarded proto
+	// does not turn it into https.
+	fwd := httptest.NewRequest("POST", "http://127.0.0.1:3000/v1/app-pay/orders", nil)
+	fwd.Header.Set("X-Forwarded-Proto", "https")
+	if got := NotifyURL(fwd, ""); got != "http://127.0.0.1:3000/v1/notify/alipay" {
+		t.Errorf("local with X-Forwarded-Proto: %s", got)
 	}
 }
 
@@ -267,5 +288,43 @@ func TestWriteJSONKeepsAmpersandsLiteral(t *testing.T) {
 	WriteJSON(w, 200, map[string]string{"order_str": "a=1&b=2"})
 	if got := w.Body.String(); got != `{"order_str":"a=1&b=2"}` {
 		t.Fatalf("body %q", got)
+	}
+}
+
+func TestLocalCallerScopes(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		header []string // nil: absent
+		want   []string
+	}{
+		{"absent_header_is_every_scope", nil, AllScopes},
+		{"listed_scopes", []string{"orders  preauth"}, []string{"orders", "preauth"}},
+		{"empty_header_is_no_scope", []string{""}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			for _, v := range tc.header {
+				r.Header.Add(LocalScopesHeader, v)
+			}
+			c, ok := LocalCaller(r)
+			if !ok || c.ID != "local-dev" || strings.Join(c.Scopes, " ") != strings.Join(tc.want, " ") {
+				t.Errorf("caller %+v %v, want scopes %v", c, ok, tc.want)
+			}
+		})
+	}
+	// The route table's server-pricing scope applies only once the router requires it.
+	for _, serverPricing := range []bool{false, true} {
+		rt := NewRouter(LocalCaller, nil)
+		_ = rt.Handle("POST", "/v1/app-pay/orders", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+		if serverPricing {
+			rt.RequireServerPricing()
+		}
+		r := httptest.NewRequest("POST", "/v1/app-pay/orders", nil)
+		r.Header.Set(LocalScopesHeader, "preauth")
+		w := httptest.NewRecorder()
+		rt.ServeHTTP(w, r)
+		if want := map[bool]int{false: 204, true: 403}[serverPricing]; w.Code != want {
+			t.Errorf("server pricing %v: status %d, want %d", serverPricing, w.Code, want)
+		}
 	}
 }

@@ -51,14 +51,22 @@ func JWTCaller(r *http.Request) (Caller, bool) {
 // LocalCallerHeader names the caller in local mode only.
 const LocalCallerHeader = "X-Caller"
 
+// LocalScopesHeader lists the local caller's scopes, space-separated (local mode only).
+const LocalScopesHeader = "X-Caller-Scopes"
+
 // LocalCaller is the local server's authenticator: no JWT, the caller is the X-Caller
-// header (default "local-dev") with every scope.
+// header (default "local-dev") with the scopes of X-Caller-Scopes, every scope when
+// that header is absent.
 func LocalCaller(r *http.Request) (Caller, bool) {
 	id := strings.TrimSpace(r.Header.Get(LocalCallerHeader))
 	if id == "" {
 		id = "local-dev"
 	}
-	return Caller{ID: id, Scopes: []string{ScopePreAuth}}, true
+	scopes := append([]string(nil), AllScopes...)
+	if v, ok := r.Header[http.CanonicalHeaderKey(LocalScopesHeader)]; ok {
+		scopes = strings.Fields(strings.Join(v, " "))
+	}
+	return Caller{ID: id, Scopes: scopes}, true
 }
 
 type callerKey struct{}

@@ -3,21 +3,29 @@ package httpapi
 import (
 	"net/http"
 	"strings"
+
+	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 )
 
-// NotifyURL is the notify_url sent to Alipay: the configured one (ALIPAY_NOTIFY_URL) or
-// else the notify route on the domain this request came in on. API Gateway is always
-// https; the local server is reached over plain http unless a proxy says otherwise.
+// NotifyURL is the notify_url sent to Alipay: the configured one (ALIPAY_NOTIFY_URL,
+// recommended in production) or else the notify route on the domain this request came
+// in on.
+//
+// In Lambda that domain is API Gateway's request context (the domain it served the
+// request on), always https: request headers (Host, X-Forwarded-*) are the client's to
+// forge and are never consulted, or a caller could have Alipay post its notices
+// elsewhere. The local server has no such context: it uses the request's Host, over
+// http unless it serves TLS itself.
 func NotifyURL(r *http.Request, configured string) string {
 	if configured != "" {
 		return configured
 	}
-	scheme := "https"
-	if r.TLS == nil && r.URL.Scheme != "https" {
-		scheme = "http"
+	if rc, ok := core.GetAPIGatewayV2ContextFromContext(r.Context()); ok && rc.DomainName != "" {
+		return "https://" + rc.DomainName + NotifyPath
 	}
-	if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
-		scheme = p
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
 	}
 	host := strings.TrimSpace(r.Host)
 	if host == "" {

@@ -22,7 +22,13 @@ type Router struct {
 	log      *slog.Logger
 	handlers map[string]http.Handler // "METHOD path-pattern"
 	routes   []Route
+	// serverPricing: routes' ServerPricingScope applies (APP_PAY_PRICING=server).
+	serverPricing bool
 }
+
+// RequireServerPricing makes the routes' ServerPricingScope required: app-pay orders
+// are then created only by the merchant's backend.
+func (rt *Router) RequireServerPricing() { rt.serverPricing = true }
 
 // NewRouter returns a router using auth for routes that need a caller.
 func NewRouter(auth Authenticator, log *slog.Logger) *Router {
@@ -85,8 +91,8 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				WriteError(sw, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "authentication required"})
 				return
 			}
-			if route.Scope != "" && !c.HasScope(route.Scope) {
-				WriteError(sw, &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: "scope " + route.Scope + " required"})
+			if scope := route.RequiredScope(rt.serverPricing); scope != "" && !c.HasScope(scope) {
+				WriteError(sw, &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: "scope " + scope + " required"})
 				return
 			}
 			r = r.WithContext(WithCaller(r.Context(), c))

@@ -15,8 +15,18 @@ const (
 	FnNotify        = "notify"
 )
 
-// ScopePreAuth is the JWT scope the pre-auth routes require.
-const ScopePreAuth = "preauth"
+// JWT scopes.
+const (
+	// ScopePreAuth: the pre-auth routes (cashier, back office).
+	ScopePreAuth = "preauth"
+	// ScopeOrders: creating app-pay orders when the merchant's backend sets the price
+	// (APP_PAY_PRICING=server).
+	ScopeOrders = "orders"
+)
+
+// AllScopes is every scope; the local caller holds them unless X-Caller-Scopes says
+// otherwise.
+var AllScopes = []string{ScopePreAuth, ScopeOrders}
 
 // Route is one entry of the HTTP contract.
 type Route struct {
@@ -27,16 +37,29 @@ type Route struct {
 	// among the caller's scopes.
 	Auth  bool
 	Scope string
+	// ServerPricingScope, when set, is required instead of Scope on a router serving
+	// server-priced app pay (APP_PAY_PRICING=server, Router.RequireServerPricing).
+	ServerPricingScope string
+}
+
+// RequiredScope is the scope the route needs, "" for none.
+func (rt Route) RequiredScope(serverPricing bool) string {
+	if serverPricing && rt.ServerPricingScope != "" {
+		return rt.ServerPricingScope
+	}
+	return rt.Scope
 }
 
 // Routes is the whole HTTP contract of docs/design.md#http-contract-today. /healthz is served only by the local
 // server and is not part of it.
 var Routes = []Route{
-	{http.MethodPost, "/v1/preauth/vouchers", FnCreateVoucher, true, ScopePreAuth},
-	{http.MethodGet, "/v1/preauth/orders/{out_order_no}", FnCreateVoucher, true, ScopePreAuth},
-	{http.MethodPost, "/v1/app-pay/orders", FnAppPaySign, true, ""},
-	{http.MethodGet, "/v1/app-pay/orders/{out_trade_no}", FnAppPaySign, true, ""},
-	{http.MethodPost, "/v1/notify/alipay", FnNotify, false, ""},
+	{http.MethodPost, "/v1/preauth/vouchers", FnCreateVoucher, true, ScopePreAuth, ""},
+	{http.MethodGet, "/v1/preauth/orders/{out_order_no}", FnCreateVoucher, true, ScopePreAuth, ""},
+	// Client pricing: the app creates its own orders. Server pricing: only the merchant's
+	// backend does, for an owner; the owner reads them with GET.
+	{http.MethodPost, "/v1/app-pay/orders", FnAppPaySign, true, "", ScopeOrders},
+	{http.MethodGet, "/v1/app-pay/orders/{out_trade_no}", FnAppPaySign, true, "", ""},
+	{http.MethodPost, "/v1/notify/alipay", FnNotify, false, "", ""},
 }
 
 // NotifyPath is the route Alipay posts notifications to.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
+	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 )
 
@@ -42,9 +43,6 @@ func (s *Service) trade(ctx context.Context, creds *alipay.Credentials, n *alipa
 		return
 	}
 	switch {
-	case t.TotalAmount != ord.TotalAmount:
-		o.mismatch("total_amount")
-		return
 	case s.sellerID != "" && t.SellerID != s.sellerID:
 		// Absent seller_id fails too: with a PID configured we only accept what names it.
 		o.mismatch("seller_id")
@@ -57,6 +55,15 @@ func (s *Service) trade(ctx context.Context, creds *alipay.Credentials, n *alipa
 		o.mismatch("trade_no")
 		return
 	}
+	mismatch := t.TotalAmount != ord.TotalAmount
+	if mismatch {
+		// Alipay's word on what was paid, for another amount than the order's: recorded
+		// on the order (which is not paid by it), logged, and refused: never silently
+		// accepted.
+		httpapi.Logger(ctx).Warn("paid amount differs from the order's", "out_trade_no", bounded(t.OutTradeNo),
+			"order_total_amount", ord.TotalAmount.String(), "notified_total_amount", t.TotalAmount.String(),
+			"buyer_pay_amount", t.BuyerPayAmount.String())
+	}
 	e := orders.TradeEffect{
 		NotifyID:    t.NotifyID,
 		OutTradeNo:  t.OutTradeNo,
@@ -65,9 +72,21 @@ func (s *Service) trade(ctx context.Context, creds *alipay.Credentials, n *alipa
 		BuyerID:     t.BuyerID,
 		GmtPayment:  t.GmtPayment,
 		Now:         s.now(),
+		// What Alipay says was paid, kept on the order (and compared with it there).
+		TotalAmount:    t.TotalAmount,
+		ReceiptAmount:  t.ReceiptAmount,
+		BuyerPayAmount: t.BuyerPayAmount,
 	}
 	if t.HasRefundFee {
 		e.RefundFee = t.RefundFee
+	}
+	if mismatch {
+		if res, err := s.store.ApplyTrade(ctx, e); err != nil {
+			o.apply(res, err)
+			return
+		}
+		o.mismatch("total_amount")
+		return
 	}
 	o.apply(s.store.ApplyTrade(ctx, e))
 }

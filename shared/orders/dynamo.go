@@ -138,6 +138,10 @@ type appPayItem struct {
 	BuyerID             string               `dynamodbav:"buyer_id,omitempty"`
 	RefundFee           int64                `dynamodbav:"refund_fee"`
 	PaidAt              string               `dynamodbav:"paid_at,omitempty"`
+	PaidAmount          int64                `dynamodbav:"paid_amount,omitempty"`
+	ReceiptAmount       int64                `dynamodbav:"receipt_amount,omitempty"`
+	BuyerPayAmount      int64                `dynamodbav:"buyer_pay_amount,omitempty"`
+	AmountMismatch      bool                 `dynamodbav:"amount_mismatch,omitempty"`
 	CreatedAt           string               `dynamodbav:"created_at"`
 	UpdatedAt           string               `dynamodbav:"updated_at"`
 	ExpiresAt           int64                `dynamodbav:"expires_at,omitempty"`
@@ -273,7 +277,9 @@ func encodeAppPay(o *AppPayOrder) (map[string]types.AttributeValue, error) {
 		TotalAmount: int64(o.TotalAmount), Subject: o.Subject, ProductCode: o.ProductCode,
 		Status: string(o.Status), OrderStr: o.OrderStr, TradeNo: o.TradeNo, BuyerID: o.BuyerID,
 		RefundFee: int64(o.RefundFee), PaidAt: fmtTime(o.PaidAt),
-		CreatedAt: fmtTime(o.CreatedAt), UpdatedAt: fmtTime(o.UpdatedAt), ExpiresAt: fmtExpiry(o.ExpiresAt),
+		PaidAmount: int64(o.PaidAmount), ReceiptAmount: int64(o.ReceiptAmount), BuyerPayAmount: int64(o.BuyerPayAmount),
+		AmountMismatch: o.AmountMismatch,
+		CreatedAt:      fmtTime(o.CreatedAt), UpdatedAt: fmtTime(o.UpdatedAt), ExpiresAt: fmtExpiry(o.ExpiresAt),
 		ExternalAgreementNo: o.ExternalAgreementNo, PersonalProductCode: o.PersonalProductCode, SignScene: o.SignScene,
 		NotifyIDs: o.NotifyIDs, Ops: encodeOps(o.Ops),
 	})
@@ -290,6 +296,8 @@ func decodeAppPay(m map[string]types.AttributeValue) (*AppPayOrder, error) {
 		TotalAmount: alipay.Amount(it.TotalAmount), Subject: it.Subject, ProductCode: it.ProductCode,
 		Status: TradeStatus(it.Status), OrderStr: it.OrderStr, TradeNo: it.TradeNo, BuyerID: it.BuyerID,
 		RefundFee: alipay.Amount(it.RefundFee), PaidAt: d.time("paid_at", it.PaidAt),
+		PaidAmount: alipay.Amount(it.PaidAmount), ReceiptAmount: alipay.Amount(it.ReceiptAmount),
+		BuyerPayAmount: alipay.Amount(it.BuyerPayAmount), AmountMismatch: it.AmountMismatch,
 		CreatedAt: d.time("created_at", it.CreatedAt), UpdatedAt: d.time("updated_at", it.UpdatedAt),
 		ExpiresAt:           expiry(it.ExpiresAt),
 		ExternalAgreementNo: it.ExternalAgreementNo, PersonalProductCode: it.PersonalProductCode, SignScene: it.SignScene,

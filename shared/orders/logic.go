@@ -145,6 +145,8 @@ func validateTrade(e TradeEffect) error {
 		return invalid("trade_status", fmt.Sprintf("%q is not a notified status", e.TradeStatus))
 	case e.RefundFee < 0:
 		return invalid("refund_fee", "is negative")
+	case e.TotalAmount < 0 || e.ReceiptAmount < 0 || e.BuyerPayAmount < 0:
+		return invalid("total_amount", "an amount is negative")
 	case e.Now.IsZero():
 		return invalid("now", "is zero")
 	}
@@ -169,6 +171,19 @@ func applyTrade(o *AppPayOrder, e TradeEffect) (ApplyResult, error) {
 	if slices.Contains(o.NotifyIDs, e.NotifyID) {
 		return Duplicate, nil
 	}
+	if e.TotalAmount != 0 && e.TotalAmount != o.TotalAmount {
+		// Alipay reports another amount than the order's: keep what it said, flag the
+		// order and change nothing else; a person decides (refund or charge the rest).
+		// No receipt: the notice is refused (fail), so Alipay's redeliveries keep being
+		// refused rather than acknowledged as duplicates.
+		if o.AmountMismatch && o.PaidAmount == e.TotalAmount && o.ReceiptAmount == e.ReceiptAmount && o.BuyerPayAmount == e.BuyerPayAmount {
+			return Stale, nil
+		}
+		o.PaidAmount, o.ReceiptAmount, o.BuyerPayAmount = e.TotalAmount, e.ReceiptAmount, e.BuyerPayAmount
+		o.AmountMismatch = true
+		o.UpdatedAt = normTime(e.Now)
+		return Applied, nil
+	}
 	forward := TradeMachine.Allowed(o.Status, e.TradeStatus)
 	refund := e.RefundFee > o.RefundFee && (forward || o.Status == TradeSuccess || o.Status == TradeFinished || o.Status == TradeClosed)
 	if !forward && !refund {
@@ -188,6 +203,9 @@ func applyTrade(o *AppPayOrder, e TradeEffect) (ApplyResult, error) {
 			if o.PaidAt.IsZero() {
 				o.PaidAt = now
 			}
+		}
+		if o.PaidAmount == 0 {
+			o.PaidAmount, o.ReceiptAmount, o.BuyerPayAmount = e.TotalAmount, e.ReceiptAmount, e.BuyerPayAmount
 		}
 		o.ExpiresAt = time.Time{}
 	}

@@ -121,6 +121,14 @@ type AppPayOrder struct {
 	RefundFee alipay.Amount // cumulative refunds as last notified
 	PaidAt    time.Time     // gmt_payment, or when the payment was first learned
 
+	// What Alipay reported as paid, from the first paid notice (0 when not reported):
+	// total_amount, receipt_amount and buyer_pay_amount. PaidAmount differing from
+	// TotalAmount sets AmountMismatch; such a notice never moves the order to paid.
+	PaidAmount     alipay.Amount
+	ReceiptAmount  alipay.Amount
+	BuyerPayAmount alipay.Amount
+	AmountMismatch bool
+
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	// ExpiresAt lets an abandoned unpaid order expire (TTL, whole seconds); zero never.
@@ -285,6 +293,12 @@ type TradeEffect struct {
 	RefundFee   alipay.Amount // cumulative; 0 when absent
 	GmtPayment  time.Time     // zero when absent
 	Now         time.Time
+	// The notice's total_amount, receipt_amount and buyer_pay_amount (0 when absent).
+	// A TotalAmount other than the order's is recorded as a mismatch (no receipt, status
+	// unchanged), and the result is Applied when that changed the order, else Stale.
+	TotalAmount    alipay.Amount
+	ReceiptAmount  alipay.Amount
+	BuyerPayAmount alipay.Amount
 }
 
 // FundAuthEffect is a verified fund_auth_freeze notice.

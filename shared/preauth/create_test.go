@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -118,6 +119,16 @@ func TestCreateVoucherIdempotency(t *testing.T) {
 		{name: "same_out_request_no_with_other_params_conflicts", steps: []step{
 			{"c1", first, 200, "", false, 1},
 			{"c1", voucherBody("O-1", "R-1", map[string]any{"pay_timeout": "30m"}), 409, httpapi.CodeIdempotencyConflict, false, 1},
+		}},
+		{name: "extra_param_with_keys_reordered_or_spaced_replays", steps: []step{
+			{"c1", voucherBody("O-1", "R-1", map[string]any{"extra_param": `{"category":"RENT","meta":{"a":1.50,"b":"x"}}`}), 200, "", false, 1},
+			{"c1", voucherBody("O-1", "R-1", map[string]any{"extra_param": ` { "meta" : { "b" : "x", "a" : 1.50 }, "category" : "RENT" } `}), 200, "", true, 1},
+			{"c1", voucherBody("O-1", "R-1", map[string]any{"extra_param": map[string]any{"meta": json.RawMessage(`{"b":"x","a":1.50}`), "category": "RENT"}}), 200, "", true, 1},
+		}},
+		{name: "extra_param_with_another_value_conflicts", steps: []step{
+			{"c1", voucherBody("O-1", "R-1", map[string]any{"extra_param": `{"category":"RENT","meta":{"a":1.50}}`}), 200, "", false, 1},
+			{"c1", voucherBody("O-1", "R-1", map[string]any{"extra_param": `{"meta":{"a":1.5},"category":"RENT"}`}), 409, httpapi.CodeIdempotencyConflict, false, 1},
+			{"c1", voucherBody("O-1", "R-1", map[string]any{"extra_param": `{"category":"CAR","meta":{"a":1.50}}`}), 409, httpapi.CodeIdempotencyConflict, false, 1},
 		}},
 		{name: "new_out_request_no_with_other_order_params_conflicts", steps: []step{
 			{"c1", first, 200, "", false, 1},
@@ -640,5 +651,90 @@ func TestErrorRepliesHaveTheContractShape(t *testing.T) {
 	}
 	if len(rep.json) != 1 {
 		t.Errorf("extra top-level members: %s", rep.body)
+	}
+}
+
+// budgetGateway records the time its call was given and spends all of it on the
+// service's clock before answering that the outcome is unknown (a gateway that hangs).
+type budgetGateway struct {
+	clock  *fakeClock
+	calls  int
+	budget time.Duration // the call context's time left when the call started
+	start  time.Time     // the service clock then
+}
+
+func (g *budgetGateway) Execute(ctx context.Context, _ *alipay.Credentials, _, _ string, _ alipay.CallOptions) (*alipay.Reply, error) {
+	g.calls++
+	g.start = g.clock.Now()
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return nil, errors.New("gateway call without a deadline")
+	}
+	g.budget = time.Until(dl)
+	g.clock.Advance(g.budget)
+	return nil, fmt.Errorf("%w: hung", alipay.ErrUnknownOutcome)
+}
+
+// slowBeginStore spends delay of the service's clock taking the lease (a slow store).
+type slowBeginStore struct {
+	*orders.MemoryStore
+	clock *fakeClock
+	delay time.Duration
+	lease time.Time // the lease expiry written
+}
+
+func (s *slowBeginStore) BeginVoucher(ctx context.Context, b orders.VoucherBegin) (orders.VoucherBeginResult, error) {
+	res, err := s.MemoryStore.BeginVoucher(ctx, b)
+	s.lease = b.LeaseUntil
+	s.clock.Advance(s.delay)
+	return res, err
+}
+
+func TestGatewayCallEndsInsideTheLease(t *testing.T) {
+	const (
+		timeout = 10 * time.Second
+		margin  = 2 * time.Second
+	)
+	for _, tc := range []struct {
+		name      string
+		delay     time.Duration // spent between taking the lease and calling Alipay
+		wantCalls int
+	}{
+		{"prompt_call_gets_the_whole_timeout", 0, 1},
+		{"call_after_a_slow_lease_gets_what_is_left", 3 * time.Second, 1},
+		{"no_time_left_sends_nothing", timeout, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := &fakeClock{t: time.Date(2025, 6, 1, 4, 0, 0, 0, time.UTC)}
+			store := &slowBeginStore{MemoryStore: orders.NewMemoryStore(), clock: clock, delay: tc.delay}
+			gw := &budgetGateway{clock: clock}
+			svc := NewService(store, &fakeCreds{c: testCredentials(t)}, gw,
+				WithClock(clock.Now), WithGatewayTimeout(timeout), WithLeaseMargin(margin))
+			p := decodeParams(t, voucherBody("O-1", "R-1"))
+			_, herr := svc.CreateVoucher(context.Background(), "c1", p, "https://pay.example.cn"+httpapi.NotifyPath)
+			if herr == nil || herr.Code != httpapi.CodeAlipayUnavailable {
+				t.Fatalf("reply %+v, want %s", herr, httpapi.CodeAlipayUnavailable)
+			}
+			if gw.calls != tc.wantCalls {
+				t.Fatalf("gateway calls %d, want %d", gw.calls, tc.wantCalls)
+			}
+			o, err := store.MemoryStore.GetPreAuthOrder(context.Background(), "O-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := o.Requests["R-1"]
+			if gw.calls > 0 {
+				if end := gw.start.Add(gw.budget); end.After(store.lease.Add(-margin)) {
+					t.Errorf("call may run until %v, past lease expiry %v minus the margin", end, store.lease)
+				}
+			}
+			// The outcome was recorded (not lost with the lease), inside the lease.
+			if r.State != orders.RequestUnknown {
+				t.Errorf("request state %s, want UNKNOWN", r.State)
+			}
+			if store.lease.IsZero() || r.UpdatedAt.After(store.lease) {
+				t.Errorf("outcome recorded at %v, after the lease expired at %v", r.UpdatedAt, store.lease)
+			}
+		})
 	}
 }

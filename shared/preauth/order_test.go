@@ -126,7 +126,9 @@ func TestGetOrderOfFreshOrderHasEmptyLists(t *testing.T) {
 func lambdaEvent(method, path, body string, claims map[string]string) events.APIGatewayV2HTTPRequest {
 	ev := events.APIGatewayV2HTTPRequest{
 		Version: "2.0", RouteKey: method + " " + path, RawPath: path, Body: body,
-		Headers: map[string]string{"content-type": "application/json"},
+		// Client-controlled headers a forger would set: they must not steer notify_url.
+		Headers: map[string]string{"content-type": "application/json", "host": "evil.example",
+			"x-forwarded-proto": "http", "x-forwarded-host": "evil.example"},
 		RequestContext: events.APIGatewayV2HTTPRequestContext{
 			DomainName: "abc123.execute-api.ap-east-1.amazonaws.com",
 			HTTP:       events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: method, Path: path, SourceIP: "127.0.0.1"},

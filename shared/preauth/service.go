@@ -183,7 +183,7 @@ func (s *Service) CreateVoucher(ctx context.Context, owner string, p *alipay.Vou
 	}
 	switch res.Outcome {
 	case orders.VoucherAcquired:
-		return s.issue(ctx, log, creds, p, biz, notifyURL, res.Token, now.Add(lease), lease)
+		return s.issue(ctx, log, creds, p, biz, notifyURL, res.Token, now.Add(lease))
 	case orders.VoucherReplay:
 		log.Info("voucher replayed", "state", string(res.Request.State))
 		return replay(p, res.Request)
@@ -219,15 +219,32 @@ func (s *Service) leaseDuration(ctx context.Context) (time.Duration, bool) {
 	return d, true
 }
 
+// errNoTimeLeft: the lease had too little left for a gateway call, so none was sent.
+var errNoTimeLeft = errors.New("preauth: too little of the lease left to call alipay")
+
+// callBudget is how long the gateway call may take: until the lease expiry minus the
+// margin that records its outcome, read on the service's clock (the one the lease was
+// written with), never more than the gateway timeout. Not positive: nothing is left.
+func (s *Service) callBudget(leaseUntil time.Time) time.Duration {
+	return min(leaseUntil.Add(-s.leaseMargin).Sub(s.now()), s.gatewayTimeout)
+}
+
 // issue calls the gateway under the lease, records the outcome and builds the reply.
 func (s *Service) issue(ctx context.Context, log *slog.Logger, creds *alipay.Credentials, p *alipay.VoucherCreateParams,
-	biz, notifyURL, token string, leaseUntil time.Time, lease time.Duration) (Created, *httpapi.Error) {
-	callCtx, cancel := context.WithTimeout(ctx, lease-s.leaseMargin)
-	reply, err := s.gw.Execute(callCtx, creds, alipay.MethodVoucherCreate, biz, alipay.CallOptions{
-		NotifyURL: notifyURL,
-		Refresh:   s.creds.Refresh,
-	})
-	cancel()
+	biz, notifyURL, token string, leaseUntil time.Time) (Created, *httpapi.Error) {
+	// The call's budget is measured from now, not from when the lease was taken: the
+	// store write in between (or anything else) already spent part of the lease, and
+	// the outcome must still be recorded inside it.
+	var reply *alipay.Reply
+	err := errNoTimeLeft
+	if budget := s.callBudget(leaseUntil); budget > 0 {
+		callCtx, cancel := context.WithTimeout(ctx, budget)
+		reply, err = s.gw.Execute(callCtx, creds, alipay.MethodVoucherCreate, biz, alipay.CallOptions{
+			NotifyURL: notifyURL,
+			Refresh:   s.creds.Refresh,
+		})
+		cancel()
+	}
 	var n *alipay.VoucherCreateResult
 	if err == nil {
 		// A node that does not decode, or a validly signed node about another request

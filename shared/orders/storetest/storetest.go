@@ -40,6 +40,44 @@ func Run(t *testing.T, newStore func(t *testing.T) orders.Store) {
 	t.Run("racing_notifications", func(t *testing.T) { testRacing(t, newStore) })
 	t.Run("operations", func(t *testing.T) { testOperations(t, newStore) })
 	t.Run("trade_no_binding", func(t *testing.T) { testTradeNoBinding(t, newStore) })
+	t.Run("paid_amounts", func(t *testing.T) { testPaidAmounts(t, newStore) })
+}
+
+// testPaidAmounts: the order keeps what Alipay reported as paid; a notice whose
+// total_amount differs from the order's is recorded as a mismatch and pays nothing.
+func testPaidAmounts(t *testing.T, newStore func(t *testing.T) orders.Store) {
+	t.Run("paid_notice_records_the_amounts", func(t *testing.T) {
+		s := newStore(t)
+		mustCreate(t, s, appOrder(tradeKey, "h1"))
+		e := trade("paid", orders.TradeSuccess)
+		e.TotalAmount, e.ReceiptAmount, e.BuyerPayAmount = orderAmount, orderAmount-100, orderAmount-200
+		mustApply(t, applyTrade(t, s), e, orders.Applied)
+		o := getTrade(t, s)
+		if o.Status != orders.TradeSuccess || o.PaidAmount != orderAmount || o.ReceiptAmount != orderAmount-100 ||
+			o.BuyerPayAmount != orderAmount-200 || o.AmountMismatch {
+			t.Fatalf("order %+v", o)
+		}
+	})
+	t.Run("mismatched_total_amount_is_recorded_not_paid", func(t *testing.T) {
+		s := newStore(t)
+		mustCreate(t, s, appOrder(tradeKey, "h1"))
+		e := trade("cheap", orders.TradeSuccess)
+		e.TotalAmount, e.BuyerPayAmount = 1, 1
+		mustApply(t, applyTrade(t, s), e, orders.Applied)
+		o := getTrade(t, s)
+		if o.Status != orders.TradeCreated || !o.PaidAt.IsZero() || !o.AmountMismatch || o.PaidAmount != 1 ||
+			o.BuyerPayAmount != 1 || slices.Contains(o.NotifyIDs, "cheap") {
+			t.Fatalf("order %+v", o)
+		}
+		mustApply(t, applyTrade(t, s), e, orders.Stale)
+		// The genuine payment of the order's amount still applies.
+		ok := trade("genuine", orders.TradeSuccess)
+		ok.TotalAmount = orderAmount
+		mustApply(t, applyTrade(t, s), ok, orders.Applied)
+		if o := getTrade(t, s); o.Status != orders.TradeSuccess || !o.AmountMismatch {
+			t.Fatalf("after the genuine payment: %+v", o)
+		}
+	})
 }
 
 // ---- fixtures ----
