@@ -137,8 +137,11 @@ func (nc *notifyCheck) run() int {
 	switch {
 	case verr == nil:
 		fmt.Fprintf(w, "valid: the signature verifies with %s\n", nc.key.desc)
+		if n.BlankValuesSigned() {
+			content = contentKeeping(n.Params, func(string) bool { return true })
+		}
 		nc.printContent(content, n.Charset)
-		nc.validNotes(n.Params, n.Charset, string(n.Kind()))
+		nc.validNotes(n.Params, n.Charset, string(n.Kind()), n.BlankValuesSigned())
 		return exitOK
 	case errors.Is(verr, alipay.ErrNotifyUnsigned), errors.Is(verr, alipay.ErrNotifySignType):
 		fmt.Fprintf(w, "invalid: %v\n", verr)
@@ -180,7 +183,7 @@ func (nc *notifyCheck) runOverride(pairs []rawPair, splitErr error, declaredFrom
 		fmt.Fprintf(w, "valid: the signature verifies with %s, reading the body as %s (--charset)\n", nc.key.desc, nc.override)
 		fmt.Fprintf(w, "  but %s: a receiver that follows the body decodes it differently and fails\n", declaredFrom)
 		nc.printContent(content, nc.override)
-		nc.validNotes(params, nc.override, "")
+		nc.validNotes(params, nc.override, "", false)
 		return exitOK
 	}
 	fmt.Fprintf(w, "invalid: the signature does not verify with %s, reading the body as %s (--charset)\n", nc.key.desc, nc.override)
@@ -231,7 +234,7 @@ func (nc *notifyCheck) explainPolicy(params map[string]string, content, charset 
 
 // validNotes point out what makes this (valid) body fail in receivers that get the rule
 // slightly wrong, and the checks that still follow.
-func (nc *notifyCheck) validNotes(params map[string]string, charset, kind string) {
+func (nc *notifyCheck) validNotes(params map[string]string, charset, kind string, blankSigned bool) {
 	w := nc.w
 	if kind != "" {
 		fmt.Fprintf(w, "kind: %s\n", kind)
@@ -264,7 +267,11 @@ func (nc *notifyCheck) validNotes(params map[string]string, charset, kind string
 		fmt.Fprintf(w, "note: %s contain%s '%%' after decoding: decode exactly once; decoding again (as the Node SDK's\n", strings.Join(pct, ", "), plural(len(pct)))
 		fmt.Fprintf(w, "  checkNotifySign does) breaks them.\n")
 	}
-	if len(blank) > 0 {
+	switch {
+	case len(blank) > 0 && blankSigned:
+		fmt.Fprintf(w, "note: the signature covers the empty %s (as the Node SDK signs); the §8.2 content leaves them out.\n", strings.Join(blank, ", "))
+		fmt.Fprintf(w, "  Accepted: both contents are Alipay's. A verifier that only drops blank values fails on this body.\n")
+	case len(blank) > 0:
 		fmt.Fprintf(w, "note: %s %s empty and not part of the content; a verifier that keeps them fails.\n", strings.Join(blank, ", "), isAre(len(blank)))
 	}
 	if len(spaced) > 0 {

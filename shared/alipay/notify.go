@@ -50,6 +50,9 @@ type Notification struct {
 	raw      map[string]string
 	cs       csCharset
 	verified bool
+	// blankSigned: the last successful verification needed the blank values in the
+	// content (Node SDK style), see VerifyWith.
+	blankSigned bool
 }
 
 // notifyPair is one parameter during parsing: key and form-decoded value, both as
@@ -239,7 +242,7 @@ func (n *Notification) Verify(c *Credentials) error {
 // fails and the body has blank values, the content with them is tried once. Only after
 // it succeeds do the typed views (Trade, FundAuth, Agreement) work.
 func (n *Notification) VerifyWith(v Verifier) error {
-	n.verified = false
+	n.verified, n.blankSigned = false, false
 	if v == nil {
 		return errors.New("alipay: notification: no verifier")
 	}
@@ -257,6 +260,7 @@ func (n *Notification) VerifyWith(v Verifier) error {
 		// costs a second verification only for bodies that have blank values.
 		if content, cerr := n.content(true); cerr == nil {
 			err = v.Verify(content, n.Params["sign"])
+			n.blankSigned = err == nil
 		}
 	}
 	if err != nil {
@@ -269,8 +273,9 @@ func (n *Notification) VerifyWith(v Verifier) error {
 	return nil
 }
 
-// Verified reports whether the last Verify or VerifyWith succeeded.
-func (n *Notification) Verified() bool { return n.verified }
+// BlankValuesSigned reports whether the last successful verification covered the blank
+// values too (the content the Node SDK signs) rather than the §8.2 content without them.
+func (n *Notification) BlankValuesSigned() bool { return n.verified && n.blankSigned }
 
 func (n *Notification) checkSignFields() error {
 	if isBlank(n.Params["sign"]) {

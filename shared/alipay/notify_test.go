@@ -171,7 +171,7 @@ func TestNotifyVectors(t *testing.T) {
 				t.Fatalf("Verify = %v, want accepted=%v", err, c.Expected)
 			}
 			if !c.Expected {
-				if n.Verified() {
+				if n.verified {
 					t.Error("Verified() after a failed Verify")
 				}
 				if c.SignatureValid {
@@ -559,7 +559,7 @@ func TestNotificationVerifyPolicy(t *testing.T) {
 			}
 			err = n.Verify(tc.creds)
 			if tc.want == nil {
-				if err != nil || !n.Verified() {
+				if err != nil || !n.verified {
 					t.Fatalf("Verify = %v, want accepted", err)
 				}
 				if _, err := n.Trade(); err != nil {
@@ -567,8 +567,8 @@ func TestNotificationVerifyPolicy(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, tc.want) || n.Verified() {
-				t.Fatalf("Verify = %v (verified %v), want %v", err, n.Verified(), tc.want)
+			if !errors.Is(err, tc.want) || n.verified {
+				t.Fatalf("Verify = %v (verified %v), want %v", err, n.verified, tc.want)
 			}
 			if msg := err.Error(); len(msg) > 120 || strings.Contains(msg, "MII") || strings.Contains(msg, sign[:16]) {
 				t.Errorf("error text too long or carries key/sign material: %q", msg)
@@ -587,13 +587,13 @@ func TestNotificationVerifyPolicy(t *testing.T) {
 		if err := n.VerifyWith(notifyStaticVerifier{errors.New("hsm unavailable")}); !errors.Is(err, ErrBadSignature) {
 			t.Errorf("VerifyWith = %v, want ErrBadSignature", err)
 		}
-		if err := n.VerifyWith(nil); err == nil || n.Verified() {
+		if err := n.VerifyWith(nil); err == nil || n.verified {
 			t.Errorf("VerifyWith(nil) = %v, want an error", err)
 		}
 		if err := n.VerifyWith(creds.AlipayPublicKey); err != nil {
 			t.Fatalf("VerifyWith(public key) = %v", err)
 		}
-		if err := n.Verify(nil); err == nil || n.Verified() {
+		if err := n.Verify(nil); err == nil || n.verified {
 			t.Errorf("Verify(nil) = %v, want an error and Verified() false", err)
 		}
 	})
@@ -605,8 +605,8 @@ func TestNotificationVerifyPolicy(t *testing.T) {
 		if err := n.Verify(creds); err != nil {
 			t.Fatal(err)
 		}
-		if err := n.VerifyWith(testAppKey(t).Public()); err == nil || n.Verified() {
-			t.Fatalf("VerifyWith(wrong key) = %v, Verified %v", err, n.Verified())
+		if err := n.VerifyWith(testAppKey(t).Public()); err == nil || n.verified {
+			t.Fatalf("VerifyWith(wrong key) = %v, Verified %v", err, n.verified)
 		}
 	})
 }

@@ -503,14 +503,14 @@ func TestOrderViewShowsWhatWasPaid(t *testing.T) {
 	}
 	res, err := e.store.ApplyTrade(context.Background(), orders.TradeEffect{
 		NotifyID: "N1", OutTradeNo: "T20261122001", TradeStatus: orders.TradeSuccess, TradeNo: "2026112222001",
-		TotalAmount: alipay.MustAmount("0.01"), BuyerPayAmount: alipay.MustAmount("0.01"), Now: fixedNow,
+		TotalAmount: alipay.MustAmount("9.00"), ReceiptAmount: alipay.MustAmount("8.50"), BuyerPayAmount: alipay.MustAmount("8.00"), Now: fixedNow,
 	})
 	if err != nil || res != orders.Applied {
 		t.Fatalf("apply: %v %v", res, err)
 	}
 	g := e.do("GET", "/v1/app-pay/orders/T20261122001", "u1", "", "")
 	body := g.Body.String()
-	for _, want := range []string{`"total_amount":"9.00"`, `"paid_amount":"0.01"`, `"buyer_pay_amount":"0.01"`, `"amount_mismatch":true`, `"status":"CREATED"`} {
+	for _, want := range []string{`"total_amount":"9.00"`, `"paid_amount":"9.00"`, `"receipt_amount":"8.50"`, `"buyer_pay_amount":"8.00"`, `"status":"TRADE_SUCCESS"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("view lacks %s: %s", want, body)
 		}

@@ -107,11 +107,10 @@ type OrderView struct {
 	RefundFee   *alipay.Amount `json:"refund_fee,omitempty"`
 	PaidAt      string         `json:"paid_at,omitempty"`
 	// What Alipay reported as paid (total_amount, receipt_amount, buyer_pay_amount of
-	// its notice); amount_mismatch when that total differs from total_amount.
+	// the notice that paid it).
 	PaidAmount     *alipay.Amount `json:"paid_amount,omitempty"`
 	ReceiptAmount  *alipay.Amount `json:"receipt_amount,omitempty"`
 	BuyerPayAmount *alipay.Amount `json:"buyer_pay_amount,omitempty"`
-	AmountMismatch bool           `json:"amount_mismatch,omitempty"`
 	// OrderStr is given to the owner until paid, so an app whose order the merchant's
 	// backend created can submit it.
 	OrderStr  string         `json:"order_str,omitempty"`
@@ -154,7 +153,6 @@ func View(o *orders.AppPayOrder) OrderView {
 		return &a
 	}
 	v.PaidAmount, v.ReceiptAmount, v.BuyerPayAmount = amount(o.PaidAmount), amount(o.ReceiptAmount), amount(o.BuyerPayAmount)
-	v.AmountMismatch = o.AmountMismatch
 	if o.Status == orders.TradeCreated || o.Status == orders.TradeWaitBuyerPay {
 		v.OrderStr = o.OrderStr
 	}

@@ -55,14 +55,15 @@ func (s *Service) trade(ctx context.Context, creds *alipay.Credentials, n *alipa
 		o.mismatch("trade_no")
 		return
 	}
-	mismatch := t.TotalAmount != ord.TotalAmount
-	if mismatch {
-		// Alipay's word on what was paid, for another amount than the order's: recorded
-		// on the order (which is not paid by it), logged, and refused: never silently
-		// accepted.
-		httpapi.Logger(ctx).Warn("paid amount differs from the order's", "out_trade_no", bounded(t.OutTradeNo),
-			"order_total_amount", ord.TotalAmount.String(), "notified_total_amount", t.TotalAmount.String(),
-			"buyer_pay_amount", t.BuyerPayAmount.String())
+	if t.TotalAmount != ord.TotalAmount {
+		// Another amount than the order's: a tampered app's price, or a genuine notice of
+		// another order re-split onto this one. Logged with both amounts and refused;
+		// nothing is written, since which order it is about cannot be trusted.
+		httpapi.Logger(ctx).Error("paid amount differs from the order's: refused", "out_trade_no", bounded(t.OutTradeNo),
+			"trade_no", bounded(t.TradeNo), "order_total_amount", ord.TotalAmount.String(),
+			"notified_total_amount", t.TotalAmount.String(), "buyer_pay_amount", t.BuyerPayAmount.String())
+		o.mismatch("total_amount")
+		return
 	}
 	e := orders.TradeEffect{
 		NotifyID:    t.NotifyID,
@@ -79,14 +80,6 @@ func (s *Service) trade(ctx context.Context, creds *alipay.Credentials, n *alipa
 	}
 	if t.HasRefundFee {
 		e.RefundFee = t.RefundFee
-	}
-	if mismatch {
-		if res, err := s.store.ApplyTrade(ctx, e); err != nil {
-			o.apply(res, err)
-			return
-		}
-		o.mismatch("total_amount")
-		return
 	}
 	o.apply(s.store.ApplyTrade(ctx, e))
 }

@@ -141,7 +141,6 @@ type appPayItem struct {
 	PaidAmount          int64                `dynamodbav:"paid_amount,omitempty"`
 	ReceiptAmount       int64                `dynamodbav:"receipt_amount,omitempty"`
 	BuyerPayAmount      int64                `dynamodbav:"buyer_pay_amount,omitempty"`
-	AmountMismatch      bool                 `dynamodbav:"amount_mismatch,omitempty"`
 	CreatedAt           string               `dynamodbav:"created_at"`
 	UpdatedAt           string               `dynamodbav:"updated_at"`
 	ExpiresAt           int64                `dynamodbav:"expires_at,omitempty"`
@@ -278,8 +277,7 @@ func encodeAppPay(o *AppPayOrder) (map[string]types.AttributeValue, error) {
 		Status: string(o.Status), OrderStr: o.OrderStr, TradeNo: o.TradeNo, BuyerID: o.BuyerID,
 		RefundFee: int64(o.RefundFee), PaidAt: fmtTime(o.PaidAt),
 		PaidAmount: int64(o.PaidAmount), ReceiptAmount: int64(o.ReceiptAmount), BuyerPayAmount: int64(o.BuyerPayAmount),
-		AmountMismatch: o.AmountMismatch,
-		CreatedAt:      fmtTime(o.CreatedAt), UpdatedAt: fmtTime(o.UpdatedAt), ExpiresAt: fmtExpiry(o.ExpiresAt),
+		CreatedAt: fmtTime(o.CreatedAt), UpdatedAt: fmtTime(o.UpdatedAt), ExpiresAt: fmtExpiry(o.ExpiresAt),
 		ExternalAgreementNo: o.ExternalAgreementNo, PersonalProductCode: o.PersonalProductCode, SignScene: o.SignScene,
 		NotifyIDs: o.NotifyIDs, Ops: encodeOps(o.Ops),
 	})
@@ -297,8 +295,8 @@ func decodeAppPay(m map[string]types.AttributeValue) (*AppPayOrder, error) {
 		Status: TradeStatus(it.Status), OrderStr: it.OrderStr, TradeNo: it.TradeNo, BuyerID: it.BuyerID,
 		RefundFee: alipay.Amount(it.RefundFee), PaidAt: d.time("paid_at", it.PaidAt),
 		PaidAmount: alipay.Amount(it.PaidAmount), ReceiptAmount: alipay.Amount(it.ReceiptAmount),
-		BuyerPayAmount: alipay.Amount(it.BuyerPayAmount), AmountMismatch: it.AmountMismatch,
-		CreatedAt: d.time("created_at", it.CreatedAt), UpdatedAt: d.time("updated_at", it.UpdatedAt),
+		BuyerPayAmount: alipay.Amount(it.BuyerPayAmount),
+		CreatedAt:      d.time("created_at", it.CreatedAt), UpdatedAt: d.time("updated_at", it.UpdatedAt),
 		ExpiresAt:           expiry(it.ExpiresAt),
 		ExternalAgreementNo: it.ExternalAgreementNo, PersonalProductCode: it.PersonalProductCode, SignScene: it.SignScene,
 		NotifyIDs: it.NotifyIDs, Ops: decodeOps(&d, it.Ops), version: it.Version,

@@ -172,17 +172,11 @@ func applyTrade(o *AppPayOrder, e TradeEffect) (ApplyResult, error) {
 		return Duplicate, nil
 	}
 	if e.TotalAmount != 0 && e.TotalAmount != o.TotalAmount {
-		// Alipay reports another amount than the order's: keep what it said, flag the
-		// order and change nothing else; a person decides (refund or charge the rest).
-		// No receipt: the notice is refused (fail), so Alipay's redeliveries keep being
-		// refused rather than acknowledged as duplicates.
-		if o.AmountMismatch && o.PaidAmount == e.TotalAmount && o.ReceiptAmount == e.ReceiptAmount && o.BuyerPayAmount == e.BuyerPayAmount {
-			return Stale, nil
-		}
-		o.PaidAmount, o.ReceiptAmount, o.BuyerPayAmount = e.TotalAmount, e.ReceiptAmount, e.BuyerPayAmount
-		o.AmountMismatch = true
-		o.UpdatedAt = normTime(e.Now)
-		return Applied, nil
+		// Another amount than the order's: a tampered app's price, or a genuine notice
+		// about another order re-split onto this one. Either way it must not write to
+		// this order (a forged fact here would be as bad as a forged payment); the notify
+		// service logs it and answers fail, so Alipay's redeliveries stay visible.
+		return "", invalid("total_amount", fmt.Sprintf("%s differs from the order's %s", e.TotalAmount, o.TotalAmount))
 	}
 	forward := TradeMachine.Allowed(o.Status, e.TradeStatus)
 	refund := e.RefundFee > o.RefundFee && (forward || o.Status == TradeSuccess || o.Status == TradeFinished || o.Status == TradeClosed)

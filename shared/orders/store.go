@@ -122,12 +122,11 @@ type AppPayOrder struct {
 	PaidAt    time.Time     // gmt_payment, or when the payment was first learned
 
 	// What Alipay reported as paid, from the first paid notice (0 when not reported):
-	// total_amount, receipt_amount and buyer_pay_amount. PaidAmount differing from
-	// TotalAmount sets AmountMismatch; such a notice never moves the order to paid.
+	// total_amount, receipt_amount and buyer_pay_amount. A notice of another total than
+	// the order's is refused and changes nothing (ErrInvalid).
 	PaidAmount     alipay.Amount
 	ReceiptAmount  alipay.Amount
 	BuyerPayAmount alipay.Amount
-	AmountMismatch bool
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -294,8 +293,8 @@ type TradeEffect struct {
 	GmtPayment  time.Time     // zero when absent
 	Now         time.Time
 	// The notice's total_amount, receipt_amount and buyer_pay_amount (0 when absent).
-	// A TotalAmount other than the order's is recorded as a mismatch (no receipt, status
-	// unchanged), and the result is Applied when that changed the order, else Stale.
+	// A TotalAmount other than the order's is ErrInvalid and changes nothing: which
+	// order such a notice is about is exactly what cannot be trusted.
 	TotalAmount    alipay.Amount
 	ReceiptAmount  alipay.Amount
 	BuyerPayAmount alipay.Amount

@@ -3,6 +3,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -44,7 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) orders.Store) {
 }
 
 // testPaidAmounts: the order keeps what Alipay reported as paid; a notice whose
-// total_amount differs from the order's is recorded as a mismatch and pays nothing.
+// total_amount differs from the order's is ErrInvalid and changes nothing.
 func testPaidAmounts(t *testing.T, newStore func(t *testing.T) orders.Store) {
 	t.Run("paid_notice_records_the_amounts", func(t *testing.T) {
 		s := newStore(t)
@@ -54,27 +55,28 @@ func testPaidAmounts(t *testing.T, newStore func(t *testing.T) orders.Store) {
 		mustApply(t, applyTrade(t, s), e, orders.Applied)
 		o := getTrade(t, s)
 		if o.Status != orders.TradeSuccess || o.PaidAmount != orderAmount || o.ReceiptAmount != orderAmount-100 ||
-			o.BuyerPayAmount != orderAmount-200 || o.AmountMismatch {
+			o.BuyerPayAmount != orderAmount-200 {
 			t.Fatalf("order %+v", o)
 		}
 	})
-	t.Run("mismatched_total_amount_is_recorded_not_paid", func(t *testing.T) {
+	t.Run("mismatched_total_amount_changes_nothing", func(t *testing.T) {
 		s := newStore(t)
 		mustCreate(t, s, appOrder(tradeKey, "h1"))
+		before := getTrade(t, s)
 		e := trade("cheap", orders.TradeSuccess)
 		e.TotalAmount, e.BuyerPayAmount = 1, 1
-		mustApply(t, applyTrade(t, s), e, orders.Applied)
-		o := getTrade(t, s)
-		if o.Status != orders.TradeCreated || !o.PaidAt.IsZero() || !o.AmountMismatch || o.PaidAmount != 1 ||
-			o.BuyerPayAmount != 1 || slices.Contains(o.NotifyIDs, "cheap") {
-			t.Fatalf("order %+v", o)
+		if _, err := s.ApplyTrade(context.Background(), e); !errors.Is(err, orders.ErrInvalid) {
+			t.Fatalf("ApplyTrade = %v, want ErrInvalid", err)
 		}
-		mustApply(t, applyTrade(t, s), e, orders.Stale)
+		if o := getTrade(t, s); o.Status != before.Status || o.PaidAmount != 0 || o.BuyerPayAmount != 0 ||
+			!o.PaidAt.IsZero() || slices.Contains(o.NotifyIDs, "cheap") || !o.UpdatedAt.Equal(before.UpdatedAt) {
+			t.Fatalf("order changed: %+v", o)
+		}
 		// The genuine payment of the order's amount still applies.
 		ok := trade("genuine", orders.TradeSuccess)
 		ok.TotalAmount = orderAmount
 		mustApply(t, applyTrade(t, s), ok, orders.Applied)
-		if o := getTrade(t, s); o.Status != orders.TradeSuccess || !o.AmountMismatch {
+		if o := getTrade(t, s); o.Status != orders.TradeSuccess || o.PaidAmount != orderAmount {
 			t.Fatalf("after the genuine payment: %+v", o)
 		}
 	})
