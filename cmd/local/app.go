@@ -22,14 +22,12 @@ import (
 	"github.com/mdp/qrterminal/v3"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
-	"github.com/alipay-serverless/alipay-serverless/shared/apppay"
 	"github.com/alipay-serverless/alipay-serverless/shared/config"
 	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
-	"github.com/alipay-serverless/alipay-serverless/shared/notify"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
-	"github.com/alipay-serverless/alipay-serverless/shared/preauth"
 	"github.com/alipay-serverless/alipay-serverless/shared/sandbox"
+	"github.com/alipay-serverless/alipay-serverless/shared/wiring"
 )
 
 // devAppID is the app id of the generated dev credentials and of the simulator.
@@ -44,12 +42,6 @@ type app struct {
 	creds   string
 	gateway string
 	closers []func()
-}
-
-// credSource is what the services need of credentials.
-type credSource interface {
-	Get(context.Context) (*alipay.Credentials, error)
-	Refresh(context.Context) (*alipay.Credentials, error)
 }
 
 // staticCreds are the generated dev credentials: nothing to refresh.
@@ -92,7 +84,7 @@ func newApp(ctx context.Context, o options, base string, getenv func(string) str
 	}
 
 	// Credentials: configured ones, else generated dev keys and the simulator.
-	var creds credSource
+	var creds wiring.Credentials
 	var sm credentials.GetSecretValueAPI
 	if cfg.SecretID != "" {
 		c, err := loadAWS()
@@ -158,15 +150,8 @@ func newApp(ctx context.Context, o options, base string, getenv func(string) str
 
 	gw := alipay.NewClient(cfg.GatewayURL, alipay.WithTimeout(cfg.GatewayTimeout))
 	router := httpapi.NewRouter(httpapi.LocalCaller, log)
-	if err := errors.Join(
-		preauth.NewHandler(preauth.NewService(store, creds, gw,
-			preauth.WithNotifyURL(cfg.NotifyURL), preauth.WithGatewayTimeout(cfg.GatewayTimeout))).Mount(router),
-		apppay.NewHandler(apppay.NewService(store, creds,
-			apppay.WithServerPricing(cfg.AppPayPricing == config.PricingServer),
-			apppay.WithSignNotifyURL(cfg.SignNotifyURL)), cfg.NotifyURL).Mount(router),
-		notify.NewHandler(notify.NewService(store, creds, notify.WithSellerID(cfg.SellerID),
-			notify.WithCertResolver(gw))).Mount(router),
-	); err != nil {
+	deps := wiring.Deps{Config: cfg, Log: log, Store: store, Credentials: creds, Gateway: gw}
+	if err := wiring.Mount(router, deps, wiring.All...); err != nil {
 		return nil, err
 	}
 

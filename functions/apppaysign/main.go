@@ -3,20 +3,8 @@
 package main
 
 import (
-	"net/http"
-
-	"github.com/alipay-serverless/alipay-serverless/shared/apppay"
-	"github.com/alipay-serverless/alipay-serverless/shared/config"
-	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
 	"github.com/alipay-serverless/alipay-serverless/shared/platform"
+	"github.com/alipay-serverless/alipay-serverless/shared/wiring"
 )
 
-func main() {
-	platform.Main(func(d *platform.Deps) (http.Handler, error) {
-		svc := apppay.NewService(d.Store, d.Credentials,
-			apppay.WithServerPricing(d.Config.AppPayPricing == config.PricingServer),
-			apppay.WithSignNotifyURL(d.Config.SignNotifyURL))
-		router := httpapi.NewRouter(httpapi.JWTCaller, d.Log)
-		return router, apppay.NewHandler(svc, d.Config.NotifyURL).Mount(router)
-	})
-}
+func main() { platform.Main(wiring.Lambda(wiring.NewAppPay)) }

@@ -3,18 +3,8 @@
 package main
 
 import (
-	"net/http"
-
-	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
 	"github.com/alipay-serverless/alipay-serverless/shared/platform"
-	"github.com/alipay-serverless/alipay-serverless/shared/preauth"
+	"github.com/alipay-serverless/alipay-serverless/shared/wiring"
 )
 
-func main() {
-	platform.Main(func(d *platform.Deps) (http.Handler, error) {
-		svc := preauth.NewService(d.Store, d.Credentials, d.Gateway,
-			preauth.WithNotifyURL(d.Config.NotifyURL), preauth.WithGatewayTimeout(d.Config.GatewayTimeout))
-		router := httpapi.NewRouter(httpapi.JWTCaller, d.Log)
-		return router, preauth.NewHandler(svc).Mount(router)
-	})
-}
+func main() { platform.Main(wiring.Lambda(wiring.NewPreAuth)) }

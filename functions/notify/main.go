@@ -3,18 +3,8 @@
 package main
 
 import (
-	"net/http"
-
-	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
-	"github.com/alipay-serverless/alipay-serverless/shared/notify"
 	"github.com/alipay-serverless/alipay-serverless/shared/platform"
+	"github.com/alipay-serverless/alipay-serverless/shared/wiring"
 )
 
-func main() {
-	platform.Main(func(d *platform.Deps) (http.Handler, error) {
-		svc := notify.NewService(d.Store, d.Credentials, notify.WithSellerID(d.Config.SellerID),
-			notify.WithCertResolver(d.Gateway))
-		router := httpapi.NewRouter(httpapi.JWTCaller, d.Log)
-		return router, notify.NewHandler(svc).Mount(router)
-	})
-}
+func main() { platform.Main(wiring.Lambda(wiring.NewNotify)) }

@@ -290,3 +290,10 @@ func (n *Notification) checkSignFields() error {
 	}
 	return nil
 }
+
+// IsFormContentType reports whether a Content-Type starts with
+// application/x-www-form-urlencoded, the type of Alipay's notifications; parameters are
+// ignored on purpose (Alipay's header is not always well formed).
+func IsFormContentType(ct string) bool {
+	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/x-www-form-urlencoded")
+}

@@ -1,7 +1,6 @@
 package apppay
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
@@ -21,16 +20,16 @@ func NewHandler(svc *Service, notifyURL string) *Handler {
 	return &Handler{svc: svc, notifyURL: notifyURL}
 }
 
-// Mount registers the app-pay routes on r; with server pricing, creating an order then
-// needs the route table's ServerPricingScope.
+// Mount registers the apppaysign function's routes on r; with server pricing, creating
+// an order then needs the route table's ServerPricingScope.
 func (h *Handler) Mount(r *httpapi.Router) error {
 	if h.svc.ServerPricing() {
 		r.RequireServerPricing()
 	}
-	return errors.Join(
-		r.Handle(http.MethodPost, "/v1/app-pay/orders", http.HandlerFunc(h.create)),
-		r.Handle(http.MethodGet, "/v1/app-pay/orders/{out_trade_no}", http.HandlerFunc(h.get)),
-	)
+	return r.MountFunction(httpapi.FnAppPaySign, map[string]http.Handler{
+		http.MethodPost + " /v1/app-pay/orders":               http.HandlerFunc(h.create),
+		http.MethodGet + " /v1/app-pay/orders/{out_trade_no}": http.HandlerFunc(h.get),
+	})
 }
 
 type createReply struct {
@@ -41,7 +40,11 @@ type createReply struct {
 
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	caller, _ := httpapi.CallerFrom(ctx)
+	caller, err := httpapi.RequireCaller(r)
+	if err != nil {
+		httpapi.WriteErr(w, r, err)
+		return
+	}
 	body, herr := httpapi.ReadJSON(r)
 	if herr != nil {
 		httpapi.WriteError(w, herr)
@@ -49,49 +52,21 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := alipay.DecodeAppPay(body)
 	if err != nil {
-		writeFieldError(w, err)
+		httpapi.WriteErr(w, r, httpapi.AsBadRequest(err))
 		return
 	}
 	res, err := h.svc.CreateOrder(ctx, caller.ID, p, httpapi.NotifyURL(r, h.notifyURL))
-	log := httpapi.Logger(ctx)
-	switch {
-	case err == nil:
-	case errors.Is(err, ErrConflict):
-		httpapi.WriteError(w, httpapi.Conflict(httpapi.CodeIdempotencyConflict,
-			"out_trade_no is already used with other parameters; use a new out_trade_no"))
-		return
-	case errors.Is(err, ErrCredentials):
-		log.Error("credentials unavailable", "error", err.Error())
-		httpapi.WriteError(w, httpapi.DependencyUnavailable("payment credentials are unavailable; retry later"))
-		return
-	case errors.Is(err, orders.ErrUnavailable):
-		log.Error("order store unavailable", "error", err.Error())
-		httpapi.WriteError(w, httpapi.DependencyUnavailable("order store is unavailable; retry later"))
-		return
-	default:
-		if _, ok := alipay.AsFieldError(err); ok {
-			writeFieldError(w, err)
-			return
-		}
-		log.Error("create app-pay order failed", "error", err.Error())
-		httpapi.WriteError(w, httpapi.Internal())
+	if err != nil {
+		httpapi.WriteErr(w, r, err)
 		return
 	}
 	if res.Replayed {
-		w.Header().Set("Idempotent-Replayed", "true")
+		httpapi.MarkReplayed(w)
 	}
-	log.Info("app-pay order", "out_trade_no", res.Order.OutTradeNo, "replayed", res.Replayed)
+	httpapi.Logger(ctx).Info("app-pay order", "out_trade_no", res.Order.OutTradeNo, "replayed", res.Replayed)
 	httpapi.WriteJSON(w, http.StatusOK, createReply{
 		OutTradeNo: res.Order.OutTradeNo, OrderStr: res.Order.OrderStr, Status: string(orders.TradeCreated),
 	})
-}
-
-func writeFieldError(w http.ResponseWriter, err error) {
-	if fe, ok := alipay.AsFieldError(err); ok {
-		httpapi.WriteError(w, httpapi.BadRequest(fe.Field, fe.Message))
-		return
-	}
-	httpapi.WriteError(w, httpapi.BadRequest("", "request body is not valid"))
 }
 
 // OrderView is the GET reply: the order as stored, amounts as two-decimal strings,
@@ -166,24 +141,15 @@ func View(o *orders.AppPayOrder) OrderView {
 }
 
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	caller, _ := httpapi.CallerFrom(ctx)
-	id := r.PathValue("out_trade_no")
-	if err := alipay.CheckOutTradeNo("out_trade_no", id); err != nil {
-		writeFieldError(w, err)
+	caller, err := httpapi.RequireCaller(r)
+	if err != nil {
+		httpapi.WriteErr(w, r, err)
 		return
 	}
-	o, err := h.svc.GetOrder(ctx, caller.ID, id)
-	switch {
-	case err == nil:
-		httpapi.WriteJSON(w, http.StatusOK, View(o))
-	case errors.Is(err, orders.ErrNotFound):
-		httpapi.WriteError(w, httpapi.NotFound("no such order"))
-	case errors.Is(err, orders.ErrUnavailable):
-		httpapi.Logger(ctx).Error("order store unavailable", "error", err.Error())
-		httpapi.WriteError(w, httpapi.DependencyUnavailable("order store is unavailable; retry later"))
-	default:
-		httpapi.Logger(ctx).Error("read app-pay order failed", "error", err.Error())
-		httpapi.WriteError(w, httpapi.Internal())
+	o, err := h.svc.GetOrder(r.Context(), caller.ID, r.PathValue("out_trade_no"))
+	if err != nil {
+		httpapi.WriteErr(w, r, err)
+		return
 	}
+	httpapi.WriteJSON(w, http.StatusOK, View(o))
 }

@@ -7,11 +7,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
+	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
+	"github.com/alipay-serverless/alipay-serverless/shared/domain"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 )
 
@@ -64,13 +66,9 @@ func NewService(store Store, creds Credentials, opts ...Option) *Service {
 	return s
 }
 
-// Errors of CreateOrder besides *alipay.FieldError.
-var (
-	// ErrConflict: the out_trade_no is in use with other params (or by another caller).
-	ErrConflict = errors.New("apppay: out_trade_no already used with other parameters")
-	// ErrCredentials: the credentials could not be loaded.
-	ErrCredentials = errors.New("apppay: credentials unavailable")
-)
+// errConflict: the out_trade_no is in use with other params (or by another caller).
+var errConflict = &domain.Conflict{Code: domain.CodeIdempotencyConflict,
+	Message: "out_trade_no is already used with other parameters; use a new out_trade_no"}
 
 // Created is the result of CreateOrder.
 type Created struct {
@@ -123,13 +121,14 @@ func (s *Service) CreateOrder(ctx context.Context, caller string, p *alipay.AppP
 	}
 	creds, err := s.creds.Get(ctx)
 	if err != nil {
-		return nil, errors.Join(ErrCredentials, err)
+		return nil, fmt.Errorf("%w: %w", credentials.ErrUnavailable, err)
 	}
 	// Sign first, then one conditional put: a new order costs one store round trip. A
 	// replay wastes this signature but answers with the stored orderStr, byte for byte.
 	orderStr, err := alipay.OrderString(creds, biz, alipay.OrderStringOptions{NotifyURL: notifyURL, Now: now})
 	if err != nil {
-		return nil, errors.Join(ErrCredentials, err)
+		// The key does not sign: unusable credentials, as when they do not load.
+		return nil, fmt.Errorf("%w: order string: %w", credentials.ErrUnavailable, err)
 	}
 	o := &orders.AppPayOrder{
 		OutTradeNo:  p.OutTradeNo,
@@ -151,7 +150,7 @@ func (s *Service) CreateOrder(ctx context.Context, caller string, p *alipay.AppP
 	}
 	outcome, stored, err := s.store.CreateAppPayOrder(ctx, o)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("apppay: create order: %w", err)
 	}
 	switch outcome {
 	case orders.Created:
@@ -159,7 +158,7 @@ func (s *Service) CreateOrder(ctx context.Context, caller string, p *alipay.AppP
 	case orders.Replayed:
 		return &Created{Order: stored, Replayed: true}, nil
 	default:
-		return nil, ErrConflict
+		return nil, errConflict
 	}
 }
 
@@ -188,9 +187,12 @@ func payDeadline(p *alipay.AppPayParams, now time.Time) time.Time {
 
 // GetOrder returns the caller's own order; another caller's order is not found.
 func (s *Service) GetOrder(ctx context.Context, owner, outTradeNo string) (*orders.AppPayOrder, error) {
+	if err := alipay.CheckOutTradeNo("out_trade_no", outTradeNo); err != nil {
+		return nil, err
+	}
 	o, err := s.store.GetAppPayOrder(ctx, outTradeNo)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("apppay: get order: %w", err)
 	}
 	if o.Owner != owner {
 		return nil, orders.ErrNotFound

@@ -5,10 +5,14 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+
+	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
+	"github.com/alipay-serverless/alipay-serverless/shared/domain"
 )
 
-// MaxBodyBytes bounds every request body (docs/design.md#http-contract-today: 413 above 64 KiB).
-const MaxBodyBytes = 64 << 10
+// MaxBodyBytes bounds every request body (docs/design.md#http-contract-today: 413 above
+// 64 KiB); services that take a body check the same bound, domain.MaxBodyBytes.
+const MaxBodyBytes = domain.MaxBodyBytes
 
 // ReadBody reads at most MaxBodyBytes of the request body; a larger body is a 413.
 func ReadBody(r *http.Request) ([]byte, *Error) {
@@ -48,8 +52,6 @@ func IsJSON(ct string) bool {
 	return !ok || strings.EqualFold(cs, "utf-8")
 }
 
-// IsForm reports whether a Content-Type starts with application/x-www-form-urlencoded;
-// parameters are ignored on purpose (Alipay's header is not always well formed).
-func IsForm(ct string) bool {
-	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/x-www-form-urlencoded")
-}
+// IsForm reports whether a Content-Type starts with application/x-www-form-urlencoded
+// (alipay.IsFormContentType: parameters are ignored).
+func IsForm(ct string) bool { return alipay.IsFormContentType(ct) }

@@ -6,12 +6,15 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/alipay-serverless/alipay-serverless/shared/domain"
 )
 
 // Router dispatches the contract's routes to handlers. Unknown paths get a JSON 404, a
@@ -141,17 +144,34 @@ func requestID(r *http.Request) string {
 	return hex.EncodeToString(b[:])
 }
 
-type loggerKey struct{}
-
-// WithLogger returns ctx carrying the request's logger.
+// WithLogger returns ctx carrying the request's logger (domain.WithLogger: services
+// read it without importing this package).
 func WithLogger(ctx context.Context, l *slog.Logger) context.Context {
-	return context.WithValue(ctx, loggerKey{}, l)
+	return domain.WithLogger(ctx, l)
 }
 
 // Logger returns the request's logger (with its request id), or the default logger.
-func Logger(ctx context.Context) *slog.Logger {
-	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
-		return l
+func Logger(ctx context.Context) *slog.Logger { return domain.Logger(ctx) }
+
+// MountFunction registers a slice's handlers, keyed "METHOD path", for exactly the
+// routes the table gives function: it fails when a route of the function has no
+// handler or a handler has no route, so a slice and the table cannot drift apart.
+// Every slice's Mount calls it.
+func (rt *Router) MountFunction(function string, handlers map[string]http.Handler) error {
+	own := maps.Clone(handlers)
+	for _, route := range RoutesOf(function) {
+		key := route.Method + " " + route.Path
+		h, ok := own[key]
+		if !ok {
+			return fmt.Errorf("httpapi: %s: no handler for route %s", function, key)
+		}
+		if err := rt.Handle(route.Method, route.Path, h); err != nil {
+			return err
+		}
+		delete(own, key)
 	}
-	return slog.Default()
+	for key := range own {
+		return fmt.Errorf("httpapi: %s: route %s is not in the route table", function, key)
+	}
+	return nil
 }

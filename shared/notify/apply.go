@@ -2,10 +2,9 @@ package notify
 
 import (
 	"context"
-	"net/http"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
-	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
+	"github.com/alipay-serverless/alipay-serverless/shared/domain"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 )
 
@@ -31,7 +30,7 @@ func (s *Service) checkAppID(o *outcome, creds *alipay.Credentials, appID, authA
 func (s *Service) trade(ctx context.Context, creds *alipay.Credentials, n *alipay.Notification, o *outcome) {
 	t, err := n.Trade()
 	if err != nil {
-		o.fail(http.StatusBadRequest, "malformed trade notice", err)
+		o.fail(ErrRejected, "malformed trade notice", err)
 		return
 	}
 	o.notifyID, o.orderID = t.NotifyID, t.OutTradeNo
@@ -59,7 +58,7 @@ func (s *Service) trade(ctx context.Context, creds *alipay.Credentials, n *alipa
 		// Another amount than the order's: a tampered app's price, or a genuine notice of
 		// another order re-split onto this one. Logged with both amounts and refused;
 		// nothing is written, since which order it is about cannot be trusted.
-		httpapi.Logger(ctx).Error("paid amount differs from the order's: refused", "out_trade_no", bounded(t.OutTradeNo),
+		domain.Logger(ctx).Error("paid amount differs from the order's: refused", "out_trade_no", bounded(t.OutTradeNo),
 			"trade_no", bounded(t.TradeNo), "order_total_amount", ord.TotalAmount.String(),
 			"notified_total_amount", t.TotalAmount.String(), "buyer_pay_amount", t.BuyerPayAmount.String())
 		o.mismatch("total_amount")
@@ -87,7 +86,7 @@ func (s *Service) trade(ctx context.Context, creds *alipay.Credentials, n *alipa
 func (s *Service) fundAuth(ctx context.Context, creds *alipay.Credentials, n *alipay.Notification, o *outcome) {
 	a, err := n.FundAuth()
 	if err != nil {
-		o.fail(http.StatusBadRequest, "malformed fund-auth notice", err)
+		o.fail(ErrRejected, "malformed fund-auth notice", err)
 		return
 	}
 	o.notifyID, o.orderID = a.NotifyID, a.OutOrderNo
@@ -179,7 +178,7 @@ func hasRequest(ord *orders.PreAuthOrder, outRequestNo string) bool {
 func (s *Service) agreement(ctx context.Context, creds *alipay.Credentials, n *alipay.Notification, o *outcome) {
 	g, err := n.Agreement()
 	if err != nil {
-		o.fail(http.StatusBadRequest, "malformed agreement notice", err)
+		o.fail(ErrRejected, "malformed agreement notice", err)
 		return
 	}
 	o.notifyID, o.orderID = g.NotifyID, g.ExternalAgreementNo
@@ -189,7 +188,7 @@ func (s *Service) agreement(ctx context.Context, creds *alipay.Credentials, n *a
 	if g.ExternalAgreementNo == "" {
 		// Our agreements are all requested with an external_agreement_no (pay-and-sign);
 		// a notice without one is not about an agreement we created.
-		o.fail(http.StatusConflict, "unknown agreement", nil)
+		o.fail(ErrMismatch, "unknown agreement", nil)
 		return
 	}
 	a, err := s.store.GetAgreement(ctx, g.ExternalAgreementNo)

@@ -140,7 +140,7 @@ func TestForgedCertSNFloodDoesNotBlockRotation(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for body := range jobs {
-				code, _ := e.svc.Handle(ctx, formCT, body)
+				code, _ := Reply(e.svc.Process(ctx, formCT, body))
 				statuses <- code
 			}
 		}()
@@ -160,7 +160,7 @@ func TestForgedCertSNFloodDoesNotBlockRotation(t *testing.T) {
 		_, replyErr = gw.Execute(ctx, base, "alipay.fund.auth.order.voucher.create", `{"out_order_no":"PA1"}`, alipay.CallOptions{})
 		replyTook = time.Since(start)
 		start = time.Now()
-		noticeCode, _ = e.svc.Handle(ctx, formCT, genuine)
+		noticeCode, _ = Reply(e.svc.Process(ctx, formCT, genuine))
 		noticeTook = time.Since(start)
 	}()
 	for _, b := range forged[half:] {

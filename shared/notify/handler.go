@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -17,14 +18,11 @@ type Handler struct {
 // NewHandler returns the HTTP handler of svc.
 func NewHandler(svc *Service) *Handler { return &Handler{svc: svc} }
 
-// Mount registers the notify route(s) of the route table on r.
+// Mount registers the notify function's route on r.
 func (h *Handler) Mount(r *httpapi.Router) error {
-	for _, rt := range httpapi.RoutesOf(httpapi.FnNotify) {
-		if err := r.Handle(rt.Method, rt.Path, h); err != nil {
-			return err
-		}
-	}
-	return nil
+	return r.MountFunction(httpapi.FnNotify, map[string]http.Handler{
+		http.MethodPost + " " + httpapi.NotifyPath: h,
+	})
 }
 
 // ServeHTTP reads the raw body bytes (never as text: the body's own charset decides how
@@ -32,21 +30,56 @@ func (h *Handler) Mount(r *httpapi.Router) error {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	ct := r.Header.Get("Content-Type")
-	var status int
-	var reply string
+	var err error
 	if !httpapi.IsForm(ct) {
 		// Rejected before reading a body we would not parse.
-		status, reply = h.svc.Handle(ctx, ct, nil)
+		err = h.svc.Process(ctx, ct, nil)
 	} else if body, herr := httpapi.ReadBody(r); herr != nil {
-		o := &outcome{kind: alipay.KindUnknown}
-		status, reply = h.svc.finish(ctx, o.fail(herr.Status, herr.Message, nil))
+		kind := ErrRejected
+		if herr.Status == http.StatusRequestEntityTooLarge {
+			kind = ErrTooLarge
+		}
+		err = h.svc.refuse(ctx, kind, herr.Message)
 	} else {
-		status, reply = h.svc.Handle(ctx, ct, body)
+		err = h.svc.Process(ctx, ct, body)
 	}
+	status, reply := Reply(err)
 	hd := w.Header()
 	hd.Set("Content-Type", "text/plain")
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("Content-Length", strconv.Itoa(len(reply)))
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(reply))
+}
+
+// Status maps Process's outcome to the notify route's HTTP status. It is not
+// httpapi.ErrorFor on purpose: this route answers Alipay's plain-text protocol, not the
+// JSON contract, and its errors mean other things there (an order the store refuses to
+// change is the notice's mismatch, 409, not our bug). Only Alipay reads the status;
+// what it acts on is the body.
+func Status(err error) int {
+	switch {
+	case err == nil:
+		return http.StatusOK
+	case errors.Is(err, ErrNotForm):
+		return http.StatusUnsupportedMediaType
+	case errors.Is(err, ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrRejected):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrMismatch):
+		return http.StatusConflict
+	case errors.Is(err, ErrUnavailable):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// Reply is the status and plain-text body for Process's outcome: exactly "success" only
+// when the effect is stored, "fail" otherwise.
+func Reply(err error) (int, string) {
+	if err == nil {
+		return http.StatusOK, alipay.NotifySuccessReply
+	}
+	return Status(err), alipay.NotifyFailReply
 }

@@ -110,7 +110,7 @@ func TestHandleWithoutHTTP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, reply := e.svc.Handle(ctx, tt.ct, tt.body)
+			status, reply := Reply(e.svc.Process(ctx, tt.ct, tt.body))
 			if status != tt.status || reply != tt.reply {
 				t.Fatalf("got %d %q, want %d %q", status, reply, tt.status, tt.reply)
 			}
@@ -326,7 +326,7 @@ func TestConcurrentRedeliveriesApplyOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			codes[i], _ = e.svc.Handle(context.Background(), formCT, body)
+			codes[i], _ = Reply(e.svc.Process(context.Background(), formCT, body))
 		}()
 	}
 	done := make(chan struct{})

@@ -10,11 +10,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
-	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
+	"github.com/alipay-serverless/alipay-serverless/shared/domain"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 )
 
@@ -92,7 +91,8 @@ func NewService(store Store, creds Credentials, opts ...Option) *Service {
 // outcome is what handling one notification came to; it becomes the reply and the one
 // log line of the notification.
 type outcome struct {
-	status   int
+	refusal  error // one of the Err* kinds; nil once acked
+	acked    bool  // the effect is stored (Applied, Duplicate or Stale)
 	kind     alipay.NotifyKind
 	notifyID string
 	orderKey string // the order's key name: out_trade_no, out_order_no or external_agreement_no
@@ -105,30 +105,81 @@ type outcome struct {
 	err      error  // our own error, logged; never key material
 }
 
-func (o *outcome) fail(status int, reason string, err error) *outcome {
-	o.status, o.reason, o.err = status, reason, err
+func (o *outcome) fail(kind error, reason string, err error) *outcome {
+	o.refusal, o.reason, o.err = kind, reason, err
 	return o
 }
 
-// Handle processes one notification body and returns the HTTP status and the reply
-// body: "success" with 200 once the effect is stored (Applied, Duplicate or Stale),
-// "fail" otherwise — 400 bad or forged input, 409 a verified notice that does not match
-// our order (or whose trade_no is bound to another order), 413/415 transport errors, 503 store or credentials unavailable.
-func (s *Service) Handle(ctx context.Context, contentType string, body []byte) (status int, reply string) {
+// Kinds of refusal: why a notification is not acknowledged (Alipay then resends it).
+// Process's errors match exactly one of them (errors.Is); the notify handler's Status
+// gives each its HTTP status.
+var (
+	// ErrNotForm: the content type is not application/x-www-form-urlencoded.
+	ErrNotForm = errors.New("notify: not a form body")
+	// ErrTooLarge: the body is larger than domain.MaxBodyBytes.
+	ErrTooLarge = errors.New("notify: body too large")
+	// ErrRejected: malformed, unsigned, not RSA2, forged, or of a type we do not handle.
+	ErrRejected = errors.New("notify: notification rejected")
+	// ErrMismatch: a verified notice that does not match our order (unknown order, a
+	// field that differs, a trade_no bound to another order, a notice the order model
+	// refuses).
+	ErrMismatch = errors.New("notify: notice does not match the order")
+	// ErrUnavailable: the store or the credentials are unavailable; a resend may succeed.
+	ErrUnavailable = errors.New("notify: dependency unavailable")
+	// errNoOutcome: handling ended without a decision (a bug); never acknowledged.
+	errNoOutcome = errors.New("notify: no outcome")
+)
+
+// Refusal is Process's error: its Kind (one of the Err* kinds, what errors.Is matches),
+// the fixed reason logged, the field that failed a check, and our own cause (logged,
+// never key material).
+type Refusal struct {
+	Kind   error
+	Reason string
+	Field  string
+	Err    error
+}
+
+func (r *Refusal) Error() string {
+	msg := r.Kind.Error() + ": " + r.Reason
+	if r.Field != "" {
+		msg += " (" + r.Field + ")"
+	}
+	if r.Err != nil {
+		msg += ": " + r.Err.Error()
+	}
+	return msg
+}
+
+// Unwrap is the kind only: the cause is context, not classification (an
+// orders.ErrInvalid here is a mismatch, not our bug).
+func (r *Refusal) Unwrap() error { return r.Kind }
+
+// Process handles one notification body: nil once its effect is stored (Applied,
+// Duplicate or Stale; Alipay is then told "success"), else a *Refusal. It logs the
+// notification's one line.
+func (s *Service) Process(ctx context.Context, contentType string, body []byte) error {
 	return s.finish(ctx, s.handle(ctx, contentType, body))
+}
+
+// refuse logs and returns the refusal of a notification that never reached Process (a
+// body the transport could not read).
+func (s *Service) refuse(ctx context.Context, kind error, reason string) error {
+	o := &outcome{kind: alipay.KindUnknown}
+	return s.finish(ctx, o.fail(kind, reason, nil))
 }
 
 func (s *Service) handle(ctx context.Context, contentType string, body []byte) *outcome {
 	o := &outcome{kind: alipay.KindUnknown}
-	if !httpapi.IsForm(contentType) {
-		return o.fail(http.StatusUnsupportedMediaType, "content type is not application/x-www-form-urlencoded", nil)
+	if !alipay.IsFormContentType(contentType) {
+		return o.fail(ErrNotForm, "content type is not application/x-www-form-urlencoded", nil)
 	}
-	if len(body) > httpapi.MaxBodyBytes {
-		return o.fail(http.StatusRequestEntityTooLarge, "body larger than 64 KiB", nil)
+	if len(body) > domain.MaxBodyBytes {
+		return o.fail(ErrTooLarge, "body larger than 64 KiB", nil)
 	}
 	n, err := alipay.ParseNotification(body)
 	if err != nil {
-		return o.fail(http.StatusBadRequest, "malformed notification", err)
+		return o.fail(ErrRejected, "malformed notification", err)
 	}
 	// Until the signature verifies these are only what the body claims; they are logged
 	// (bounded) to trace forgeries, never trusted.
@@ -138,7 +189,7 @@ func (s *Service) handle(ctx context.Context, contentType string, body []byte) *
 
 	creds, vo := s.verify(ctx, n)
 	if vo != nil {
-		return o.fail(vo.status, vo.reason, vo.err)
+		return o.fail(vo.kind, vo.reason, vo.err)
 	}
 	o.verified = true
 
@@ -154,13 +205,13 @@ func (s *Service) handle(ctx context.Context, contentType string, body []byte) *
 		// would tell Alipay it was applied and silence every resend, while "fail" keeps
 		// it visible (logged and alerted on for ~25 h) until someone handles or
 		// unsubscribes the type. Nothing is lost by answering fail.
-		o.fail(http.StatusBadRequest, "unknown notification type", nil)
+		o.fail(ErrRejected, "unknown notification type", nil)
 	}
 	return o
 }
 
 type verifyFailure struct {
-	status int
+	kind   error
 	reason string
 	err    error
 }
@@ -173,14 +224,14 @@ type verifyFailure struct {
 func (s *Service) verify(ctx context.Context, n *alipay.Notification) (*alipay.Credentials, *verifyFailure) {
 	creds, err := s.creds.Get(ctx)
 	if err != nil {
-		return nil, &verifyFailure{http.StatusServiceUnavailable, "credentials unavailable", err}
+		return nil, &verifyFailure{ErrUnavailable, "credentials unavailable", err}
 	}
 	err = n.Verify(creds)
 	if rotationLike(err) {
 		fresh, rerr := s.creds.Refresh(ctx)
 		if rerr != nil {
 			// We cannot tell a forgery from a rotation we failed to load: let Alipay retry.
-			return nil, &verifyFailure{http.StatusServiceUnavailable, "credentials refresh failed", rerr}
+			return nil, &verifyFailure{ErrUnavailable, "credentials refresh failed", rerr}
 		}
 		if fresh != nil && fresh != creds {
 			creds = fresh
@@ -197,11 +248,11 @@ func (s *Service) verify(ctx context.Context, n *alipay.Notification) (*alipay.C
 		case rerr != nil && (errors.As(rerr, &refused) || errors.Is(rerr, alipay.ErrBadCert)):
 			// Alipay has no such certificate, or what it gave does not chain to our
 			// roots: not a notification Alipay signed.
-			return nil, &verifyFailure{http.StatusBadRequest, "alipay_cert_sn is not an Alipay certificate", rerr}
+			return nil, &verifyFailure{ErrRejected, "alipay_cert_sn is not an Alipay certificate", rerr}
 		case rerr != nil:
 			// A rotation we could not complete yet (download failed or rate-limited):
 			// let Alipay retry.
-			return nil, &verifyFailure{http.StatusServiceUnavailable, "alipay certificate not resolved", rerr}
+			return nil, &verifyFailure{ErrUnavailable, "alipay certificate not resolved", rerr}
 		}
 		creds = resolved
 		err = n.Verify(creds)
@@ -210,12 +261,12 @@ func (s *Service) verify(ctx context.Context, n *alipay.Notification) (*alipay.C
 	case err == nil:
 		return creds, nil
 	case rotationLike(err):
-		return nil, &verifyFailure{http.StatusBadRequest, "signature does not verify", err}
+		return nil, &verifyFailure{ErrRejected, "signature does not verify", err}
 	case errors.Is(err, alipay.ErrNotifyUnsigned), errors.Is(err, alipay.ErrNotifySignType), errors.Is(err, alipay.ErrNotifyMalformed):
-		return nil, &verifyFailure{http.StatusBadRequest, "unsigned or not RSA2", err}
+		return nil, &verifyFailure{ErrRejected, "unsigned or not RSA2", err}
 	default:
 		// The credentials hold no usable Alipay key: a configuration problem, not input.
-		return nil, &verifyFailure{http.StatusServiceUnavailable, "credentials cannot verify", err}
+		return nil, &verifyFailure{ErrUnavailable, "credentials cannot verify", err}
 	}
 }
 
@@ -231,19 +282,19 @@ func (o *outcome) apply(res orders.ApplyResult, err error) {
 	switch {
 	case err == nil && res == orders.NotFound:
 		o.result = res
-		o.fail(http.StatusConflict, "unknown order", nil)
+		o.fail(ErrMismatch, "unknown order", nil)
 	case err == nil:
 		o.result = res
-		o.status = http.StatusOK
+		o.acked = true
 	case errors.Is(err, orders.ErrTradeNoBound):
 		// A genuine signature naming another order's trade: a re-split notification
 		// (docs/design.md, "Echoed fields and the re-split forgery"). Nothing changed.
 		o.field, o.forgery = "trade_no", true
-		o.fail(http.StatusConflict, "forgery attempt: trade_no is bound to another order", err)
+		o.fail(ErrMismatch, "forgery attempt: trade_no is bound to another order", err)
 	case errors.Is(err, orders.ErrInvalid):
-		o.fail(http.StatusConflict, "notice rejected by the order model", err)
+		o.fail(ErrMismatch, "notice rejected by the order model", err)
 	default:
-		o.fail(http.StatusServiceUnavailable, "order store unavailable", err)
+		o.fail(ErrUnavailable, "order store unavailable", err)
 	}
 }
 
@@ -253,9 +304,9 @@ func (o *outcome) load(err error) bool {
 	case err == nil:
 		return false
 	case errors.Is(err, orders.ErrNotFound):
-		o.fail(http.StatusConflict, "unknown order", nil)
+		o.fail(ErrMismatch, "unknown order", nil)
 	default:
-		o.fail(http.StatusServiceUnavailable, "order store unavailable", err)
+		o.fail(ErrUnavailable, "order store unavailable", err)
 	}
 	return true
 }
@@ -263,7 +314,7 @@ func (o *outcome) load(err error) bool {
 // mismatch records a failed business check on a verified notice.
 func (o *outcome) mismatch(field string) {
 	o.field = field
-	o.fail(http.StatusConflict, "notice does not match the order", &alipay.NotifyMismatchError{Field: field})
+	o.fail(ErrMismatch, "notice does not match the order", &alipay.NotifyMismatchError{Field: field})
 }
 
 // logMax bounds values from the body in log lines.
@@ -276,13 +327,21 @@ func bounded(v string) string {
 	return v[:logMax] + "…"
 }
 
-// finish logs the notification's one line and returns the reply.
-func (s *Service) finish(ctx context.Context, o *outcome) (int, string) {
+// finish logs the notification's one line and returns nil or its *Refusal.
+func (s *Service) finish(ctx context.Context, o *outcome) error {
+	var refusal error
+	switch {
+	case o.refusal != nil:
+		refusal = &Refusal{Kind: o.refusal, Reason: o.reason, Field: o.field, Err: o.err}
+	case !o.acked:
+		refusal = &Refusal{Kind: errNoOutcome, Reason: "no outcome"}
+	}
+	status := Status(refusal)
 	attrs := []slog.Attr{
 		slog.String("kind", string(o.kind)),
 		slog.String("notify_id", bounded(o.notifyID)),
 		slog.Bool("verified", o.verified),
-		slog.Int("status", o.status),
+		slog.Int("status", status),
 	}
 	if o.orderKey != "" {
 		attrs = append(attrs, slog.String("order_key", o.orderKey), slog.String("order_id", bounded(o.orderID)))
@@ -304,16 +363,13 @@ func (s *Service) finish(ctx context.Context, o *outcome) (int, string) {
 	}
 	level := slog.LevelInfo
 	switch {
-	case o.status >= 500, o.forgery:
+	case status >= 500, o.forgery:
 		level = slog.LevelError
-	case o.status != http.StatusOK:
+	case refusal != nil:
 		level = slog.LevelWarn
 	}
-	httpapi.Logger(ctx).LogAttrs(ctx, level, "notification", attrs...)
-	if o.status == http.StatusOK {
-		return http.StatusOK, alipay.NotifySuccessReply
-	}
-	return o.status, alipay.NotifyFailReply
+	domain.Logger(ctx).LogAttrs(ctx, level, "notification", attrs...)
+	return refusal
 }
 
 // orderRef names the order a notice is about, by kind.

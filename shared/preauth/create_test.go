@@ -50,7 +50,7 @@ func TestCreateVoucherIssuesCode(t *testing.T) {
 		if len(rep.json) != len(want) {
 			t.Errorf("reply has fields %v, want exactly %v", rep.json, want)
 		}
-		if rep.header.Get(ReplayedHeader) != "" {
+		if rep.header.Get(httpapi.ReplayedHeader) != "" {
 			t.Error("first reply marked as replayed")
 		}
 		if n := h.gw.creates(); n != 1 {
@@ -180,7 +180,7 @@ func TestCreateVoucherIdempotency(t *testing.T) {
 				if rep.status != s.status || rep.errCode() != s.code {
 					t.Fatalf("step %d: status %d code %q, want %d %q: %s", i, rep.status, rep.errCode(), s.status, s.code, rep.body)
 				}
-				if got := rep.header.Get(ReplayedHeader) == "true"; got != s.replayed {
+				if got := rep.header.Get(httpapi.ReplayedHeader) == "true"; got != s.replayed {
 					t.Errorf("step %d: replayed %v, want %v", i, got, s.replayed)
 				}
 				if n := h.gw.creates(); n != s.calls {
@@ -218,7 +218,7 @@ func TestCreateVoucherBusinessError(t *testing.T) {
 		if rep.errField("message") != "Alipay refused the request" {
 			t.Errorf("message %q", rep.errField("message"))
 		}
-		if got := rep.header.Get(ReplayedHeader) == "true"; got != replayed {
+		if got := rep.header.Get(httpapi.ReplayedHeader) == "true"; got != replayed {
 			t.Errorf("replayed %v, want %v", got, replayed)
 		}
 	}
@@ -293,7 +293,7 @@ func TestCreateVoucherUnknownOutcomeIsRetried(t *testing.T) {
 			if rep.status != http.StatusOK || rep.str("code_value") != value {
 				t.Fatalf("retry: status %d: %s", rep.status, rep.body)
 			}
-			if rep.header.Get(ReplayedHeader) != "" {
+			if rep.header.Get(httpapi.ReplayedHeader) != "" {
 				t.Error("retry after an unknown outcome marked as replayed")
 			}
 			if n := h.gw.creates(); n != 2 {
@@ -337,7 +337,7 @@ func TestConcurrentIdenticalRequestsCallGatewayOnce(t *testing.T) {
 			if rep.str("code_value") != value {
 				t.Errorf("%d: code %q", i, rep.str("code_value"))
 			}
-			if rep.header.Get(ReplayedHeader) != "true" {
+			if rep.header.Get(httpapi.ReplayedHeader) != "true" {
 				fresh++
 			}
 		case rep.status == http.StatusConflict && rep.errCode() == httpapi.CodeRequestInProgress:
@@ -711,8 +711,8 @@ func TestGatewayCallEndsInsideTheLease(t *testing.T) {
 			svc := NewService(store, &fakeCreds{c: testCredentials(t)}, gw,
 				WithClock(clock.Now), WithGatewayTimeout(timeout), WithLeaseMargin(margin))
 			p := decodeParams(t, voucherBody("O-1", "R-1"))
-			_, herr := svc.CreateVoucher(context.Background(), "c1", p, "https://pay.example.cn"+httpapi.NotifyPath)
-			if herr == nil || herr.Code != httpapi.CodeAlipayUnavailable {
+			_, err := svc.CreateVoucher(context.Background(), "c1", p, "https://pay.example.cn"+httpapi.NotifyPath)
+			if herr := httpapi.ErrorFor(err); herr == nil || herr.Code != httpapi.CodeAlipayUnavailable {
 				t.Fatalf("reply %+v, want %s", herr, httpapi.CodeAlipayUnavailable)
 			}
 			if gw.calls != tc.wantCalls {

@@ -1,7 +1,6 @@
 package preauth
 
 import (
-	"fmt"
 	"net/http"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
@@ -22,36 +21,19 @@ type Handler struct {
 // NewHandler returns the HTTP handler of svc.
 func NewHandler(svc *Service) *Handler { return &Handler{svc: svc} }
 
-// Mount registers the createvoucher function's routes on r. It fails unless this slice
-// serves exactly the routes the table gives the function.
+// Mount registers the createvoucher function's routes on r.
 func (h *Handler) Mount(r *httpapi.Router) error {
-	own := map[string]http.HandlerFunc{
-		http.MethodPost + " " + PathVouchers: h.CreateVoucher,
-		http.MethodGet + " " + PathOrder:     h.GetOrder,
-	}
-	for _, rt := range httpapi.RoutesOf(httpapi.FnCreateVoucher) {
-		key := rt.Method + " " + rt.Path
-		f, ok := own[key]
-		if !ok {
-			return fmt.Errorf("preauth: no handler for route %s", key)
-		}
-		if err := r.Handle(rt.Method, rt.Path, f); err != nil {
-			return err
-		}
-		delete(own, key)
-	}
-	if len(own) > 0 {
-		return fmt.Errorf("preauth: %d of the slice's routes are not in the route table", len(own))
-	}
-	return nil
+	return r.MountFunction(httpapi.FnCreateVoucher, map[string]http.Handler{
+		http.MethodPost + " " + PathVouchers: http.HandlerFunc(h.CreateVoucher),
+		http.MethodGet + " " + PathOrder:     http.HandlerFunc(h.GetOrder),
+	})
 }
 
 // CreateVoucher serves POST /v1/preauth/vouchers.
 func (h *Handler) CreateVoucher(w http.ResponseWriter, r *http.Request) {
-	caller, ok := httpapi.CallerFrom(r.Context())
-	if !ok {
-		httpapi.Logger(r.Context()).Error("preauth: route mounted without authentication")
-		httpapi.WriteError(w, httpapi.Internal())
+	caller, err := httpapi.RequireCaller(r)
+	if err != nil {
+		httpapi.WriteErr(w, r, err)
 		return
 	}
 	body, herr := httpapi.ReadJSON(r)
@@ -61,15 +43,15 @@ func (h *Handler) CreateVoucher(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := alipay.DecodeVoucherCreate(body)
 	if err != nil {
-		httpapi.WriteError(w, fieldError(err))
+		httpapi.WriteErr(w, r, httpapi.AsBadRequest(err))
 		return
 	}
-	res, herr := h.svc.CreateVoucher(r.Context(), caller.ID, p, httpapi.NotifyURL(r, h.svc.notifyURL))
+	res, err := h.svc.CreateVoucher(r.Context(), caller.ID, p, httpapi.NotifyURL(r, h.svc.notifyURL))
 	if res.Replayed {
-		w.Header().Set(ReplayedHeader, "true")
+		httpapi.MarkReplayed(w)
 	}
-	if herr != nil {
-		httpapi.WriteError(w, herr)
+	if err != nil {
+		httpapi.WriteErr(w, r, err)
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, res.Voucher)
@@ -77,15 +59,14 @@ func (h *Handler) CreateVoucher(w http.ResponseWriter, r *http.Request) {
 
 // GetOrder serves GET /v1/preauth/orders/{out_order_no}.
 func (h *Handler) GetOrder(w http.ResponseWriter, r *http.Request) {
-	caller, ok := httpapi.CallerFrom(r.Context())
-	if !ok {
-		httpapi.Logger(r.Context()).Error("preauth: route mounted without authentication")
-		httpapi.WriteError(w, httpapi.Internal())
+	caller, err := httpapi.RequireCaller(r)
+	if err != nil {
+		httpapi.WriteErr(w, r, err)
 		return
 	}
-	o, herr := h.svc.GetOrder(r.Context(), caller.ID, r.PathValue("out_order_no"))
-	if herr != nil {
-		httpapi.WriteError(w, herr)
+	o, err := h.svc.GetOrder(r.Context(), caller.ID, r.PathValue("out_order_no"))
+	if err != nil {
+		httpapi.WriteErr(w, r, err)
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, o)

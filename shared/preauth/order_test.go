@@ -184,7 +184,7 @@ func TestThroughLambdaAdapter(t *testing.T) {
 		t.Errorf("stored owner %q status %s", o.Owner, o.Status)
 	}
 	rep = call(lambdaEvent(http.MethodPost, PathVouchers, body, cashier))
-	if rep.status != http.StatusOK || rep.header.Get(ReplayedHeader) != "true" || h.gw.creates() != 1 {
+	if rep.status != http.StatusOK || rep.header.Get(httpapi.ReplayedHeader) != "true" || h.gw.creates() != 1 {
 		t.Errorf("replay: %d %v calls %d", rep.status, rep.header, h.gw.creates())
 	}
 	if rep := call(lambdaEvent(http.MethodGet, "/v1/preauth/orders/O-L1", "", cashier)); rep.status != http.StatusOK || rep.str("status") != "CODE_ISSUED" {

@@ -15,19 +15,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
-	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
+	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
+	"github.com/alipay-serverless/alipay-serverless/shared/domain"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 )
 
 // StatusCodeIssued is the status of a successful create reply.
 const StatusCodeIssued = string(orders.PreAuthCodeIssued)
-
-// ReplayedHeader marks a reply given again from the store (docs/design.md#order-state-and-idempotency-today).
-const ReplayedHeader = "Idempotent-Replayed"
 
 // DefaultLeaseMargin is the time kept after the gateway call to record its outcome.
 const DefaultLeaseMargin = 2 * time.Second
@@ -133,29 +130,30 @@ type Created struct {
 	Replayed bool
 }
 
+// errNoOwner: a create without a caller (a wiring bug).
+var errNoOwner = errors.New("preauth: create voucher without an owner")
+
 // CreateVoucher issues (or replays) the voucher for p on behalf of owner. notifyURL is
-// sent to Alipay as is. Every failure is the contract reply to give.
-func (s *Service) CreateVoucher(ctx context.Context, owner string, p *alipay.VoucherCreateParams, notifyURL string) (Created, *httpapi.Error) {
-	log := httpapi.Logger(ctx).With("out_order_no", p.OutOrderNo, "out_request_no", p.OutRequestNo)
+// sent to Alipay as is. Failures are domain errors (package domain); a replayed
+// business error comes with Replayed set.
+func (s *Service) CreateVoucher(ctx context.Context, owner string, p *alipay.VoucherCreateParams, notifyURL string) (Created, error) {
+	log := domain.Logger(ctx).With("out_order_no", p.OutOrderNo, "out_request_no", p.OutRequestNo)
 	if err := p.Validate(); err != nil {
-		return Created{}, fieldError(err)
+		return Created{}, err
 	}
 	if owner == "" {
-		log.Error("create voucher without a caller")
-		return Created{}, httpapi.Internal()
+		return Created{}, errNoOwner
 	}
 	biz, err := p.BizContent()
 	if err != nil {
-		log.Error("biz_content", "error", err.Error())
-		return Created{}, httpapi.Internal()
+		return Created{}, fmt.Errorf("preauth: biz_content: %w", err)
 	}
 	creds, err := s.creds.Get(ctx)
 	if err == nil {
 		err = creds.Validate()
 	}
 	if err != nil {
-		log.Error("alipay credentials unavailable", "error", err.Error())
-		return Created{}, httpapi.DependencyUnavailable("credentials are unavailable; retry later")
+		return Created{}, fmt.Errorf("%w: %w", credentials.ErrUnavailable, err)
 	}
 	// now is read before the time left is measured, so now+lease never passes the
 	// deadline.
@@ -164,7 +162,7 @@ func (s *Service) CreateVoucher(ctx context.Context, owner string, p *alipay.Vou
 	if !ok {
 		// Taking a lease we cannot use would only block the retry.
 		log.Warn("too little time left to call alipay")
-		return Created{}, httpapi.AlipayUnavailable("not enough time left to call Alipay; retry")
+		return Created{}, fmt.Errorf("preauth: too little time left: %w", domain.ErrNotSent)
 	}
 	res, err := s.store.BeginVoucher(ctx, orders.VoucherBegin{
 		OutOrderNo:   p.OutOrderNo,
@@ -179,7 +177,7 @@ func (s *Service) CreateVoucher(ctx context.Context, owner string, p *alipay.Vou
 		LeaseUntil:   now.Add(lease),
 	})
 	if err != nil {
-		return Created{}, storeError(log, "begin voucher", err)
+		return Created{}, storeError("begin voucher", err)
 	}
 	switch res.Outcome {
 	case orders.VoucherAcquired:
@@ -188,19 +186,17 @@ func (s *Service) CreateVoucher(ctx context.Context, owner string, p *alipay.Vou
 		log.Info("voucher replayed", "state", string(res.Request.State))
 		return replay(p, res.Request)
 	case orders.VoucherInProgress:
-		return Created{}, httpapi.InProgress(secondsUntil(now, res.LeaseUntil))
+		return Created{}, &domain.InProgress{RetryAfter: res.LeaseUntil.Sub(now)}
 	case orders.VoucherConflict:
-		return Created{}, httpapi.Conflict(httpapi.CodeIdempotencyConflict,
-			"out_order_no or out_request_no was already used with other parameters")
+		return Created{}, &domain.Conflict{Code: domain.CodeIdempotencyConflict,
+			Message: "out_order_no or out_request_no was already used with other parameters"}
 	case orders.VoucherAlreadyAuthorized:
-		return Created{}, httpapi.Conflict(httpapi.CodeOrderAlreadyAuthorized,
-			"the order is already authorized; use a new out_order_no")
+		return Created{}, domain.ErrAlreadyAuthorized
 	case orders.VoucherOrderClosed:
-		return Created{}, httpapi.Conflict(httpapi.CodeIdempotencyConflict,
-			"the order is closed; use a new out_order_no")
+		return Created{}, &domain.Conflict{Code: domain.CodeIdempotencyConflict,
+			Message: "the order is closed; use a new out_order_no"}
 	}
-	log.Error("unexpected begin outcome", "outcome", string(res.Outcome))
-	return Created{}, httpapi.Internal()
+	return Created{}, fmt.Errorf("preauth: unexpected begin outcome %q", res.Outcome)
 }
 
 // leaseDuration is how long the voucher request is leased: until the request's
@@ -231,7 +227,7 @@ func (s *Service) callBudget(leaseUntil time.Time) time.Duration {
 
 // issue calls the gateway under the lease, records the outcome and builds the reply.
 func (s *Service) issue(ctx context.Context, log *slog.Logger, creds *alipay.Credentials, p *alipay.VoucherCreateParams,
-	biz, notifyURL, token string, leaseUntil time.Time) (Created, *httpapi.Error) {
+	biz, notifyURL, token string, leaseUntil time.Time) (Created, error) {
 	// The call's budget is measured from now, not from when the lease was taken: the
 	// store write in between (or anything else) already spent part of the lease, and
 	// the outcome must still be recorded inside it.
@@ -277,22 +273,20 @@ func (s *Service) issue(ctx context.Context, log *slog.Logger, creds *alipay.Cre
 	if err := s.complete(ctx, p, token, out); err != nil {
 		if errors.Is(err, orders.ErrLeaseLost) {
 			log.Warn("voucher lease lost before the outcome was recorded", "state", string(out.State), "error", err.Error())
-			return Created{}, httpapi.AlipayUnavailable("the outcome is not settled yet; retry")
+			return Created{}, err
 		}
 		log.Error("recording the voucher outcome failed", "state", string(out.State), "error", err.Error())
-		e := httpapi.DependencyUnavailable("the order store is unavailable; retry later")
 		// The request stays leased until then; an earlier retry would only get 409.
-		e.RetryAfter = max(e.RetryAfter, secondsUntil(s.now(), leaseUntil))
-		return Created{}, e
+		return Created{}, domain.WithRetryAfter(storeError("complete voucher", err), leaseUntil.Sub(s.now()))
 	}
 	switch out.State {
 	case orders.RequestIssued:
 		log.Info("voucher issued")
 		return Created{Voucher: voucher(p, out.CodeType, out.CodeValue, out.CodeURL)}, nil
 	case orders.RequestBusinessError:
-		return Created{}, businessError(out.SubCode, out.SubMsg)
+		return Created{}, businessError(out.Code, out.SubCode, out.SubMsg)
 	}
-	return Created{}, httpapi.AlipayUnavailable("Alipay did not confirm the voucher; retry with the same out_request_no")
+	return Created{}, fmt.Errorf("preauth: voucher not confirmed: %w", alipay.ErrUnknownOutcome)
 }
 
 // complete records the outcome. The write must happen even if the caller went away
@@ -304,14 +298,14 @@ func (s *Service) complete(ctx context.Context, p *alipay.VoucherCreateParams, t
 	return s.store.CompleteVoucher(cctx, p.OutOrderNo, p.OutRequestNo, token, out)
 }
 
-func replay(p *alipay.VoucherCreateParams, r orders.VoucherRequest) (Created, *httpapi.Error) {
+func replay(p *alipay.VoucherCreateParams, r orders.VoucherRequest) (Created, error) {
 	switch r.State {
 	case orders.RequestIssued:
 		return Created{Voucher: voucher(p, r.CodeType, r.CodeValue, r.CodeURL), Replayed: true}, nil
 	case orders.RequestBusinessError:
-		return Created{Replayed: true}, businessError(r.SubCode, r.SubMsg)
+		return Created{Replayed: true}, businessError(r.Code, r.SubCode, r.SubMsg)
 	}
-	return Created{}, httpapi.Internal()
+	return Created{}, fmt.Errorf("preauth: replay of a request in state %q", r.State)
 }
 
 func voucher(p *alipay.VoucherCreateParams, codeType, codeValue, codeURL string) *Voucher {
@@ -325,63 +319,33 @@ func voucher(p *alipay.VoucherCreateParams, codeType, codeValue, codeURL string)
 	}
 }
 
-// businessError is the 502 of a verified refusal: Alipay's sub_code and sub_msg, our
-// fixed message.
-func businessError(subCode, subMsg string) *httpapi.Error {
-	return &httpapi.Error{
-		Status:  http.StatusBadGateway,
-		Code:    httpapi.CodeAlipayBusinessError,
-		Message: "Alipay refused the request",
-		SubCode: subCode,
-		SubMsg:  subMsg,
-	}
+// businessError is Alipay's recorded refusal, as the gateway reported it.
+func businessError(code, subCode, subMsg string) error {
+	return &alipay.BusinessError{Code: code, SubCode: subCode, SubMsg: subMsg}
 }
 
-// fieldError turns a validation error into a 400 naming the field.
-func fieldError(err error) *httpapi.Error {
-	if fe, ok := alipay.AsFieldError(err); ok {
-		return httpapi.BadRequest(fe.Field, fe.Message)
+// storeError turns a store refusal this slice can explain into its own words; the rest
+// is returned as is (wrapped with op, for the log).
+func storeError(op string, err error) error {
+	if errors.Is(err, orders.ErrLimit) {
+		return &domain.Conflict{Code: domain.CodeIdempotencyConflict,
+			Message: "the order has too many voucher requests; use a new out_order_no"}
 	}
-	return httpapi.BadRequest("", "invalid request")
-}
-
-// storeError maps a store failure to its reply; the cause is logged, never sent.
-func storeError(log *slog.Logger, op string, err error) *httpapi.Error {
-	switch {
-	case errors.Is(err, orders.ErrLimit):
-		log.Warn(op+": limit reached", "error", err.Error())
-		return httpapi.Conflict(httpapi.CodeIdempotencyConflict,
-			"the order has too many voucher requests; use a new out_order_no")
-	case errors.Is(err, orders.ErrInvalid):
-		log.Error(op+": invalid input", "error", err.Error())
-		return httpapi.Internal()
-	}
-	log.Error(op+": order store unavailable", "error", err.Error())
-	return httpapi.DependencyUnavailable("the order store is unavailable; retry later")
-}
-
-// secondsUntil is the whole seconds from now until t, rounded up, at least 1.
-func secondsUntil(now, t time.Time) int {
-	d := t.Sub(now)
-	s := int((d + time.Second - 1) / time.Second)
-	return max(s, 1)
+	return fmt.Errorf("preauth: %s: %w", op, err)
 }
 
 // GetOrder returns the caller's order. An order of another owner is reported as not
 // found, so its existence does not leak.
-func (s *Service) GetOrder(ctx context.Context, owner, outOrderNo string) (*Order, *httpapi.Error) {
-	log := httpapi.Logger(ctx)
+func (s *Service) GetOrder(ctx context.Context, owner, outOrderNo string) (*Order, error) {
 	if err := alipay.CheckOutOrderNo("out_order_no", outOrderNo); err != nil {
-		return nil, fieldError(err)
+		return nil, err
 	}
 	o, err := s.store.GetPreAuthOrder(ctx, outOrderNo)
 	switch {
-	case errors.Is(err, orders.ErrNotFound):
-		return nil, httpapi.NotFound("no such order")
 	case err != nil:
-		return nil, storeError(log.With("out_order_no", outOrderNo), "get order", err)
+		return nil, storeError("get order", err)
 	case owner == "" || o.Owner != owner:
-		return nil, httpapi.NotFound("no such order")
+		return nil, orders.ErrNotFound
 	}
 	return orderView(o), nil
 }
@@ -459,7 +423,7 @@ func (s *Service) Reconcile(ctx context.Context, outOrderNo, outRequestNo string
 	res.Exists = true
 	res.OperationType = alipay.FundAuthOperationType(n.OperationType)
 	res.AuthNo, res.OperationID = n.AuthNo, n.OperationID
-	httpapi.Logger(ctx).Info("voucher request reconciled", "out_order_no", outOrderNo, "out_request_no", outRequestNo,
+	domain.Logger(ctx).Info("voucher request reconciled", "out_order_no", outOrderNo, "out_request_no", outRequestNo,
 		"state", string(req.State), "alipay_status", n.Status)
 	return res, nil
 }
