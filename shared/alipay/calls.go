@@ -54,12 +54,13 @@ func (q *TradeQuery) Echoes() []Echo              { return []Echo{{"out_trade_no
 
 // TradeQueryResult is the trade.query reply node (L8).
 type TradeQueryResult struct {
-	TradeNo       string `json:"trade_no"`
-	OutTradeNo    string `json:"out_trade_no"`
-	TradeStatus   string `json:"trade_status"`
-	TotalAmount   string `json:"total_amount"`
-	BuyerUserID   string `json:"buyer_user_id"`
-	BuyerOpenID   string `json:"buyer_open_id"`
-	SendPayDate   string `json:"send_pay_date"`
-	ReceiptAmount string `json:"receipt_amount"`
+	TradeNo        string `json:"trade_no"`
+	OutTradeNo     string `json:"out_trade_no"`
+	TradeStatus    string `json:"trade_status"`
+	TotalAmount    string `json:"total_amount"`
+	BuyerUserID    string `json:"buyer_user_id"`
+	BuyerOpenID    string `json:"buyer_open_id"`
+	SendPayDate    string `json:"send_pay_date"`
+	ReceiptAmount  string `json:"receipt_amount"`
+	BuyerPayAmount string `json:"buyer_pay_amount"`
 }

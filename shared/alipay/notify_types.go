@@ -199,6 +199,7 @@ type TradeNotice struct {
 	SellerID     string
 	SellerEmail  string
 	BuyerID      string
+	BuyerOpenID  string // open_id apps: instead of buyer_id (L11)
 	BuyerLogonID string // masked
 	Subject      string
 
@@ -229,6 +230,7 @@ func (n *Notification) Trade() (*TradeNotice, error) {
 		SellerID:       f.str("seller_id", false),
 		SellerEmail:    f.str("seller_email", false),
 		BuyerID:        f.str("buyer_id", false),
+		BuyerOpenID:    f.str("buyer_open_id", false),
 		BuyerLogonID:   f.str("buyer_logon_id", false),
 		Subject:        f.str("subject", false),
 		GmtCreate:      f.time("gmt_create", false),

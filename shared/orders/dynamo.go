@@ -136,6 +136,11 @@ type appPayItem struct {
 	OrderStr            string               `dynamodbav:"order_str,omitempty"`
 	TradeNo             string               `dynamodbav:"trade_no,omitempty"`
 	BuyerID             string               `dynamodbav:"buyer_id,omitempty"`
+	BuyerOpenID         string               `dynamodbav:"buyer_open_id,omitempty"`
+	ClosedReason        string               `dynamodbav:"closed_reason,omitempty"`
+	CloseUnconfirmed    bool                 `dynamodbav:"close_unconfirmed,omitempty"`
+	PaidAfterClose      bool                 `dynamodbav:"paid_after_close,omitempty"`
+	ExternalRefunds     []externalRefundItem `dynamodbav:"external_refunds,omitempty"`
 	RefundFee           int64                `dynamodbav:"refund_fee"`
 	PaidAt              string               `dynamodbav:"paid_at,omitempty"`
 	PaidAmount          int64                `dynamodbav:"paid_amount,omitempty"`
@@ -149,6 +154,12 @@ type appPayItem struct {
 	SignScene           string               `dynamodbav:"sign_scene,omitempty"`
 	NotifyIDs           []string             `dynamodbav:"notify_ids,omitempty"`
 	Ops                 map[string]opRecItem `dynamodbav:"ops,omitempty"`
+}
+
+type externalRefundItem struct {
+	OutRequestNo string `dynamodbav:"out_request_no"`
+	RefundFee    int64  `dynamodbav:"refund_fee"`
+	GmtRefund    string `dynamodbav:"gmt_refund,omitempty"`
 }
 
 type agreementItem struct {
@@ -275,6 +286,8 @@ func encodeAppPay(o *AppPayOrder) (map[string]types.AttributeValue, error) {
 		OutTradeNo: o.OutTradeNo, Owner: o.Owner, ParamsHash: o.ParamsHash,
 		TotalAmount: int64(o.TotalAmount), Subject: o.Subject, ProductCode: o.ProductCode,
 		Status: string(o.Status), OrderStr: o.OrderStr, TradeNo: o.TradeNo, BuyerID: o.BuyerID,
+		BuyerOpenID: o.BuyerOpenID, ClosedReason: string(o.ClosedReason), CloseUnconfirmed: o.CloseUnconfirmed,
+		PaidAfterClose: o.PaidAfterClose, ExternalRefunds: encodeExternalRefunds(o.ExternalRefunds),
 		RefundFee: int64(o.RefundFee), PaidAt: fmtTime(o.PaidAt),
 		PaidAmount: int64(o.PaidAmount), ReceiptAmount: int64(o.ReceiptAmount), BuyerPayAmount: int64(o.BuyerPayAmount),
 		CreatedAt: fmtTime(o.CreatedAt), UpdatedAt: fmtTime(o.UpdatedAt), ExpiresAt: fmtExpiry(o.ExpiresAt),
@@ -293,6 +306,8 @@ func decodeAppPay(m map[string]types.AttributeValue) (*AppPayOrder, error) {
 		OutTradeNo: it.OutTradeNo, Owner: it.Owner, ParamsHash: it.ParamsHash,
 		TotalAmount: alipay.Amount(it.TotalAmount), Subject: it.Subject, ProductCode: it.ProductCode,
 		Status: TradeStatus(it.Status), OrderStr: it.OrderStr, TradeNo: it.TradeNo, BuyerID: it.BuyerID,
+		BuyerOpenID: it.BuyerOpenID, ClosedReason: ClosedReason(it.ClosedReason), CloseUnconfirmed: it.CloseUnconfirmed,
+		PaidAfterClose: it.PaidAfterClose, ExternalRefunds: decodeExternalRefunds(&d, it.ExternalRefunds),
 		RefundFee: alipay.Amount(it.RefundFee), PaidAt: d.time("paid_at", it.PaidAt),
 		PaidAmount: alipay.Amount(it.PaidAmount), ReceiptAmount: alipay.Amount(it.ReceiptAmount),
 		BuyerPayAmount: alipay.Amount(it.BuyerPayAmount),
@@ -305,6 +320,23 @@ func decodeAppPay(m map[string]types.AttributeValue) (*AppPayOrder, error) {
 		return nil, corrupt("out_trade_no "+it.OutTradeNo, d.err)
 	}
 	return o, nil
+}
+
+func encodeExternalRefunds(rs []ExternalRefund) []externalRefundItem {
+	var out []externalRefundItem
+	for _, r := range rs {
+		out = append(out, externalRefundItem{OutRequestNo: r.OutRequestNo, RefundFee: int64(r.RefundFee), GmtRefund: fmtTime(r.GmtRefund)})
+	}
+	return out
+}
+
+func decodeExternalRefunds(d *itemDecoder, items []externalRefundItem) []ExternalRefund {
+	var out []ExternalRefund
+	for _, it := range items {
+		out = append(out, ExternalRefund{OutRequestNo: it.OutRequestNo, RefundFee: alipay.Amount(it.RefundFee),
+			GmtRefund: d.time("gmt_refund", it.GmtRefund)})
+	}
+	return out
 }
 
 func encodeAgreement(a *Agreement) (map[string]types.AttributeValue, error) {

@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 )
 
 // The functions in this file decide every state change. Both stores call them on a copy
@@ -45,6 +47,7 @@ func (o *AppPayOrder) clone() *AppPayOrder {
 	c := *o
 	c.NotifyIDs = slices.Clone(o.NotifyIDs)
 	c.Ops = maps.Clone(o.Ops)
+	c.ExternalRefunds = slices.Clone(o.ExternalRefunds)
 	return &c
 }
 
@@ -155,12 +158,20 @@ func validateTrade(e TradeEffect) error {
 
 func tradePaid(s TradeStatus) bool { return s == TradeSuccess || s == TradeFinished }
 
-// applyTrade applies a trade notice to o in place.
+// applyTrade applies a trade notice (or a query answer, Sync) to o in place.
 //
 // Status moves only forward along TradeMachine. The refund fee is cumulative, so a larger
 // one is recorded even when the notice's status is not forward (a refund notice keeps
 // trade_status=TRADE_SUCCESS and may arrive after TRADE_FINISHED): the final state then
 // does not depend on the order notices arrive in.
+//
+// One exception to "terminal states never regress": an order we closed without Alipay's
+// word (CloseUnconfirmed) that Alipay reports paid is recorded as paid, with
+// PaidAfterClose, for the merchant to refund or fulfil (docs/design.md).
+//
+// A refund notice (out_biz_no, L6) also settles the refund operation it names when that
+// is UNKNOWN or abandoned (a notice is sent only for a refund that happened), and one
+// naming none of our refunds is kept in ExternalRefunds; each once.
 func applyTrade(o *AppPayOrder, e TradeEffect) (ApplyResult, error) {
 	if e.RefundFee > o.TotalAmount {
 		return "", invalid("refund_fee", fmt.Sprintf("%s exceeds total_amount %s", e.RefundFee, o.TotalAmount))
@@ -178,17 +189,35 @@ func applyTrade(o *AppPayOrder, e TradeEffect) (ApplyResult, error) {
 		// service logs it and answers fail, so Alipay's redeliveries stay visible.
 		return "", invalid("total_amount", fmt.Sprintf("%s differs from the order's %s", e.TotalAmount, o.TotalAmount))
 	}
-	forward := TradeMachine.Allowed(o.Status, e.TradeStatus)
+	now := normTime(e.Now)
+	afterClose := PaidAfterClose(o, e.TradeStatus)
+	forward := TradeMachine.Allowed(o.Status, e.TradeStatus) || afterClose
 	refund := e.RefundFee > o.RefundFee && (forward || o.Status == TradeSuccess || o.Status == TradeFinished || o.Status == TradeClosed)
-	if !forward && !refund {
+	opKeyName, settled, settles := refundNoticeOp(o, e, now)
+	external := !settles && isExternalRefund(o, e)
+	// Alipay's own TRADE_CLOSED for an order we closed unconfirmed: now it is final.
+	confirmsClose := o.Status == TradeClosed && o.CloseUnconfirmed && e.TradeStatus == TradeClosed
+	if !forward && !refund && !settles && !external && !confirmsClose {
 		return Stale, nil
 	}
-	now := normTime(e.Now)
+	if confirmsClose {
+		o.CloseUnconfirmed = false
+	}
 	if forward {
 		o.Status = e.TradeStatus
+		if afterClose {
+			o.PaidAfterClose, o.CloseUnconfirmed, o.ClosedReason = true, false, ""
+		}
 	}
 	if refund {
 		o.RefundFee = e.RefundFee
+	}
+	if forward && e.TradeStatus == TradeClosed && o.ClosedReason == "" {
+		// A close we did not make: a full refund (refund_fee, L6) or the unpaid timeout.
+		o.ClosedReason = ClosedExpired
+		if e.RefundFee > 0 || o.RefundFee == o.TotalAmount && o.RefundFee > 0 {
+			o.ClosedReason = ClosedRefunded
+		}
 	}
 	if forward && (tradePaid(e.TradeStatus) || e.RefundFee > 0) {
 		// Paid (a refund implies a payment): record it and never let the order expire.
@@ -203,15 +232,77 @@ func applyTrade(o *AppPayOrder, e TradeEffect) (ApplyResult, error) {
 		}
 		o.ExpiresAt = time.Time{}
 	}
+	if settles {
+		o.Ops = maps.Clone(o.Ops)
+		o.Ops[opKeyName] = settled
+	}
+	if external {
+		o.ExternalRefunds = append(slices.Clone(o.ExternalRefunds),
+			ExternalRefund{OutRequestNo: e.OutBizNo, RefundFee: e.RefundFee, GmtRefund: normTime(e.GmtRefund)})
+	}
 	if o.TradeNo == "" {
 		o.TradeNo = e.TradeNo
 	}
 	if o.BuyerID == "" {
 		o.BuyerID = e.BuyerID
 	}
+	if o.BuyerOpenID == "" {
+		o.BuyerOpenID = e.BuyerOpenID
+	}
 	o.UpdatedAt = now
 	o.NotifyIDs = addReceipt(o.NotifyIDs, e.NotifyID)
 	return Applied, nil
+}
+
+// PaidAfterClose reports whether a trade status Alipay reports for o is a payment
+// arriving after we closed o without Alipay's word (docs/design.md, the lifecycle
+// contract): recorded, never dropped.
+func PaidAfterClose(o *AppPayOrder, s TradeStatus) bool {
+	return o.Status == TradeClosed && o.CloseUnconfirmed && tradePaid(s)
+}
+
+// refundNoticeOp returns the refund operation a refund notice settles: ours, named by
+// out_biz_no, UNKNOWN or with an expired lease (a live lease's holder completes it).
+func refundNoticeOp(o *AppPayOrder, e TradeEffect, now time.Time) (string, Operation, bool) {
+	if e.OutBizNo == "" || e.RefundFee <= 0 {
+		return "", Operation{}, false
+	}
+	key := opKey(OpRefund, e.OutBizNo)
+	op, ok := o.Ops[key]
+	if !ok || !(op.State == OpUnknown || op.State == OpPending && !now.Before(op.LeaseUntil)) {
+		return "", Operation{}, false
+	}
+	result := map[string]string{ResultRefundFee: e.RefundFee.String(), ResultSource: "notice"}
+	if !e.GmtRefund.IsZero() {
+		result[ResultGmtRefundPay] = alipay.FormatTimestamp(e.GmtRefund)
+	}
+	if v := op.Result[ResultSentAt]; v != "" {
+		result[ResultSentAt] = v
+	}
+	return key, settle(op, OpOutcome{State: OpSucceeded, Result: result, Now: now}), true
+}
+
+// isExternalRefund: a refund notice naming none of our operations and not recorded yet.
+func isExternalRefund(o *AppPayOrder, e TradeEffect) bool {
+	if e.OutBizNo == "" || e.RefundFee <= 0 || len(o.ExternalRefunds) >= MaxOperations {
+		return false
+	}
+	if _, ours := o.Ops[opKey(OpRefund, e.OutBizNo)]; ours {
+		return false
+	}
+	return !slices.ContainsFunc(o.ExternalRefunds, func(r ExternalRefund) bool { return r.OutRequestNo == e.OutBizNo })
+}
+
+// RefundedTotal is the order's cumulative refunded amount: what Alipay last reported,
+// or the sum of our succeeded refunds when that is more (a reply or notice may lag).
+func (o *AppPayOrder) RefundedTotal() alipay.Amount {
+	var ours alipay.Amount
+	for _, op := range o.Ops {
+		if op.Kind == OpRefund && op.State == OpSucceeded {
+			ours += op.Amount
+		}
+	}
+	return max(o.RefundFee, ours)
 }
 
 // bindTradeNo decides a trade notice's claim on its trade_no, given the order the

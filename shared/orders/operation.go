@@ -477,6 +477,61 @@ type opHolder interface {
 	setOps(ops OpSet, now time.Time)
 	// requestTaken reports whether a request number is used outside the OpSet.
 	requestTaken(requestNo string) bool
+	// opSettled applies what a newly settled operation means for the order itself.
+	opSettled(op Operation)
+}
+
+// settledOn runs h.opSettled for the operation r names in ops, once it is settled.
+func settledOn(h opHolder, ops OpSet, r OpRef) {
+	if op, ok := ops[opKey(r.Kind, r.RequestNo)]; ok && (op.State == OpSucceeded || op.State == OpFailed) {
+		h.opSettled(op)
+	}
+}
+
+func (o *PreAuthOrder) opSettled(Operation) {}
+
+// Result keys of app-pay operations (Operation.Result).
+const (
+	ResultTradeNo      = "trade_no"
+	ResultRefundFee    = "refund_fee" // the trade's cumulative refunded amount Alipay reported
+	ResultGmtRefundPay = "gmt_refund_pay"
+	ResultBuyerUserID  = "buyer_user_id"
+	ResultBuyerOpenID  = "buyer_open_id"
+	ResultSentAt       = "sent_at"     // when the refund was last sent (RFC 3339, UTC)
+	ResultFundChange   = "fund_change" // the refund reply's fund_change
+	ResultSource       = "source"      // what settled it: reply, query or notice
+	// ResultCloseUnconfirmed "Y": Alipay did not know the trade (ACQ.TRADE_NOT_EXIST), so
+	// the close is ours only.
+	ResultCloseUnconfirmed = "close_unconfirmed"
+)
+
+// App-pay orders: a succeeded close closes the order; a succeeded refund raises the
+// refunded total to Alipay's cumulative refund_fee, keeps the payer id the reply gave,
+// and a full refund closes the trade as Alipay does (L6).
+func (o *AppPayOrder) opSettled(op Operation) {
+	if op.State != OpSucceeded {
+		return
+	}
+	switch op.Kind {
+	case OpClose:
+		if o.Status == TradeCreated || o.Status == TradeWaitBuyerPay {
+			o.Status, o.ClosedReason = TradeClosed, ClosedByMerchant
+			o.CloseUnconfirmed = op.Result[ResultCloseUnconfirmed] == "Y"
+		}
+	case OpRefund:
+		if fee, err := alipay.ParseAmount(op.Result[ResultRefundFee]); err == nil && fee > o.RefundFee && fee <= o.TotalAmount {
+			o.RefundFee = fee
+		}
+		if o.BuyerID == "" {
+			o.BuyerID = op.Result[ResultBuyerUserID]
+		}
+		if o.BuyerOpenID == "" {
+			o.BuyerOpenID = op.Result[ResultBuyerOpenID]
+		}
+		if o.RefundedTotal() >= o.TotalAmount && o.Status == TradeSuccess {
+			o.Status, o.ClosedReason = TradeClosed, ClosedRefunded
+		}
+	}
 }
 
 func (o *PreAuthOrder) ownerOf() string { return o.Owner }

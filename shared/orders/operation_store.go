@@ -72,6 +72,7 @@ func (s *MemoryStore) CompleteOperation(ctx context.Context, r OpRef, token stri
 		next, err := completeOperation(h.opSet(), r, token, out)
 		if next != nil {
 			h.setOps(next, out.Now)
+			settledOn(h, next, r)
 		}
 		return next, err
 	})
@@ -85,6 +86,7 @@ func (s *MemoryStore) ResolveOperation(ctx context.Context, r OpRef, out OpOutco
 		next, err := resolveOperation(h.opSet(), r, out)
 		if next != nil {
 			h.setOps(next, out.Now)
+			settledOn(h, next, r)
 		}
 		return next, err
 	})
@@ -173,6 +175,7 @@ func (s *DynamoStore) CompleteOperation(ctx context.Context, r OpRef, token stri
 		next, err := completeOperation(h.opSet(), r, token, out)
 		if next != nil {
 			h.setOps(next, out.Now)
+			settledOn(h, next, r)
 		}
 		return next, err
 	})
@@ -186,6 +189,7 @@ func (s *DynamoStore) ResolveOperation(ctx context.Context, r OpRef, out OpOutco
 		next, err := resolveOperation(h.opSet(), r, out)
 		if next != nil {
 			h.setOps(next, out.Now)
+			settledOn(h, next, r)
 		}
 		return next, err
 	})

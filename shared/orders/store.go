@@ -116,10 +116,23 @@ type AppPayOrder struct {
 	Status      TradeStatus
 	OrderStr    string // the stored reply, given again on replays
 
-	TradeNo   string
-	BuyerID   string
-	RefundFee alipay.Amount // cumulative refunds as last notified
-	PaidAt    time.Time     // gmt_payment, or when the payment was first learned
+	TradeNo     string
+	BuyerID     string        // buyer_id / buyer_user_id, as Alipay sent it
+	BuyerOpenID string        // buyer_open_id, for open_id apps (L11)
+	RefundFee   alipay.Amount // cumulative refunds as last notified (or replied)
+	PaidAt      time.Time     // gmt_payment, or when the payment was first learned
+
+	// ClosedReason says why a TRADE_CLOSED order closed (ClosedBy*). CloseUnconfirmed:
+	// we closed it because Alipay did not know the trade yet (ACQ.TRADE_NOT_EXIST), so
+	// its orderStr may still be paid until it expires; such a payment is recorded and
+	// sets PaidAfterClose (docs/design.md, the lifecycle contract).
+	ClosedReason     ClosedReason
+	CloseUnconfirmed bool
+	PaidAfterClose   bool
+
+	// ExternalRefunds are refunds Alipay notified that we did not make (made in
+	// Alipay's console), by their out_biz_no: recorded, never dropped.
+	ExternalRefunds []ExternalRefund
 
 	// What Alipay reported as paid, from the first paid notice (0 when not reported):
 	// total_amount, receipt_amount and buyer_pay_amount. A notice of another total than
@@ -148,6 +161,23 @@ type AppPayOrder struct {
 	Ops OpSet // refunds and closes (operation.go)
 
 	version int64
+}
+
+// ClosedReason is why an app-pay order is TRADE_CLOSED.
+type ClosedReason string
+
+const (
+	ClosedByMerchant ClosedReason = "CLOSED_BY_MERCHANT" // our alipay.trade.close
+	ClosedExpired    ClosedReason = "EXPIRED"            // unpaid until its expiry
+	ClosedRefunded   ClosedReason = "REFUNDED"           // paid, then fully refunded
+)
+
+// ExternalRefund is a refund notice (L6) naming an out_biz_no that is none of our
+// refunds. RefundFee is the trade's cumulative refunded amount that notice reported.
+type ExternalRefund struct {
+	OutRequestNo string
+	RefundFee    alipay.Amount
+	GmtRefund    time.Time
 }
 
 // Agreement is a pay-and-sign agreement keyed by external_agreement_no, created with its
@@ -289,9 +319,14 @@ type TradeEffect struct {
 	TradeStatus TradeStatus
 	TradeNo     string
 	BuyerID     string
+	BuyerOpenID string        // open_id apps (L11)
 	RefundFee   alipay.Amount // cumulative; 0 when absent
 	GmtPayment  time.Time     // zero when absent
-	Now         time.Time
+	// Refund notices (L6): out_biz_no names the refund (our out_request_no), gmt_refund
+	// its time. Empty / zero on other notices.
+	OutBizNo  string
+	GmtRefund time.Time
+	Now       time.Time
 	// The notice's total_amount, receipt_amount and buyer_pay_amount (0 when absent).
 	// A TotalAmount other than the order's is ErrInvalid and changes nothing: which
 	// order such a notice is about is exactly what cannot be trusted.
