@@ -1,5 +1,5 @@
 // Command apppaysign is the Lambda function behind /v1/app-pay/orders: it signs app-pay
-// order strings and serves the app's order status reads.
+// order strings and serves the app's order status reads, syncs and closes.
 package main
 
 import (

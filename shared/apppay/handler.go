@@ -27,8 +27,10 @@ func (h *Handler) Mount(r *httpapi.Router) error {
 		r.RequireServerPricing()
 	}
 	return r.MountFunction(httpapi.FnAppPaySign, map[string]http.Handler{
-		http.MethodPost + " /v1/app-pay/orders":               http.HandlerFunc(h.create),
-		http.MethodGet + " /v1/app-pay/orders/{out_trade_no}": http.HandlerFunc(h.get),
+		http.MethodPost + " /v1/app-pay/orders":                      http.HandlerFunc(h.create),
+		http.MethodGet + " /v1/app-pay/orders/{out_trade_no}":        http.HandlerFunc(h.get),
+		http.MethodPost + " /v1/app-pay/orders/{out_trade_no}/sync":  http.HandlerFunc(h.sync),
+		http.MethodPost + " /v1/app-pay/orders/{out_trade_no}/close": http.HandlerFunc(h.close),
 	})
 }
 
@@ -79,8 +81,20 @@ type OrderView struct {
 	ProductCode string         `json:"product_code,omitempty"`
 	TradeNo     string         `json:"trade_no,omitempty"`
 	BuyerID     string         `json:"buyer_id,omitempty"`
+	BuyerOpenID string         `json:"buyer_open_id,omitempty"`
 	RefundFee   *alipay.Amount `json:"refund_fee,omitempty"`
 	PaidAt      string         `json:"paid_at,omitempty"`
+	// ClosedReason: CLOSED_BY_MERCHANT, EXPIRED or REFUNDED (TRADE_CLOSED only).
+	// CloseUnconfirmed: closed here while Alipay had no trade yet. PaidAfterClose: a
+	// payment arrived after such a close; refund or fulfil it.
+	ClosedReason     string `json:"closed_reason,omitempty"`
+	CloseUnconfirmed bool   `json:"close_unconfirmed,omitempty"`
+	PaidAfterClose   bool   `json:"paid_after_close,omitempty"`
+	// RefundedTotal is the cumulative refunded amount; Refunds our refunds, and
+	// ExternalRefunds those Alipay notified that we did not make (its console).
+	RefundedTotal   alipay.Amount        `json:"refunded_total"`
+	Refunds         []RefundEntry        `json:"refunds"`
+	ExternalRefunds []ExternalRefundView `json:"external_refunds,omitempty"`
 	// What Alipay reported as paid (total_amount, receipt_amount, buyer_pay_amount of
 	// the notice that paid it).
 	PaidAmount     *alipay.Amount `json:"paid_amount,omitempty"`
@@ -114,8 +128,10 @@ func chinaTime(t time.Time) string {
 func View(o *orders.AppPayOrder) OrderView {
 	v := OrderView{
 		OutTradeNo: o.OutTradeNo, Status: string(o.Status), TotalAmount: o.TotalAmount,
-		Subject: o.Subject, ProductCode: o.ProductCode, TradeNo: o.TradeNo, BuyerID: o.BuyerID,
+		Subject: o.Subject, ProductCode: o.ProductCode, TradeNo: o.TradeNo, BuyerID: o.BuyerID, BuyerOpenID: o.BuyerOpenID,
 		PaidAt: chinaTime(o.PaidAt), CreatedAt: chinaTime(o.CreatedAt), UpdatedAt: chinaTime(o.UpdatedAt),
+		ClosedReason: string(o.ClosedReason), CloseUnconfirmed: o.CloseUnconfirmed, PaidAfterClose: o.PaidAfterClose,
+		RefundedTotal: o.RefundedTotal(), Refunds: refundEntries(o), ExternalRefunds: externalRefunds(o),
 	}
 	if o.RefundFee > 0 {
 		rf := o.RefundFee

@@ -21,6 +21,9 @@ import (
 type Store interface {
 	CreateAppPayOrder(ctx context.Context, o *orders.AppPayOrder) (orders.CreateOutcome, *orders.AppPayOrder, error)
 	GetAppPayOrder(ctx context.Context, outTradeNo string) (*orders.AppPayOrder, error)
+	BeginOperation(ctx context.Context, b orders.OpBegin) (orders.OpBeginResult, error)
+	CompleteOperation(ctx context.Context, r orders.OpRef, token string, out orders.OpOutcome) error
+	ApplyTrade(ctx context.Context, e orders.TradeEffect) (orders.ApplyResult, error)
 }
 
 // Credentials gives the current Alipay credentials.
@@ -28,11 +31,18 @@ type Credentials interface {
 	Get(ctx context.Context) (*alipay.Credentials, error)
 }
 
-// Service creates and reads app-pay orders.
+// Service creates, reads, refunds, closes and syncs app-pay orders.
 type Service struct {
 	store Store
 	creds Credentials
+	gw    Gateway
 	now   func() time.Time
+	// gatewayTimeout bounds one gateway call; leaseMargin is kept after the calls to
+	// record their outcome.
+	gatewayTimeout time.Duration
+	leaseMargin    time.Duration
+	// timeoutExpress is added to orders without an expiry (APP_PAY_TIMEOUT_EXPRESS).
+	timeoutExpress string
 	// serverPricing: orders are created by the merchant's backend for an owner
 	// (APP_PAY_PRICING=server); otherwise the app creates its own and names the price.
 	serverPricing bool
@@ -59,7 +69,7 @@ func (s *Service) ServerPricing() bool { return s.serverPricing }
 
 // NewService returns the app-pay service.
 func NewService(store Store, creds Credentials, opts ...Option) *Service {
-	s := &Service{store: store, creds: creds, now: time.Now}
+	s := &Service{store: store, creds: creds, now: time.Now, gatewayTimeout: alipay.DefaultTimeout, leaseMargin: DefaultLeaseMargin}
 	for _, o := range opts {
 		o(s)
 	}
@@ -107,6 +117,10 @@ func (s *Service) CreateOrder(ctx context.Context, caller string, p *alipay.AppP
 		p.AgreementSignParams.ExternalAgreementNo = hex.EncodeToString(sum[:16])
 	}
 	hash := p.CanonicalHash() // the client's params, before the server adds its own
+	if p.TimeExpire == "" && p.TimeoutExpress == "" && s.timeoutExpress != "" {
+		// Every order has a known expiry (docs/design.md, configuration added).
+		p.TimeoutExpress = s.timeoutExpress
+	}
 	if a := p.AgreementSignParams; a != nil {
 		// Agreement notices come to us (or where the merchant configured), never where a
 		// client says.

@@ -23,6 +23,7 @@ const (
 	EnvDynamoDBEndpoint = "DYNAMODB_ENDPOINT"
 	EnvCredentialsTTL   = "CREDENTIALS_TTL"
 	EnvAppPayPricing    = "APP_PAY_PRICING"
+	EnvAppPayTimeout    = "APP_PAY_TIMEOUT_EXPRESS"
 )
 
 // App-pay pricing modes (APP_PAY_PRICING): who sets an order's total_amount.
@@ -40,6 +41,9 @@ const (
 	DefaultGatewayURL     = "https://openapi.alipay.com/gateway.do"
 	DefaultGatewayTimeout = 10 * time.Second
 	DefaultCredentialsTTL = 5 * time.Minute
+	// DefaultAppPayTimeoutExpress is the timeout_express of an app-pay order that sets
+	// no expiry (docs/design.md, configuration added).
+	DefaultAppPayTimeoutExpress = "30m"
 )
 
 // Config is everything a function reads from its environment.
@@ -54,6 +58,29 @@ type Config struct {
 	DynamoDBEndpoint string
 	CredentialsTTL   time.Duration
 	AppPayPricing    string // PricingClient or PricingServer
+	// AppPayTimeoutExpress is added to app-pay orders that set neither time_expire nor
+	// timeout_express (Alipay's format, 1m-15d).
+	AppPayTimeoutExpress string
+}
+
+var timeoutExpressPattern = regexp.MustCompile(`^[1-9][0-9]{0,4}[mhd]$`)
+
+// checkTimeoutExpress accepts Alipay's relative expiry from 1m to 15d (no "1c": an
+// order created late in the day would expire at once).
+func checkTimeoutExpress(v string) error {
+	bad := fmt.Errorf("config: %s must be a whole number of minutes, hours or days from 1m to 15d, like 30m", EnvAppPayTimeout)
+	if !timeoutExpressPattern.MatchString(v) {
+		return bad
+	}
+	unit := map[byte]time.Duration{'m': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour}[v[len(v)-1]]
+	var n time.Duration
+	for _, c := range v[:len(v)-1] {
+		n = n*10 + time.Duration(c-'0')
+	}
+	if n*unit > 15*24*time.Hour {
+		return bad
+	}
+	return nil
 }
 
 var sellerIDPattern = regexp.MustCompile(`^2088[0-9]{12}$`)
@@ -61,16 +88,23 @@ var sellerIDPattern = regexp.MustCompile(`^2088[0-9]{12}$`)
 // Load reads the configuration through getenv (os.Getenv in production).
 func Load(getenv func(string) string) (Config, error) {
 	c := Config{
-		SecretID:         strings.TrimSpace(getenv(EnvSecretID)),
-		GatewayURL:       strings.TrimSpace(getenv(EnvGatewayURL)),
-		SellerID:         strings.TrimSpace(getenv(EnvSellerID)),
-		NotifyURL:        strings.TrimSpace(getenv(EnvNotifyURL)),
-		SignNotifyURL:    strings.TrimSpace(getenv(EnvSignNotifyURL)),
-		OrdersTable:      strings.TrimSpace(getenv(EnvOrdersTable)),
-		DynamoDBEndpoint: strings.TrimSpace(getenv(EnvDynamoDBEndpoint)),
-		GatewayTimeout:   DefaultGatewayTimeout,
-		CredentialsTTL:   DefaultCredentialsTTL,
-		AppPayPricing:    strings.TrimSpace(getenv(EnvAppPayPricing)),
+		SecretID:             strings.TrimSpace(getenv(EnvSecretID)),
+		GatewayURL:           strings.TrimSpace(getenv(EnvGatewayURL)),
+		SellerID:             strings.TrimSpace(getenv(EnvSellerID)),
+		NotifyURL:            strings.TrimSpace(getenv(EnvNotifyURL)),
+		SignNotifyURL:        strings.TrimSpace(getenv(EnvSignNotifyURL)),
+		OrdersTable:          strings.TrimSpace(getenv(EnvOrdersTable)),
+		DynamoDBEndpoint:     strings.TrimSpace(getenv(EnvDynamoDBEndpoint)),
+		GatewayTimeout:       DefaultGatewayTimeout,
+		CredentialsTTL:       DefaultCredentialsTTL,
+		AppPayPricing:        strings.TrimSpace(getenv(EnvAppPayPricing)),
+		AppPayTimeoutExpress: strings.TrimSpace(getenv(EnvAppPayTimeout)),
+	}
+	if c.AppPayTimeoutExpress == "" {
+		c.AppPayTimeoutExpress = DefaultAppPayTimeoutExpress
+	}
+	if err := checkTimeoutExpress(c.AppPayTimeoutExpress); err != nil {
+		return c, err
 	}
 	switch c.AppPayPricing {
 	case "":

@@ -116,6 +116,9 @@ func errText(err error) string {
 	return err.Error()
 }
 
+// Seconds is d in whole seconds, rounded up, at least 1: a Retry-After value.
+func Seconds(d time.Duration) int { return seconds(d) }
+
 // seconds is d in whole seconds, rounded up, at least 1.
 func seconds(d time.Duration) int {
 	return max(int((d+time.Second-1)/time.Second), 1)

@@ -13,6 +13,9 @@ const (
 	FnCreateVoucher = "createvoucher"
 	FnAppPaySign    = "apppaysign"
 	FnNotify        = "notify"
+	// FnSettle serves every money-moving back-office route (scope settle); the
+	// mobile-facing apppaysign holds no refund path.
+	FnSettle = "settle"
 )
 
 // JWT scopes.
@@ -22,11 +25,14 @@ const (
 	// ScopeOrders: creating app-pay orders when the merchant's backend sets the price
 	// (APP_PAY_PRICING=server).
 	ScopeOrders = "orders"
+	// ScopeSettle: calls that move money after the fact (refunds, captures…), and
+	// close/sync of any caller's order.
+	ScopeSettle = "settle"
 )
 
 // AllScopes is every scope; the local caller holds them unless X-Caller-Scopes says
 // otherwise.
-var AllScopes = []string{ScopePreAuth, ScopeOrders}
+var AllScopes = []string{ScopePreAuth, ScopeSettle, ScopeOrders}
 
 // Route is one entry of the HTTP contract.
 type Route struct {
@@ -59,6 +65,10 @@ var Routes = []Route{
 	// backend does, for an owner; the owner reads them with GET.
 	{http.MethodPost, "/v1/app-pay/orders", FnAppPaySign, true, "", ScopeOrders},
 	{http.MethodGet, "/v1/app-pay/orders/{out_trade_no}", FnAppPaySign, true, "", ""},
+	// Owner or scope settle, decided by the handler (docs/design.md, the lifecycle contract).
+	{http.MethodPost, "/v1/app-pay/orders/{out_trade_no}/sync", FnAppPaySign, true, "", ""},
+	{http.MethodPost, "/v1/app-pay/orders/{out_trade_no}/close", FnAppPaySign, true, "", ""},
+	{http.MethodPost, "/v1/app-pay/orders/{out_trade_no}/refunds", FnSettle, true, ScopeSettle, ""},
 	{http.MethodPost, "/v1/notify/alipay", FnNotify, false, "", ""},
 }
 

@@ -70,7 +70,10 @@ func (s *Service) trade(ctx context.Context, creds *alipay.Credentials, n *alipa
 		TradeStatus: orders.TradeStatus(t.TradeStatus),
 		TradeNo:     t.TradeNo,
 		BuyerID:     t.BuyerID,
+		BuyerOpenID: t.BuyerOpenID,
 		GmtPayment:  t.GmtPayment,
+		OutBizNo:    t.OutBizNo,
+		GmtRefund:   t.GmtRefund,
 		Now:         s.now(),
 		// What Alipay says was paid, kept on the order (and compared with it there).
 		TotalAmount:    t.TotalAmount,
@@ -80,7 +83,14 @@ func (s *Service) trade(ctx context.Context, creds *alipay.Credentials, n *alipa
 	if t.HasRefundFee {
 		e.RefundFee = t.RefundFee
 	}
-	o.apply(s.store.ApplyTrade(ctx, e))
+	res, err := s.store.ApplyTrade(ctx, e)
+	if err == nil && res == orders.Applied && orders.PaidAfterClose(ord, e.TradeStatus) {
+		// Recorded, never refused: the merchant refunds or fulfils it (docs/design.md).
+		domain.Logger(ctx).Warn("payment after the order was closed: recorded; refund or fulfil it",
+			"out_trade_no", bounded(t.OutTradeNo), "trade_no", bounded(t.TradeNo),
+			"total_amount", t.TotalAmount.String(), "paid_after_close", true)
+	}
+	o.apply(res, err)
 }
 
 func (s *Service) fundAuth(ctx context.Context, creds *alipay.Credentials, n *alipay.Notification, o *outcome) {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
@@ -53,10 +54,31 @@ func NewPreAuth(d Deps) (Slice, error) {
 
 // NewAppPay builds the app-pay slice (function apppaysign).
 func NewAppPay(d Deps) (Slice, error) {
-	svc := apppay.NewService(d.Store, d.Credentials,
+	return apppay.NewHandler(appPayService(d), d.Config.NotifyURL), nil
+}
+
+func appPayService(d Deps) *apppay.Service {
+	return apppay.NewService(d.Store, d.Credentials,
 		apppay.WithServerPricing(d.Config.AppPayPricing == config.PricingServer),
-		apppay.WithSignNotifyURL(d.Config.SignNotifyURL))
-	return apppay.NewHandler(svc, d.Config.NotifyURL), nil
+		apppay.WithSignNotifyURL(d.Config.SignNotifyURL),
+		apppay.WithDefaultTimeoutExpress(d.Config.AppPayTimeoutExpress),
+		apppay.WithGateway(d.Gateway), apppay.WithGatewayTimeout(d.Config.GatewayTimeout))
+}
+
+// settleSlice mounts the settle function's routes, each served by its own slice's
+// handler.
+type settleSlice struct{ handlers map[string]http.Handler }
+
+func (s settleSlice) Mount(r *httpapi.Router) error {
+	return r.MountFunction(httpapi.FnSettle, s.handlers)
+}
+
+// NewSettle builds the settle slice (function settle): every money-moving back-office
+// route (scope settle), e.g. app-pay refunds.
+func NewSettle(d Deps) (Slice, error) {
+	h := map[string]http.Handler{}
+	maps.Copy(h, apppay.NewHandler(appPayService(d), d.Config.NotifyURL).SettleHandlers())
+	return settleSlice{handlers: h}, nil
 }
 
 // NewNotify builds the notification slice (function notify).
@@ -67,7 +89,7 @@ func NewNotify(d Deps) (Slice, error) {
 }
 
 // All is every slice, in the order the local server mounts them.
-var All = []Constructor{NewPreAuth, NewAppPay, NewNotify}
+var All = []Constructor{NewPreAuth, NewAppPay, NewSettle, NewNotify}
 
 // Mount builds each slice and mounts it on r.
 func Mount(r *httpapi.Router, d Deps, slices ...Constructor) error {

@@ -1,0 +1,681 @@
+package apppay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
+	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
+	"github.com/alipay-serverless/alipay-serverless/shared/domain"
+	"github.com/alipay-serverless/alipay-serverless/shared/orders"
+)
+
+// After the payment (docs/design.md, the lifecycle contract): refunds, close and sync.
+// Every call that moves money is an operation of the order (orders.OpSet): a refund is
+// keyed by its out_request_no, its amount reserved against what was paid in the same
+// conditional write, leased while Alipay is called, completed with the verified outcome.
+
+// Gateway calls the Alipay gateway (implemented by *alipay.Client).
+type Gateway interface {
+	Execute(ctx context.Context, c *alipay.Credentials, method, bizContent string, opts alipay.CallOptions) (*alipay.Reply, error)
+}
+
+// RefundConfirmDelay: a refund not proven by its reply (fund_change other than Y) is
+// confirmed with the refund query no earlier than this after it was sent; an earlier
+// query can miss a refund that lands later (L5).
+const RefundConfirmDelay = 10 * time.Second
+
+// DefaultLeaseMargin is the time kept after the gateway calls to record the outcome.
+const DefaultLeaseMargin = 2 * time.Second
+
+// closeRequestNo is the operation key of an order's close: a close has no request
+// number of its own, and one order has one close (retried, never repeated).
+const closeRequestNo = "close"
+
+// WithGateway sets the gateway client the refund, close and sync calls use.
+func WithGateway(gw Gateway) Option { return func(s *Service) { s.gw = gw } }
+
+// WithGatewayTimeout bounds one gateway call (ALIPAY_GATEWAY_TIMEOUT); non-positive
+// keeps alipay.DefaultTimeout.
+func WithGatewayTimeout(d time.Duration) Option {
+	return func(s *Service) {
+		if d > 0 {
+			s.gatewayTimeout = d
+		}
+	}
+}
+
+// WithDefaultTimeoutExpress is the timeout_express added to an order that sets neither
+// time_expire nor timeout_express (APP_PAY_TIMEOUT_EXPRESS), so every order has a known
+// expiry; empty adds none.
+func WithDefaultTimeoutExpress(te string) Option { return func(s *Service) { s.timeoutExpress = te } }
+
+// RefundStatus is the refund reply's status.
+type RefundStatus string
+
+const (
+	RefundSucceeded RefundStatus = "SUCCEEDED" // 200: Alipay proved it (fund_change Y or the refund query)
+	RefundPending   RefundStatus = "PENDING"   // 202: sent, not confirmed yet; retry after RetryAfter
+)
+
+// Refund is the outcome of Refund and ConfirmRefund.
+type Refund struct {
+	Order      *orders.AppPayOrder // as stored after the refund
+	Op         orders.Operation
+	Status     RefundStatus
+	RetryAfter time.Duration // PENDING
+	Replayed   bool
+}
+
+// errNoTimeLeft: too little of the lease was left to call Alipay; nothing was sent.
+var errNoTimeLeft = errors.New("apppay: too little of the lease left to call alipay")
+
+// errNoGateway: the slice was wired without a gateway client (a wiring bug).
+var errNoGateway = errors.New("apppay: no gateway configured")
+
+func refundRef(outTradeNo, outRequestNo string) orders.OpRef {
+	return orders.OpRef{Parent: orders.ParentAppPay, OrderNo: outTradeNo, Kind: orders.OpRefund, RequestNo: outRequestNo}
+}
+
+func closeRef(outTradeNo string) orders.OpRef {
+	return orders.OpRef{Parent: orders.ParentAppPay, OrderNo: outTradeNo, Kind: orders.OpClose, RequestNo: closeRequestNo}
+}
+
+func opOf(o *orders.AppPayOrder, r orders.OpRef) (orders.Operation, bool) {
+	for _, op := range o.Ops {
+		if op.Kind == r.Kind && op.RequestNo == r.RequestNo {
+			return op, true
+		}
+	}
+	return orders.Operation{}, false
+}
+
+// Refund makes (or replays, or settles) one refund of a paid order: at most once per
+// out_request_no, never beyond what was paid. Scope settle is checked by the route.
+func (s *Service) Refund(ctx context.Context, outTradeNo string, p *alipay.RefundParams) (*Refund, error) {
+	if err := alipay.CheckOutTradeNo("out_trade_no", outTradeNo); err != nil {
+		return nil, err
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return s.refund(ctx, outTradeNo, p.OutRequestNo, p.RefundAmount, p.RefundReason, p.CanonicalHash())
+}
+
+// ConfirmRefund settles a refund without an HTTP request (the reconciler): a SUCCEEDED or
+// FAILED refund is returned as stored; an unconfirmed one is asked about with the
+// refund query once RefundConfirmDelay has passed since it was sent and, only if Alipay
+// does not have it, sent again with the same out_request_no and amount. Before the
+// delay it is returned PENDING with the time left, nothing sent.
+func (s *Service) ConfirmRefund(ctx context.Context, outTradeNo, outRequestNo string) (*Refund, error) {
+	o, err := s.store.GetAppPayOrder(ctx, outTradeNo)
+	if err != nil {
+		return nil, fmt.Errorf("apppay: confirm refund: %w", err)
+	}
+	op, ok := opOf(o, refundRef(outTradeNo, outRequestNo))
+	if !ok {
+		return nil, fmt.Errorf("apppay: refund %s of %s: %w", outRequestNo, outTradeNo, orders.ErrNotFound)
+	}
+	return s.refund(ctx, outTradeNo, outRequestNo, op.Amount, op.Result[resultRefundReason], op.ParamsHash)
+}
+
+// resultRefundReason keeps the reason of an unconfirmed refund, so that a resend by
+// ConfirmRefund (which has no request body) is the identical request.
+const resultRefundReason = "refund_reason"
+
+func (s *Service) refund(ctx context.Context, outTradeNo, outRequestNo string, amount alipay.Amount, reason, hash string) (*Refund, error) {
+	log := domain.Logger(ctx).With("out_trade_no", outTradeNo, "out_request_no", outRequestNo)
+	if s.gw == nil {
+		return nil, errNoGateway
+	}
+	creds, err := s.creds.Get(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", credentials.ErrUnavailable, err)
+	}
+	o, err := s.store.GetAppPayOrder(ctx, outTradeNo)
+	if err != nil {
+		return nil, fmt.Errorf("apppay: refund: %w", err)
+	}
+	ref := refundRef(outTradeNo, outRequestNo)
+	now := s.now()
+	// An unconfirmed refund is not asked about before its delay: no lease is taken.
+	prev, known := opOf(o, ref)
+	if known && prev.State == orders.OpUnknown && prev.ParamsHash == hash && prev.Amount == amount {
+		if wait := sentAt(prev).Add(RefundConfirmDelay).Sub(now); wait > 0 {
+			return s.pending(ctx, o.OutTradeNo, prev, wait)
+		}
+	}
+	// Two gateway calls at most under one lease: the query, then the resend.
+	lease, ok := s.leaseDuration(ctx, 2)
+	if !ok {
+		log.Warn("too little time left to call alipay")
+		return nil, fmt.Errorf("apppay: refund: %w", domain.ErrNotSent)
+	}
+	res, err := s.store.BeginOperation(ctx, orders.OpBegin{OpRef: ref, Owner: o.Owner, ParamsHash: hash, Amount: amount,
+		Now: now, LeaseUntil: now.Add(lease)})
+	if err != nil {
+		return nil, opStoreError("begin refund", err)
+	}
+	switch res.Outcome {
+	case orders.OpAcquired:
+		c := &refundCall{s: s, log: log, creds: creds, ref: ref, token: res.Token, leaseUntil: now.Add(lease),
+			req: alipay.TradeRefund{OutTradeNo: outTradeNo, RefundAmount: amount, OutRequestNo: outRequestNo, RefundReason: reason}}
+		if !res.Retried {
+			return c.send(ctx, false)
+		}
+		// The request may have reached Alipay: ask first, resend only what it lacks.
+		sent := now
+		if known {
+			sent = sentAt(prev)
+		}
+		return c.confirm(ctx, sent)
+	case orders.OpReplay:
+		r, err := s.replayRefund(ctx, outTradeNo, res.Op)
+		if r != nil {
+			r.Replayed = true
+		}
+		return r, err
+	case orders.OpInProgress:
+		return nil, &domain.InProgress{RetryAfter: res.LeaseUntil.Sub(now)}
+	case orders.OpConflict:
+		return nil, &domain.Conflict{Code: domain.CodeIdempotencyConflict, Field: "out_request_no",
+			Message: "out_request_no was already used with other parameters on this order; use a new out_request_no"}
+	case orders.OpAmountExceeded:
+		return nil, &domain.AmountExceeded{Field: "refund_amount", Available: res.Available}
+	case orders.OpNotAllowed:
+		return nil, notRefundable(orders.TradeStatus(res.Status))
+	}
+	return nil, fmt.Errorf("apppay: unexpected begin outcome %q", res.Outcome)
+}
+
+// notRefundable explains why an order in status st takes no refund.
+func notRefundable(st orders.TradeStatus) error {
+	switch st {
+	case orders.TradeFinished:
+		return &domain.Conflict{Code: domain.CodeOrderNotRefundable, Message: "the order's refund window is over (TRADE_FINISHED)"}
+	case orders.TradeClosed:
+		return &domain.Conflict{Code: domain.CodeOrderNotPaid, Message: "the order is closed (unpaid, or refunded in full)"}
+	}
+	return &domain.Conflict{Code: domain.CodeOrderNotPaid, Message: "the order is not paid (" + string(st) + ")"}
+}
+
+// sentAt is when an unconfirmed refund was last sent: its recorded sent_at, else its
+// last change (never earlier than the send).
+func sentAt(op orders.Operation) time.Time {
+	if t, err := time.Parse(time.RFC3339Nano, op.Result[orders.ResultSentAt]); err == nil {
+		return t
+	}
+	return op.UpdatedAt
+}
+
+func (s *Service) pending(ctx context.Context, outTradeNo string, op orders.Operation, wait time.Duration) (*Refund, error) {
+	o, err := s.store.GetAppPayOrder(ctx, outTradeNo)
+	if err != nil {
+		return nil, fmt.Errorf("apppay: refund: %w", err)
+	}
+	return &Refund{Order: o, Op: op, Status: RefundPending, RetryAfter: max(wait, time.Second)}, nil
+}
+
+// replayRefund gives a settled refund again: SUCCEEDED as such, FAILED as Alipay's
+// recorded refusal.
+func (s *Service) replayRefund(ctx context.Context, outTradeNo string, op orders.Operation) (*Refund, error) {
+	if op.State == orders.OpFailed {
+		return &Refund{Op: op}, &alipay.BusinessError{Code: op.Code, SubCode: op.SubCode, SubMsg: op.SubMsg}
+	}
+	o, err := s.store.GetAppPayOrder(ctx, outTradeNo)
+	if err != nil {
+		return nil, fmt.Errorf("apppay: refund: %w", err)
+	}
+	return &Refund{Order: o, Op: op, Status: RefundSucceeded}, nil
+}
+
+// refundCall is one leased refund attempt.
+type refundCall struct {
+	s          *Service
+	log        *slog.Logger
+	creds      *alipay.Credentials
+	ref        orders.OpRef
+	token      string
+	leaseUntil time.Time
+	req        alipay.TradeRefund
+}
+
+// send calls alipay.trade.refund and records what the reply proves. resend: a query
+// just said Alipay does not have this refund.
+func (c *refundCall) send(ctx context.Context, resend bool) (*Refund, error) {
+	s := c.s
+	sent := s.now()
+	res, err := callIn(ctx, s, c.creds, c.leaseUntil, func(ctx context.Context) (*alipay.TradeRefundResult, error) {
+		return alipay.Call[alipay.TradeRefundResult](ctx, s.gw, c.creds, &c.req, alipay.CallOptions{Refresh: s.refresh})
+	})
+	unconfirmed := map[string]string{orders.ResultSentAt: sent.UTC().Format(time.RFC3339Nano)}
+	if c.req.RefundReason != "" {
+		unconfirmed[resultRefundReason] = c.req.RefundReason
+	}
+	var be *alipay.BusinessError
+	switch {
+	case err == nil && res.Refunded():
+		return c.finish(ctx, orders.OpOutcome{State: orders.OpSucceeded, Result: refundResult(res, "reply", sent)})
+	case err == nil:
+		// Accepted, not proven: confirmed by the refund query at least 10 s later (L4.2, L5).
+		unconfirmed[orders.ResultFundChange] = "N"
+		c.log.Info("refund accepted without fund_change Y: confirming later", "fund_change", res.FundChange)
+		return c.finish(ctx, orders.OpOutcome{State: orders.OpUnknown, Result: unconfirmed})
+	case errors.As(err, &be) && !be.Configuration() && be.Class(alipay.MethodTradeRefund) == alipay.State && resend:
+		// Refused because of the trade's state, right after a query found nothing: ask
+		// once more whether it is our own refund that changed the state.
+		if q, qerr := c.query(ctx); qerr == nil && q.Refunded() {
+			return c.finish(ctx, orders.OpOutcome{State: orders.OpSucceeded, Result: queryResult(q, sent)})
+		}
+		fallthrough
+	case errors.As(err, &be) && !be.Configuration() && be.Class(alipay.MethodTradeRefund) != alipay.Unknown:
+		c.log.Info("alipay refused the refund", "code", be.Code, "sub_code", be.SubCode)
+		return c.finish(ctx, orders.OpOutcome{State: orders.OpFailed, Code: be.Code, SubCode: be.SubCode, SubMsg: be.SubMsg})
+	case errors.As(err, &be):
+		c.log.Error("alipay rejected the refund call", "code", be.Code, "sub_code", be.SubCode)
+	case errors.Is(err, alipay.ErrUnknownOutcome):
+		c.log.Warn("refund outcome unknown", "error", err.Error())
+	default:
+		c.log.Error("refund not sent", "error", err.Error())
+	}
+	out := orders.OpOutcome{State: orders.OpUnknown, Result: unconfirmed}
+	if _, ferr := c.finish(ctx, out); ferr != nil {
+		return nil, ferr
+	}
+	return nil, fmt.Errorf("apppay: refund not confirmed: %w", err)
+}
+
+// confirm asks Alipay about a refund that may have been sent at sent: too early, it
+// stays unconfirmed (202); refunded, it succeeded; absent, it is sent again; anything
+// else stays unconfirmed.
+func (c *refundCall) confirm(ctx context.Context, sent time.Time) (*Refund, error) {
+	keep := map[string]string{orders.ResultSentAt: sent.UTC().Format(time.RFC3339Nano)}
+	if c.req.RefundReason != "" {
+		keep[resultRefundReason] = c.req.RefundReason
+	}
+	if c.s.now().Before(sent.Add(RefundConfirmDelay)) {
+		return c.finish(ctx, orders.OpOutcome{State: orders.OpUnknown, Result: keep})
+	}
+	q, err := c.query(ctx)
+	switch {
+	case err == nil && q.Refunded():
+		return c.finish(ctx, orders.OpOutcome{State: orders.OpSucceeded, Result: queryResult(q, sent)})
+	case err == nil && q.Absent():
+		c.log.Info("refund not at alipay: sending it again with the same out_request_no and amount")
+		return c.send(ctx, true)
+	case err == nil:
+		// refund_amount without refund_status: not done yet, never declared failed (L5).
+		keep[orders.ResultFundChange] = "N"
+		return c.finish(ctx, orders.OpOutcome{State: orders.OpUnknown, Result: keep})
+	}
+	c.log.Warn("refund query failed", "error", err.Error())
+	if _, ferr := c.finish(ctx, orders.OpOutcome{State: orders.OpUnknown, Result: keep}); ferr != nil {
+		return nil, ferr
+	}
+	return nil, fmt.Errorf("apppay: refund query: %w", asUnknown(err))
+}
+
+func (c *refundCall) query(ctx context.Context) (*alipay.RefundQueryResult, error) {
+	s := c.s
+	q := &alipay.RefundQuery{OutTradeNo: c.req.OutTradeNo, OutRequestNo: c.req.OutRequestNo, QueryOptions: []string{"gmt_refund_pay"}}
+	r, err := callIn(ctx, s, c.creds, c.leaseUntil, func(ctx context.Context) (*alipay.RefundQueryResult, error) {
+		return alipay.Call[alipay.RefundQueryResult](ctx, s.gw, c.creds, q, alipay.CallOptions{Refresh: s.refresh})
+	})
+	if err == nil && r.OutRequestNo != "" && r.OutRequestNo != c.req.OutRequestNo {
+		return nil, &alipay.UnknownOutcomeError{Reason: "reply names another request", Err: fmt.Errorf("out_request_no %q", r.OutRequestNo)}
+	}
+	return r, err
+}
+
+// asUnknown: a query that did not answer leaves the refund's outcome unknown; a
+// refusal of the query itself says nothing about the refund either.
+func asUnknown(err error) error {
+	var be *alipay.BusinessError
+	if errors.As(err, &be) {
+		return &alipay.UnknownOutcomeError{Reason: "refund query refused", Code: be.Code, SubCode: be.SubCode, Err: err}
+	}
+	return err
+}
+
+// finish records the outcome and builds the reply: SUCCEEDED 200, UNKNOWN 202 PENDING,
+// FAILED the recorded refusal.
+func (c *refundCall) finish(ctx context.Context, out orders.OpOutcome) (*Refund, error) {
+	s := c.s
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.leaseMargin)
+	defer cancel()
+	out.Now = s.now()
+	if err := s.store.CompleteOperation(cctx, c.ref, c.token, out); err != nil {
+		c.log.Error("recording the refund outcome failed", "state", string(out.State), "error", err.Error())
+		return nil, domain.WithRetryAfter(opStoreError("complete refund", err), c.leaseUntil.Sub(s.now()))
+	}
+	o, err := s.store.GetAppPayOrder(ctx, c.ref.OrderNo)
+	if err != nil {
+		return nil, fmt.Errorf("apppay: refund: %w", err)
+	}
+	op, _ := opOf(o, c.ref)
+	switch out.State {
+	case orders.OpSucceeded:
+		c.log.Info("refund succeeded", "source", out.Result[orders.ResultSource])
+		return &Refund{Order: o, Op: op, Status: RefundSucceeded}, nil
+	case orders.OpFailed:
+		return &Refund{Order: o, Op: op}, &alipay.BusinessError{Code: out.Code, SubCode: out.SubCode, SubMsg: out.SubMsg}
+	}
+	wait := sentAt(op).Add(RefundConfirmDelay).Sub(s.now())
+	return &Refund{Order: o, Op: op, Status: RefundPending, RetryAfter: max(wait, time.Second)}, nil
+}
+
+func refundResult(r *alipay.TradeRefundResult, source string, sent time.Time) map[string]string {
+	m := map[string]string{orders.ResultSource: source, orders.ResultSentAt: sent.UTC().Format(time.RFC3339Nano),
+		orders.ResultFundChange: r.FundChange}
+	put := func(k, v string) {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	put(orders.ResultTradeNo, r.TradeNo)
+	if r.RefundFee > 0 {
+		m[orders.ResultRefundFee] = r.RefundFee.String()
+	}
+	put(orders.ResultGmtRefundPay, r.GmtRefundPay)
+	put(orders.ResultBuyerUserID, r.BuyerUserID)
+	put(orders.ResultBuyerOpenID, r.BuyerOpenID)
+	return m
+}
+
+func queryResult(q *alipay.RefundQueryResult, sent time.Time) map[string]string {
+	m := map[string]string{orders.ResultSource: "query", orders.ResultSentAt: sent.UTC().Format(time.RFC3339Nano)}
+	if q.TradeNo != "" {
+		m[orders.ResultTradeNo] = q.TradeNo
+	}
+	if q.GmtRefundPay != "" {
+		m[orders.ResultGmtRefundPay] = q.GmtRefundPay
+	}
+	return m
+}
+
+// callIn runs one gateway call within what the lease leaves after the margin.
+func callIn[R any](ctx context.Context, s *Service, creds *alipay.Credentials, leaseUntil time.Time,
+	call func(context.Context) (*R, error)) (*R, error) {
+	budget := min(leaseUntil.Add(-s.leaseMargin).Sub(s.now()), s.gatewayTimeout)
+	if budget <= 0 {
+		return nil, errNoTimeLeft
+	}
+	cctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	return call(cctx)
+}
+
+// leaseDuration: calls gateway calls plus the margin, never past ctx's deadline; false
+// when less than one call's worth is left.
+func (s *Service) leaseDuration(ctx context.Context, calls int) (time.Duration, bool) {
+	d := time.Duration(calls)*s.gatewayTimeout + s.leaseMargin
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(dl))
+	}
+	if d-s.leaseMargin < min(s.gatewayTimeout, time.Second) {
+		return 0, false
+	}
+	return d, true
+}
+
+func (s *Service) refresh(ctx context.Context) (*alipay.Credentials, error) {
+	if r, ok := s.creds.(interface {
+		Refresh(context.Context) (*alipay.Credentials, error)
+	}); ok {
+		return r.Refresh(ctx)
+	}
+	return s.creds.Get(ctx)
+}
+
+// opStoreError explains the store refusals a caller can act on.
+func opStoreError(op string, err error) error {
+	if errors.Is(err, orders.ErrLimit) {
+		return &domain.Conflict{Code: domain.CodeIdempotencyConflict,
+			Message: "the order has too many operations; no further refund can be recorded"}
+	}
+	return fmt.Errorf("apppay: %s: %w", op, err)
+}
+
+// owned returns the order when owner may act on it: "" is the system or a caller with
+// scope settle; anyone else only on their own order (another's is not found).
+func (s *Service) owned(ctx context.Context, owner, outTradeNo string) (*orders.AppPayOrder, error) {
+	if err := alipay.CheckOutTradeNo("out_trade_no", outTradeNo); err != nil {
+		return nil, err
+	}
+	o, err := s.store.GetAppPayOrder(ctx, outTradeNo)
+	if err != nil {
+		return nil, fmt.Errorf("apppay: %w", err)
+	}
+	if owner != "" && o.Owner != owner {
+		return nil, orders.ErrNotFound
+	}
+	return o, nil
+}
+
+// Sync asks Alipay about the order (alipay.trade.query, L8) and applies the answer
+// through the notification transitions (orders.Store.ApplyTrade), so a sync and a
+// notification of one event apply it once. ACQ.TRADE_NOT_EXIST (the buyer has not
+// submitted the orderStr) leaves the order as it is. owner "" is the system or a caller
+// with scope settle: no owner check.
+func (s *Service) Sync(ctx context.Context, owner, outTradeNo string) (*orders.AppPayOrder, error) {
+	o, err := s.owned(ctx, owner, outTradeNo)
+	if err != nil {
+		return nil, err
+	}
+	if s.gw == nil {
+		return nil, errNoGateway
+	}
+	creds, err := s.creds.Get(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", credentials.ErrUnavailable, err)
+	}
+	if _, err := s.sync(ctx, creds, o); err != nil {
+		return nil, err
+	}
+	return s.store.GetAppPayOrder(ctx, outTradeNo)
+}
+
+// sync queries and applies; the bool says Alipay knows the trade.
+func (s *Service) sync(ctx context.Context, creds *alipay.Credentials, o *orders.AppPayOrder) (bool, error) {
+	log := domain.Logger(ctx).With("out_trade_no", o.OutTradeNo)
+	cctx, cancel := context.WithTimeout(ctx, s.gatewayTimeout)
+	defer cancel()
+	q, err := alipay.Call[alipay.TradeQueryResult](cctx, s.gw, creds, &alipay.TradeQuery{OutTradeNo: o.OutTradeNo},
+		alipay.CallOptions{Refresh: s.refresh})
+	var be *alipay.BusinessError
+	switch {
+	case errors.As(err, &be) && be.SubCode == "ACQ.TRADE_NOT_EXIST":
+		log.Info("sync: alipay has no trade yet (orderStr not submitted)")
+		return false, nil
+	case errors.As(err, &be) && !be.Configuration():
+		return false, fmt.Errorf("apppay: trade query: %w", asUnknown(err))
+	case err != nil:
+		return false, fmt.Errorf("apppay: trade query: %w", err)
+	}
+	e, err := queryEffect(q, s.now())
+	if err != nil {
+		return true, err
+	}
+	res, err := s.store.ApplyTrade(ctx, e)
+	if err != nil {
+		log.Error("sync: alipay's answer does not apply to the order", "trade_status", q.TradeStatus, "total_amount", q.TotalAmount, "error", err.Error())
+		return true, fmt.Errorf("apppay: sync: %w", err)
+	}
+	if res == orders.Applied && orders.PaidAfterClose(o, e.TradeStatus) {
+		logPaidAfterClose(ctx, o, e.TradeNo)
+	}
+	log.Info("sync applied", "trade_status", q.TradeStatus, "result", string(res))
+	return true, nil
+}
+
+// logPaidAfterClose is the warning a payment after our unconfirmed close gets, with the
+// attribute paid_after_close=true that the metric and alarm count.
+func logPaidAfterClose(ctx context.Context, o *orders.AppPayOrder, tradeNo string) {
+	domain.Logger(ctx).Warn("payment after the order was closed: recorded; refund or fulfil it",
+		"out_trade_no", o.OutTradeNo, "trade_no", tradeNo, "total_amount", o.TotalAmount.String(), "paid_after_close", true)
+}
+
+// queryEffect turns a trade.query answer into the effect a notification would have.
+// Its receipt id is derived from what it says, so the same answer twice is a Duplicate.
+func queryEffect(q *alipay.TradeQueryResult, now time.Time) (orders.TradeEffect, error) {
+	st := orders.TradeStatus(q.TradeStatus)
+	if q.TradeNo == "" || !orders.TradeMachine.Known(st) || st == orders.TradeCreated {
+		return orders.TradeEffect{}, &alipay.UnknownOutcomeError{Reason: "trade query without trade_no or known trade_status",
+			Err: fmt.Errorf("trade_status %q", q.TradeStatus)}
+	}
+	e := orders.TradeEffect{
+		NotifyID: "sync:" + q.TradeNo + ":" + q.TradeStatus, OutTradeNo: q.OutTradeNo, TradeStatus: st, TradeNo: q.TradeNo,
+		BuyerID: q.BuyerUserID, BuyerOpenID: q.BuyerOpenID, Now: now,
+	}
+	amount := func(field, v string) (alipay.Amount, error) {
+		if v == "" {
+			return 0, nil
+		}
+		a, err := alipay.ParseAmount(v)
+		if err != nil {
+			return 0, &alipay.UnknownOutcomeError{Reason: "malformed reply", Err: fmt.Errorf("%s: %w", field, err)}
+		}
+		return a, nil
+	}
+	var err error
+	if e.TotalAmount, err = amount("total_amount", q.TotalAmount); err != nil {
+		return e, err
+	}
+	if e.ReceiptAmount, err = amount("receipt_amount", q.ReceiptAmount); err != nil {
+		return e, err
+	}
+	if e.BuyerPayAmount, err = amount("buyer_pay_amount", q.BuyerPayAmount); err != nil {
+		return e, err
+	}
+	if q.SendPayDate != "" {
+		if t, err := alipay.ParseTimestamp(q.SendPayDate); err == nil {
+			e.GmtPayment = t
+		}
+	}
+	return e, nil
+}
+
+// Close closes an unpaid order (alipay.trade.close, L7). One Alipay does not know yet
+// (ACQ.TRADE_NOT_EXIST) is closed here without Alipay's word: a payment that still
+// arrives is recorded as paid_after_close. Refused because the trade is already paid
+// (ACQ.TRADE_STATUS_ERROR…): the order is synced and the answer is 409
+// ORDER_ALREADY_PAID. owner "" is the system or a caller with scope settle.
+func (s *Service) Close(ctx context.Context, owner, outTradeNo string) (*orders.AppPayOrder, error) {
+	o, err := s.owned(ctx, owner, outTradeNo)
+	if err != nil {
+		return nil, err
+	}
+	if done, err := closeDecided(o); done || err != nil {
+		return o, err
+	}
+	if s.gw == nil {
+		return nil, errNoGateway
+	}
+	creds, err := s.creds.Get(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", credentials.ErrUnavailable, err)
+	}
+	log := domain.Logger(ctx).With("out_trade_no", outTradeNo)
+	now := s.now()
+	// The close, then a query if Alipay says the trade is not closable.
+	lease, ok := s.leaseDuration(ctx, 2)
+	if !ok {
+		return nil, fmt.Errorf("apppay: close: %w", domain.ErrNotSent)
+	}
+	ref := closeRef(outTradeNo)
+	res, err := s.store.BeginOperation(ctx, orders.OpBegin{OpRef: ref, Owner: o.Owner, ParamsHash: closeRequestNo,
+		Now: now, LeaseUntil: now.Add(lease)})
+	if err != nil {
+		return nil, opStoreError("begin close", err)
+	}
+	switch res.Outcome {
+	case orders.OpAcquired:
+	case orders.OpReplay, orders.OpNotAllowed:
+		// Closed meanwhile, or paid meanwhile: the order says which.
+		cur, err := s.store.GetAppPayOrder(ctx, outTradeNo)
+		if err != nil {
+			return nil, fmt.Errorf("apppay: close: %w", err)
+		}
+		if done, err := closeDecided(cur); done || err != nil {
+			return cur, err
+		}
+		return nil, &domain.InProgress{RetryAfter: time.Second}
+	case orders.OpInProgress:
+		return nil, &domain.InProgress{RetryAfter: res.LeaseUntil.Sub(now)}
+	default:
+		return nil, fmt.Errorf("apppay: unexpected close outcome %q", res.Outcome)
+	}
+	leaseUntil := now.Add(lease)
+	r, err := callIn(ctx, s, creds, leaseUntil, func(ctx context.Context) (*alipay.TradeCloseResult, error) {
+		return alipay.Call[alipay.TradeCloseResult](ctx, s.gw, creds, &alipay.TradeClose{OutTradeNo: outTradeNo}, alipay.CallOptions{Refresh: s.refresh})
+	})
+	if err == nil && r.OutTradeNo != "" && r.OutTradeNo != outTradeNo {
+		err = &alipay.UnknownOutcomeError{Reason: "reply names another request", Err: fmt.Errorf("out_trade_no %q", r.OutTradeNo)}
+	}
+	finish := func(out orders.OpOutcome) (*orders.AppPayOrder, error) {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.leaseMargin)
+		defer cancel()
+		out.Now = s.now()
+		if err := s.store.CompleteOperation(cctx, ref, res.Token, out); err != nil {
+			log.Error("recording the close outcome failed", "error", err.Error())
+			return nil, domain.WithRetryAfter(opStoreError("complete close", err), leaseUntil.Sub(s.now()))
+		}
+		return s.store.GetAppPayOrder(ctx, outTradeNo)
+	}
+	var be *alipay.BusinessError
+	switch {
+	case err == nil:
+		log.Info("order closed at alipay")
+		return finish(orders.OpOutcome{State: orders.OpSucceeded, Result: map[string]string{orders.ResultTradeNo: r.TradeNo}})
+	case errors.As(err, &be) && be.SubCode == "ACQ.TRADE_NOT_EXIST":
+		// The buyer has not submitted the orderStr: nothing to close at Alipay yet. Closed
+		// here; the orderStr could still be paid until it expires (docs/design.md).
+		log.Info("order closed here: alipay has no trade yet")
+		return finish(orders.OpOutcome{State: orders.OpSucceeded, Result: map[string]string{orders.ResultCloseUnconfirmed: "Y"}})
+	case errors.As(err, &be) && !be.Configuration() && be.Class(alipay.MethodTradeClose) == alipay.State:
+		// Not closable: paid or closed already. Alipay's state decides (L7).
+		if _, serr := s.sync(ctx, creds, o); serr != nil {
+			log.Warn("sync after a refused close failed", "error", serr.Error())
+		}
+		cur, gerr := s.store.GetAppPayOrder(ctx, outTradeNo)
+		if gerr != nil {
+			return nil, fmt.Errorf("apppay: close: %w", gerr)
+		}
+		switch cur.Status {
+		case orders.TradeSuccess, orders.TradeFinished:
+			if _, ferr := finish(orders.OpOutcome{State: orders.OpFailed, Code: be.Code, SubCode: be.SubCode, SubMsg: be.SubMsg}); ferr != nil {
+				return nil, ferr
+			}
+			return nil, domain.ErrOrderAlreadyPaid
+		case orders.TradeClosed:
+			return finish(orders.OpOutcome{State: orders.OpSucceeded, Result: map[string]string{orders.ResultTradeNo: cur.TradeNo}})
+		}
+		fallthrough
+	case errors.As(err, &be) && !be.Configuration() && be.Class(alipay.MethodTradeClose) == alipay.Fail:
+		// Refused: recorded as not closed (UNKNOWN), so a later close tries again.
+		if _, ferr := finish(orders.OpOutcome{State: orders.OpUnknown, Code: be.Code, SubCode: be.SubCode, SubMsg: be.SubMsg}); ferr != nil {
+			return nil, ferr
+		}
+		return nil, be
+	}
+	log.Warn("close outcome unknown", "error", err.Error())
+	if _, ferr := finish(orders.OpOutcome{State: orders.OpUnknown}); ferr != nil {
+		return nil, ferr
+	}
+	return nil, fmt.Errorf("apppay: close not confirmed: %w", err)
+}
+
+// closeDecided: a closed order needs no close (the reply is the order); a paid one
+// cannot be closed.
+func closeDecided(o *orders.AppPayOrder) (bool, error) {
+	switch o.Status {
+	case orders.TradeClosed:
+		return true, nil
+	case orders.TradeSuccess, orders.TradeFinished:
+		return true, domain.ErrOrderAlreadyPaid
+	}
+	return false, nil
+}
