@@ -42,6 +42,12 @@ func (s *Simulator) serveGateway(w http.ResponseWriter, r *http.Request) {
 			rep = s.detailQuery(params)
 		case alipay.MethodTradeQuery:
 			rep = s.tradeQuery(params)
+		case alipay.MethodTradeRefund:
+			rep = s.tradeRefund(params)
+		case alipay.MethodTradeRefundQuery:
+			rep = s.tradeRefundQuery(params)
+		case alipay.MethodTradeClose:
+			rep = s.tradeClose(params)
 		}
 	}
 	if rep.node.get("code") != "10000" {
@@ -119,7 +125,8 @@ func (s *Simulator) checkCommon(p map[string]string) *reply {
 		return gwError(code40002, msg40002, "isv.invalid-app-id", "无效的AppID参数")
 	}
 	switch p["method"] {
-	case alipay.MethodVoucherCreate, alipay.MethodFundAuthDetailQuery, alipay.MethodTradeQuery:
+	case alipay.MethodVoucherCreate, alipay.MethodFundAuthDetailQuery, alipay.MethodTradeQuery,
+		alipay.MethodTradeRefund, alipay.MethodTradeRefundQuery, alipay.MethodTradeClose:
 	case alipay.MethodTradeAppPay:
 		return gwError(code40002, msg40002, "isv.invalid-method",
 			"alipay.trade.app.pay 不能通过网关调用，请在客户端使用 orderStr (POST /sandbox/orders/pay)")

@@ -194,7 +194,7 @@ func TestGatewayRejectsBadCommonParams(t *testing.T) {
 			code: "40001", subCode: "isv.missing-signature-type"},
 		{name: "other_app_id_is_isv_invalid_app_id", before: func(p map[string]string) { p["app_id"] = "2021000000000999" },
 			code: "40002", subCode: "isv.invalid-app-id"},
-		{name: "unknown_method_is_isv_invalid_method", before: func(p map[string]string) { p["method"] = "alipay.trade.close" },
+		{name: "unknown_method_is_isv_invalid_method", before: func(p map[string]string) { p["method"] = "alipay.trade.cancel" },
 			code: "40002", subCode: "isv.invalid-method"},
 		{name: "app_pay_through_the_gateway_is_isv_invalid_method", before: func(p map[string]string) { p["method"] = alipay.MethodTradeAppPay },
 			code: "40002", subCode: "isv.invalid-method"},

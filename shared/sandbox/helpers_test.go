@@ -291,3 +291,5 @@ func voucherBiz(outOrderNo, outRequestNo, title, amount string) string {
 	})
 	return string(b)
 }
+
+func (r received) String() string { return string(r.body) }

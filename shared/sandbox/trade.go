@@ -3,6 +3,7 @@ package sandbox
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
@@ -20,12 +21,15 @@ type trade struct {
 	status       alipay.TradeStatus
 	notifyURL    string
 	buyerID      string
+	buyerOpenID  string // open_id apps: sent instead of buyerID (L11)
 	buyerLogonID string
 	gmtCreate    time.Time
 	gmtPayment   time.Time
 	gmtClose     time.Time
-	refunded     alipay.Amount // cumulative
-	magic        magic         // forced outcome of alipay.trade.query
+	refunded     alipay.Amount         // cumulative
+	magic        magic                 // forced outcome of alipay.trade.query
+	refunds      map[string]*simRefund // by out_request_no (refund.go)
+	refundOrder  []string              // out_request_no in the order they were made
 }
 
 // agreement is a withholding agreement signed together with a payment.
@@ -78,6 +82,7 @@ func (s *Simulator) tradeQuery(p map[string]string) *reply {
 		add("send_pay_date", alipay.FormatTimestamp(t.gmtPayment)).
 		add("receipt_amount", total).
 		add("buyer_user_id", t.buyerID).
+		add("buyer_open_id", t.buyerOpenID).
 		add("subject", t.params.Subject)
 	m := t.magic
 	s.mu.Unlock()
@@ -94,6 +99,9 @@ func (s *Simulator) tradeQuery(p map[string]string) *reply {
 type payRequest struct {
 	OrderStr string `json:"order_str"`
 	Buyer    string `json:"buyer"` // buyer user id, 2088 + 12 digits
+	// BuyerOpenID makes the buyer an open_id app's user: notices and replies carry
+	// buyer_open_id instead of the user id (L11).
+	BuyerOpenID string `json:"buyer_open_id"`
 }
 
 // payOrder is the buyer's Alipay app submitting an order string and paying it.
@@ -105,6 +113,9 @@ func (s *Simulator) payOrder(body []byte) (any, *controlError) {
 	buyer, cerr := buyerID(req.Buyer)
 	if cerr != nil {
 		return nil, cerr
+	}
+	if len(req.BuyerOpenID) > 128 || strings.ContainsAny(req.BuyerOpenID, "&= ") {
+		return nil, badRequest("buyer_open_id", "must be an opaque id of at most 128 characters without '&', '=' or spaces")
 	}
 	now := s.now()
 	params, ap, cerr := s.checkOrderString(req.OrderStr, now)
@@ -125,6 +136,9 @@ func (s *Simulator) payOrder(body []byte) (any, *controlError) {
 	if cerr != nil {
 		s.mu.Unlock()
 		return nil, cerr
+	}
+	if req.BuyerOpenID != "" {
+		t.buyerID, t.buyerOpenID = "", req.BuyerOpenID
 	}
 	tradeParams := s.tradeNotice(t, now)
 	var agreeParams map[string]string
@@ -281,6 +295,7 @@ func (s *Simulator) tradeNotice(t *trade, now time.Time) map[string]string {
 	set(p, "buyer_pay_amount", total)
 	set(p, "point_amount", alipay.Amount(0).String())
 	set(p, "buyer_id", t.buyerID)
+	set(p, "buyer_open_id", t.buyerOpenID)
 	set(p, "buyer_logon_id", t.buyerLogonID)
 	set(p, "seller_id", s.sellerID)
 	set(p, "subject", t.params.Subject)
@@ -371,8 +386,8 @@ func (s *Simulator) finishOrder(body []byte) (any, *controlError) {
 	}, nil
 }
 
-// refundOrder refunds part or all of a trade: a partial refund keeps TRADE_SUCCESS
-// and adds refund_fee; the refund that reaches the total closes the trade.
+// refundOrder is a refund made in Alipay's console (not through the API): part or all
+// of a trade, with the same rules and notice as alipay.trade.refund.
 func (s *Simulator) refundOrder(body []byte) (any, *controlError) {
 	var req tradeRequest
 	if cerr := decodeJSON(body, &req); cerr != nil {
@@ -399,23 +414,18 @@ func (s *Simulator) refundOrder(body []byte) (any, *controlError) {
 	if cerr == nil && t.refunded+fee > t.params.TotalAmount {
 		cerr = conflict("REFUND_AMT_NOT_EQUAL_TOTAL", "refund_fee exceeds what is left to refund ("+(t.params.TotalAmount-t.refunded).String()+")")
 	}
-	if cerr != nil {
-		s.mu.Unlock()
-		return nil, cerr
-	}
-	t.refunded += fee
-	if t.refunded == t.params.TotalAmount {
-		t.status = alipay.TradeStatusClosed
-		t.gmtClose = now
-	}
 	outBizNo := req.OutBizNo
 	if outBizNo == "" {
 		outBizNo = alipayNo(now, "RF", s.nextSeq(), 8)
 	}
-	params := s.tradeNotice(t, now)
-	set(params, "out_biz_no", outBizNo)
-	set(params, "refund_fee", t.refunded.String())
-	set(params, "gmt_refund", now.Format(alipay.TimestampLayout+".000"))
+	if cerr == nil && t.refunds[outBizNo] != nil {
+		cerr = conflict("DUPLICATE_OUT_BIZ_NO", "this trade already has a refund numbered "+outBizNo)
+	}
+	if cerr != nil {
+		s.mu.Unlock()
+		return nil, cerr
+	}
+	params := s.makeRefund(t, outBizNo, fee, "console", now)
 	status := t.status
 	s.mu.Unlock()
 	return map[string]any{
