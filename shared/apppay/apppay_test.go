@@ -46,6 +46,15 @@ func (failingStore) CreateAppPayOrder(context.Context, *orders.AppPayOrder) (ord
 func (failingStore) GetAppPayOrder(context.Context, string) (*orders.AppPayOrder, error) {
 	return nil, fmt.Errorf("timeout: %w", orders.ErrUnavailable)
 }
+func (failingStore) BeginOperation(context.Context, orders.OpBegin) (orders.OpBeginResult, error) {
+	return orders.OpBeginResult{}, fmt.Errorf("timeout: %w", orders.ErrUnavailable)
+}
+func (failingStore) CompleteOperation(context.Context, orders.OpRef, string, orders.OpOutcome) error {
+	return fmt.Errorf("timeout: %w", orders.ErrUnavailable)
+}
+func (failingStore) ApplyTrade(context.Context, orders.TradeEffect) (orders.ApplyResult, error) {
+	return "", fmt.Errorf("timeout: %w", orders.ErrUnavailable)
+}
 
 type env struct {
 	router *httpapi.Router

@@ -281,9 +281,9 @@ func (c *refundCall) send(ctx context.Context, resend bool) (*Refund, error) {
 	default:
 		c.log.Error("refund not sent", "error", err.Error())
 	}
-	out := orders.OpOutcome{State: orders.OpUnknown, Result: unconfirmed}
-	if _, ferr := c.finish(ctx, out); ferr != nil {
-		return nil, ferr
+	r, ferr := c.finish(ctx, orders.OpOutcome{State: orders.OpUnknown, Result: unconfirmed})
+	if ferr != nil || r.Status == RefundSucceeded {
+		return r, ferr
 	}
 	return nil, fmt.Errorf("apppay: refund not confirmed: %w", err)
 }
@@ -312,8 +312,9 @@ func (c *refundCall) confirm(ctx context.Context, sent time.Time) (*Refund, erro
 		return c.finish(ctx, orders.OpOutcome{State: orders.OpUnknown, Result: keep})
 	}
 	c.log.Warn("refund query failed", "error", err.Error())
-	if _, ferr := c.finish(ctx, orders.OpOutcome{State: orders.OpUnknown, Result: keep}); ferr != nil {
-		return nil, ferr
+	r, ferr := c.finish(ctx, orders.OpOutcome{State: orders.OpUnknown, Result: keep})
+	if ferr != nil || r.Status == RefundSucceeded {
+		return r, ferr
 	}
 	return nil, fmt.Errorf("apppay: refund query: %w", asUnknown(err))
 }
@@ -355,13 +356,14 @@ func (c *refundCall) finish(ctx context.Context, out orders.OpOutcome) (*Refund,
 	if err != nil {
 		return nil, fmt.Errorf("apppay: refund: %w", err)
 	}
+	// The stored state decides: a refund notice may have proved the refund meanwhile.
 	op, _ := opOf(o, c.ref)
-	switch out.State {
+	switch op.State {
 	case orders.OpSucceeded:
-		c.log.Info("refund succeeded", "source", out.Result[orders.ResultSource])
+		c.log.Info("refund succeeded", "source", op.Result[orders.ResultSource])
 		return &Refund{Order: o, Op: op, Status: RefundSucceeded}, nil
 	case orders.OpFailed:
-		return &Refund{Order: o, Op: op}, &alipay.BusinessError{Code: out.Code, SubCode: out.SubCode, SubMsg: out.SubMsg}
+		return &Refund{Order: o, Op: op}, &alipay.BusinessError{Code: op.Code, SubCode: op.SubCode, SubMsg: op.SubMsg}
 	}
 	wait := sentAt(op).Add(RefundConfirmDelay).Sub(s.now())
 	return &Refund{Order: o, Op: op, Status: RefundPending, RetryAfter: max(wait, time.Second)}, nil

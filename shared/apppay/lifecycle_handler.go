@@ -133,7 +133,8 @@ func (h *Handler) refund(w http.ResponseWriter, r *http.Request) {
 	reply := RefundReply{
 		OutTradeNo: res.Order.OutTradeNo, OutRequestNo: res.Op.RequestNo, RefundAmount: res.Op.Amount,
 		RefundedTotal: res.Order.RefundedTotal(), Status: string(res.Status), TradeNo: res.Order.TradeNo,
-		BuyerID: res.Op.Result[orders.ResultBuyerUserID], BuyerOpenID: res.Op.Result[orders.ResultBuyerOpenID],
+		BuyerID:     or(res.Op.Result[orders.ResultBuyerUserID], res.Order.BuyerID),
+		BuyerOpenID: or(res.Op.Result[orders.ResultBuyerOpenID], res.Order.BuyerOpenID),
 	}
 	status := http.StatusOK
 	if res.Status == RefundPending {
@@ -143,6 +144,14 @@ func (h *Handler) refund(w http.ResponseWriter, r *http.Request) {
 	httpapi.Logger(r.Context()).Info("refund", "out_trade_no", reply.OutTradeNo, "out_request_no", reply.OutRequestNo,
 		"status", reply.Status, "replayed", res.Replayed)
 	httpapi.WriteJSON(w, status, reply)
+}
+
+// or is a, else b.
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 func (h *Handler) sync(w http.ResponseWriter, r *http.Request) {

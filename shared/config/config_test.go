@@ -17,7 +17,7 @@ func TestLoad(t *testing.T) {
 	}{
 		{name: "defaults_when_unset", env: map[string]string{}, check: func(t *testing.T, c Config) {
 			if c.GatewayURL != DefaultGatewayURL || c.GatewayTimeout != 10*time.Second || c.CredentialsTTL != 5*time.Minute ||
-				c.AppPayPricing != PricingClient || c.SignNotifyURL != "" {
+				c.AppPayPricing != PricingClient || c.SignNotifyURL != "" || c.AppPayTimeoutExpress != "30m" {
 				t.Errorf("defaults not applied: %+v", c)
 			}
 		}},
@@ -26,11 +26,13 @@ func TestLoad(t *testing.T) {
 			EnvSellerID: "2088102000275795", EnvNotifyURL: "https://m.example.com/v1/notify/alipay",
 			EnvOrdersTable: "orders", EnvDynamoDBEndpoint: "http://127.0.0.1:8000", EnvCredentialsTTL: "1m",
 			EnvSignNotifyURL: "https://m.example.com/v1/notify/agreements", EnvAppPayPricing: "server",
+			EnvAppPayTimeout: "15d",
 		}, check: func(t *testing.T, c Config) {
 			want := Config{SecretID: "alipay/prod", GatewayURL: "http://127.0.0.1:9/gateway.do", GatewayTimeout: 3 * time.Second,
 				SellerID: "2088102000275795", NotifyURL: "https://m.example.com/v1/notify/alipay", OrdersTable: "orders",
 				DynamoDBEndpoint: "http://127.0.0.1:8000", CredentialsTTL: time.Minute,
-				SignNotifyURL: "https://m.example.com/v1/notify/agreements", AppPayPricing: PricingServer}
+				SignNotifyURL: "https://m.example.com/v1/notify/agreements", AppPayPricing: PricingServer,
+				AppPayTimeoutExpress: "15d"}
 			if c != want {
 				t.Errorf("got %+v want %+v", c, want)
 			}
@@ -57,6 +59,15 @@ func TestLoad(t *testing.T) {
 		{name: "rejects_ftp_notify_url", env: map[string]string{EnvNotifyURL: "ftp://x/y"}, wantErr: EnvNotifyURL},
 		{name: "rejects_relative_sign_notify_url", env: map[string]string{EnvSignNotifyURL: "/v1/notify/alipay"}, wantErr: EnvSignNotifyURL},
 		{name: "rejects_unknown_pricing_mode", env: map[string]string{EnvAppPayPricing: "app"}, wantErr: EnvAppPayPricing},
+		{name: "rejects_timeout_express_over_15d", env: map[string]string{EnvAppPayTimeout: "16d"}, wantErr: EnvAppPayTimeout},
+		{name: "rejects_timeout_express_in_seconds", env: map[string]string{EnvAppPayTimeout: "90s"}, wantErr: EnvAppPayTimeout},
+		{name: "rejects_timeout_express_1c", env: map[string]string{EnvAppPayTimeout: "1c"}, wantErr: EnvAppPayTimeout},
+		{name: "rejects_timeout_express_zero", env: map[string]string{EnvAppPayTimeout: "0m"}, wantErr: EnvAppPayTimeout},
+		{name: "accepts_timeout_express_in_hours", env: map[string]string{EnvAppPayTimeout: "2h"}, check: func(t *testing.T, c Config) {
+			if c.AppPayTimeoutExpress != "2h" {
+				t.Errorf("AppPayTimeoutExpress %q", c.AppPayTimeoutExpress)
+			}
+		}},
 		{name: "rejects_bad_dynamodb_endpoint", env: map[string]string{EnvDynamoDBEndpoint: "localhost"}, wantErr: EnvDynamoDBEndpoint},
 	}
 	for _, tt := range tests {

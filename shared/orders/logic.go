@@ -262,14 +262,16 @@ func PaidAfterClose(o *AppPayOrder, s TradeStatus) bool {
 }
 
 // refundNoticeOp returns the refund operation a refund notice settles: ours, named by
-// out_biz_no, UNKNOWN or with an expired lease (a live lease's holder completes it).
+// out_biz_no, PENDING or UNKNOWN. A notice is sent only for a refund that happened (L6),
+// so it settles even a leased one: the holder's later completion keeps this proof
+// (completeOperation).
 func refundNoticeOp(o *AppPayOrder, e TradeEffect, now time.Time) (string, Operation, bool) {
 	if e.OutBizNo == "" || e.RefundFee <= 0 {
 		return "", Operation{}, false
 	}
 	key := opKey(OpRefund, e.OutBizNo)
 	op, ok := o.Ops[key]
-	if !ok || !(op.State == OpUnknown || op.State == OpPending && !now.Before(op.LeaseUntil)) {
+	if !ok || (op.State != OpUnknown && op.State != OpPending) {
 		return "", Operation{}, false
 	}
 	result := map[string]string{ResultRefundFee: e.RefundFee.String(), ResultSource: "notice"}

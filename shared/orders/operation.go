@@ -422,6 +422,11 @@ func completeOperation(ops OpSet, r OpRef, token string, out OpOutcome) (OpSet, 
 	if err != nil {
 		return nil, err
 	}
+	if op.token == token && op.State == OpSucceeded && (out.State == OpUnknown || out.State == OpSucceeded) {
+		// Settled during the lease by Alipay's own word (a refund notice): the holder's
+		// unknown or second success adds nothing; the proof stands.
+		return nil, nil
+	}
 	what := fmt.Sprintf("%s operation %s", r.Kind, r.RequestNo)
 	if ok, err := decideFinish(what, op.State, string(op.State), op.token, token, sameOpOutcome(op, out)); !ok {
 		return nil, err

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -87,19 +88,28 @@ func testAppPayLifecycle(t *testing.T, newStore func(t *testing.T) orders.Store)
 			t.Fatalf("available %s", r.Available)
 		}
 	})
-	t.Run("refund_notice_leaves_a_live_lease_to_its_holder", func(t *testing.T) {
-		s := paid(t, newStore)
-		b := opBegin(orders.OpRefund, "RF1", 200)
-		b.Now, b.LeaseUntil = t0.Add(2*time.Hour-time.Second), t0.Add(2*time.Hour+time.Minute)
-		r := mustBeginOp(t, s, b, orders.OpAcquired)
-		mustApply(t, applyTrade(t, s), refundNotice("rn1", "RF1", 200), orders.Applied)
-		if op := storedOp(t, s, b); op.State != orders.OpPending {
-			t.Fatalf("refund %+v", op)
-		}
-		mustCompleteOp(t, s, b, r.Token, orders.OpOutcome{State: orders.OpSucceeded,
-			Result: map[string]string{orders.ResultRefundFee: "2.00"}, Now: b.Now.Add(time.Second)})
-		if o := getTrade(t, s); o.RefundedTotal() != 200 {
-			t.Fatalf("order %+v", o)
+	t.Run("refund_notice_during_the_lease_settles_and_the_holders_unknown_keeps_it", func(t *testing.T) {
+		for _, holder := range []orders.OpOutcome{
+			{State: orders.OpUnknown, Result: map[string]string{orders.ResultSentAt: "x"}},
+			{State: orders.OpSucceeded, Result: map[string]string{orders.ResultRefundFee: "2.00", orders.ResultSource: "reply"}},
+		} {
+			s := paid(t, newStore)
+			b := opBegin(orders.OpRefund, "RF1", 200)
+			b.Now, b.LeaseUntil = t0.Add(2*time.Hour-time.Second), t0.Add(2*time.Hour+time.Minute)
+			r := mustBeginOp(t, s, b, orders.OpAcquired)
+			mustApply(t, applyTrade(t, s), refundNotice("rn1", "RF1", 200), orders.Applied)
+			holder.Now = b.Now.Add(2 * time.Second)
+			mustCompleteOp(t, s, b, r.Token, holder)
+			if op := storedOp(t, s, b); op.State != orders.OpSucceeded || op.Result[orders.ResultSource] != "notice" {
+				t.Fatalf("after the holder's %s: %+v", holder.State, op)
+			}
+			if o := getTrade(t, s); o.RefundedTotal() != 200 {
+				t.Fatalf("order %+v", o)
+			}
+			// A contradicting refusal is still refused.
+			if err := s.CompleteOperation(t.Context(), b.OpRef, r.Token, failed(b.Now.Add(3*time.Second))); !errors.Is(err, orders.ErrLeaseLost) {
+				t.Fatalf("failed after succeeded: %v", err)
+			}
 		}
 	})
 	t.Run("succeeded_full_refund_closes_the_order_and_keeps_the_open_id", func(t *testing.T) {
