@@ -62,6 +62,7 @@ func TestBootstrapsEndToEnd(t *testing.T) {
 	voucherFn := s.start(t, "createvoucher", common)
 	appFn := s.start(t, "apppaysign", common)
 	notifyFn := s.start(t, "notify", nil)
+	settleFn := s.start(t, "settle", common)
 	preauthClaims := map[string]string{"sub": "cashier-1", "scope": "preauth"}
 
 	// Pre-auth: voucher → scan → freeze notification → AUTHORIZED.
@@ -99,6 +100,42 @@ func TestBootstrapsEndToEnd(t *testing.T) {
 	got = invoke(t, appFn, apiEvent("GET", "/v1/app-pay/orders/LAP001", "", map[string]string{"sub": "app-user"}, false, ""))
 	if got.StatusCode != 200 || !strings.Contains(got.Body, `"status":"TRADE_SUCCESS"`) {
 		t.Fatalf("app-pay order: %d %s", got.StatusCode, got.Body)
+	}
+
+	// Refunds (settle): 2.00, then the rest; each refund notice lands; the trade closes.
+	backOffice := map[string]string{"sub": "back-office", "scope": "settle"}
+	if r := invoke(t, settleFn, apiEvent("POST", "/v1/app-pay/orders/LAP001/refunds", `{"out_request_no":"LAP001R1","refund_amount":"2.00"}`,
+		map[string]string{"sub": "app-user"}, false, "application/json")); r.StatusCode != 403 {
+		t.Fatalf("refund without scope settle: %d %s", r.StatusCode, r.Body)
+	}
+	for _, rf := range []struct{ body, total string }{
+		{`{"out_request_no":"LAP001R1","refund_amount":"2.00"}`, `"refunded_total":"2.00"`},
+		{`{"out_request_no":"LAP001R2","refund_amount":"10.34"}`, `"refunded_total":"12.34"`},
+	} {
+		r := invoke(t, settleFn, apiEvent("POST", "/v1/app-pay/orders/LAP001/refunds", rf.body, backOffice, false, "application/json"))
+		if r.StatusCode != 200 || !strings.Contains(r.Body, `"status":"SUCCEEDED"`) || !strings.Contains(r.Body, rf.total) {
+			t.Fatalf("refund: %d %s", r.StatusCode, r.Body)
+		}
+		deliver(t, notifyFn, receive(t, captured))
+	}
+	got = invoke(t, appFn, apiEvent("GET", "/v1/app-pay/orders/LAP001", "", map[string]string{"sub": "app-user"}, false, ""))
+	if !strings.Contains(got.Body, `"status":"TRADE_CLOSED"`) || !strings.Contains(got.Body, `"closed_reason":"REFUNDED"`) {
+		t.Fatalf("refunded order: %d %s", got.StatusCode, got.Body)
+	}
+	// Sync of the owner's order; close of an order Alipay does not know yet.
+	if r := invoke(t, appFn, apiEvent("POST", "/v1/app-pay/orders/LAP001/sync", "", map[string]string{"sub": "app-user"}, false, "")); r.StatusCode != 200 ||
+		!strings.Contains(r.Body, `"status":"TRADE_CLOSED"`) {
+		t.Fatalf("sync: %d %s", r.StatusCode, r.Body)
+	}
+	resp = invoke(t, appFn, apiEvent("POST", "/v1/app-pay/orders",
+		`{"out_trade_no":"LAP003","total_amount":"1.00","subject":"Unpaid","product_code":"QUICK_MSECURITY_PAY"}`,
+		map[string]string{"sub": "app-user"}, false, "application/json"))
+	if resp.StatusCode != 200 {
+		t.Fatalf("create: %d %s", resp.StatusCode, resp.Body)
+	}
+	if r := invoke(t, appFn, apiEvent("POST", "/v1/app-pay/orders/LAP003/close", "{}", map[string]string{"sub": "app-user"}, false, "application/json")); r.StatusCode != 200 ||
+		!strings.Contains(r.Body, `"closed_reason":"CLOSED_BY_MERCHANT"`) {
+		t.Fatalf("close: %d %s", r.StatusCode, r.Body)
 	}
 
 	// Pay-and-sign: the payment and the agreement notifications both land.
@@ -177,6 +214,7 @@ func TestSampleEventsRunThroughTheBootstraps(t *testing.T) {
 		httpapi.FnCreateVoucher: s.start(t, httpapi.FnCreateVoucher, env),
 		httpapi.FnAppPaySign:    s.start(t, httpapi.FnAppPaySign, env),
 		httpapi.FnNotify:        s.start(t, httpapi.FnNotify, nil),
+		httpapi.FnSettle:        s.start(t, httpapi.FnSettle, env),
 	}
 	order := []struct {
 		file, fn string
@@ -185,8 +223,13 @@ func TestSampleEventsRunThroughTheBootstraps(t *testing.T) {
 	}{
 		{"apppay-order-create.json", httpapi.FnAppPaySign, 200, `"status":"CREATED"`},
 		{"apppay-order-get.json", httpapi.FnAppPaySign, 200, `"status":"CREATED"`},
+		// The simulator never saw this order's orderStr paid: ACQ.TRADE_NOT_EXIST, unchanged.
+		{"apppay-order-sync.json", httpapi.FnAppPaySign, 200, `"status":"CREATED"`},
 		{"notify-alipay.json", httpapi.FnNotify, 200, "success"},
 		{"apppay-order-get.json", httpapi.FnAppPaySign, 200, `"status":"TRADE_SUCCESS"`},
+		{"apppay-order-close.json", httpapi.FnAppPaySign, 409, `"code":"ORDER_ALREADY_PAID"`},
+		// Paid by the sample notice, unknown to the simulator: Alipay's refusal, as is.
+		{"apppay-order-refund.json", httpapi.FnSettle, 502, `"sub_code":"ACQ.TRADE_NOT_EXIST"`},
 		{"preauth-voucher-create.json", httpapi.FnCreateVoucher, 200, `"status":"CODE_ISSUED"`},
 		{"preauth-order-get.json", httpapi.FnCreateVoucher, 200, `"status":"CODE_ISSUED"`},
 	}

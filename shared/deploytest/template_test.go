@@ -27,6 +27,7 @@ var logicalIDs = map[string]string{
 	httpapi.FnCreateVoucher: "CreateVoucherFunction",
 	httpapi.FnAppPaySign:    "AppPaySignFunction",
 	httpapi.FnNotify:        "NotifyFunction",
+	httpapi.FnSettle:        "SettleFunction",
 }
 
 // tableActions is what each function is granted on the orders table. TestBootstrapsEndToEnd
@@ -34,8 +35,9 @@ var logicalIDs = map[string]string{
 // template grants exactly these.
 var tableActions = map[string][]string{
 	httpapi.FnCreateVoucher: {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
-	httpapi.FnAppPaySign:    {"dynamodb:GetItem", "dynamodb:PutItem"},
+	httpapi.FnAppPaySign:    {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 	httpapi.FnNotify:        {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+	httpapi.FnSettle:        {"dynamodb:GetItem", "dynamodb:UpdateItem"},
 }
 
 // envRead is every variable each function's code reads (config.Load and the credentials
@@ -43,7 +45,8 @@ var tableActions = map[string][]string{
 var envRead = map[string][]string{
 	httpapi.FnCreateVoucher: {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvGatewayTimeout, config.EnvNotifyURL},
 	httpapi.FnAppPaySign: {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvNotifyURL,
-		config.EnvSignNotifyURL, config.EnvAppPayPricing},
+		config.EnvSignNotifyURL, config.EnvAppPayPricing, config.EnvAppPayTimeout, config.EnvGatewayTimeout},
+	httpapi.FnSettle: {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvGatewayTimeout},
 	httpapi.FnNotify: {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvSellerID},
 }
 
@@ -204,7 +207,8 @@ func TestTemplateTableMatchesTheStore(t *testing.T) {
 func TestTemplateIAMIsLeastPrivilege(t *testing.T) {
 	tpl := loadTemplate(t)
 	resources := get(tpl, "Resources").(node)
-	roles := map[string]string{httpapi.FnCreateVoucher: "CreateVoucherRole", httpapi.FnAppPaySign: "AppPaySignRole", httpapi.FnNotify: "NotifyRole"}
+	roles := map[string]string{httpapi.FnCreateVoucher: "CreateVoucherRole", httpapi.FnAppPaySign: "AppPaySignRole", httpapi.FnNotify: "NotifyRole",
+		httpapi.FnSettle: "SettleRole"}
 	var statements []any
 	for name, r := range resources {
 		switch get(r, "Type") {
