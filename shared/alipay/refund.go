@@ -5,9 +5,9 @@ import "strings"
 // RefundParams is the body of POST /v1/app-pay/orders/{out_trade_no}/refunds
 // (docs/design.md, the lifecycle contract): one refund, identified by out_request_no.
 type RefundParams struct {
-	OutRequestNo string
-	RefundAmount Amount
-	RefundReason string
+	OutRequestNo string `json:"out_request_no"`
+	RefundAmount Amount `json:"refund_amount"`
+	RefundReason string `json:"refund_reason,omitempty"`
 }
 
 func (p *RefundParams) bizFields() []bizField {

@@ -128,12 +128,12 @@ const resultRefundReason = "refund_reason"
 
 func (s *Service) refund(ctx context.Context, outTradeNo, outRequestNo string, amount alipay.Amount, reason, hash string) (*Refund, error) {
 	log := domain.Logger(ctx).With("out_trade_no", outTradeNo, "out_request_no", outRequestNo)
-	if s.gw == nil {
-		return nil, errNoGateway
-	}
 	creds, err := s.creds.Get(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", credentials.ErrUnavailable, err)
+	}
+	if s.gw == nil {
+		return nil, errNoGateway
 	}
 	o, err := s.store.GetAppPayOrder(ctx, outTradeNo)
 	if err != nil {

@@ -52,6 +52,9 @@ const (
 	oaPathPreAuth  = "/v1/preauth/orders/{out_order_no}"
 	oaPathAppPay   = "/v1/app-pay/orders"
 	oaPathAppOrder = "/v1/app-pay/orders/{out_trade_no}"
+	oaPathSync     = "/v1/app-pay/orders/{out_trade_no}/sync"
+	oaPathClose    = "/v1/app-pay/orders/{out_trade_no}/close"
+	oaPathRefunds  = "/v1/app-pay/orders/{out_trade_no}/refunds"
 	oaSecurity     = "bearerAuth"
 )
 
@@ -76,6 +79,15 @@ var oaValidate = map[string]func(body []byte) error{
 		}
 		return p.CheckRequestFields(false) // the default pricing mode, client
 
+	},
+	oaPathSync:  alipay.DecodeEmpty,
+	oaPathClose: alipay.DecodeEmpty,
+	oaPathRefunds: func(body []byte) error {
+		p, err := alipay.DecodeRefund(body)
+		if err != nil {
+			return err
+		}
+		return p.Validate()
 	},
 }
 
@@ -526,9 +538,12 @@ func oaKey(t testing.TB, name string) []byte {
 func oaRouter(t *testing.T, auth httpapi.Authenticator, store *orders.MemoryStore, creds oaCreds, gw preauth.Gateway) *httpapi.Router {
 	t.Helper()
 	r := httpapi.NewRouter(auth, slog.New(slog.DiscardHandler))
+	app := apppay.NewHandler(apppay.NewService(store, creds, apppay.WithGateway(gw), apppay.WithGatewayTimeout(5*time.Second),
+		apppay.WithDefaultTimeoutExpress("30m")), "")
 	err := errors.Join(
 		preauth.NewHandler(preauth.NewService(store, creds, gw, preauth.WithGatewayTimeout(5*time.Second))).Mount(r),
-		apppay.NewHandler(apppay.NewService(store, creds), "").Mount(r),
+		app.Mount(r),
+		r.MountFunction(httpapi.FnSettle, app.SettleHandlers()),
 		notify.NewHandler(notify.NewService(store, creds)).Mount(r),
 	)
 	if err != nil {
@@ -806,7 +821,10 @@ func TestOpenAPIRoutesAndSecurityEqualTheRouteTable(t *testing.T) {
 				"401": r.Auth, "403": r.Scope != "" || r.ServerPricingScope != "",
 				"404": strings.Contains(r.Path, "{"),
 				"409": r.Method == http.MethodPost, "413": r.Method == http.MethodPost, "415": r.Method == http.MethodPost,
-				"502": r.Method == http.MethodPost && r.Function == httpapi.FnCreateVoucher,
+				// Alipay's refusals reach the caller from the routes that call Alipay with a
+				// refusal of their own (a sync's query refusal is an unknown outcome).
+				"502": r.Method == http.MethodPost && (r.Function == httpapi.FnCreateVoucher || r.Function == httpapi.FnSettle || r.Path == oaPathClose),
+				"202": r.Path == oaPathRefunds,
 			}
 			for status, need := range must {
 				if need != declared(status) {
@@ -823,8 +841,8 @@ func TestOpenAPIRoutesAndSecurityEqualTheRouteTable(t *testing.T) {
 					t.Errorf("%s %s has no request examples", r.Method, r.Path)
 				}
 				// 503 always carries Retry-After; 409 only as REQUEST_IN_PROGRESS, which only
-				// the voucher's gateway lease produces.
-				wantRetry := map[string]bool{"503": true, "409": r.Function == httpapi.FnCreateVoucher}
+				// a gateway lease produces (voucher, refund, close).
+				wantRetry := map[string]bool{"503": true, "409": r.Function == httpapi.FnCreateVoucher || r.Function == httpapi.FnSettle || r.Path == oaPathClose}
 				for status, want := range wantRetry {
 					if got := get(oaMust(t, spec, responses[status]), "headers", "Retry-After") != nil; got != want {
 						t.Errorf("%s %s %s declares Retry-After %v, want %v", r.Method, r.Path, status, got, want)
@@ -847,37 +865,42 @@ func oaMust(t *testing.T, spec node, n any) any {
 func TestOpenAPIErrorCodesAreTheCodesTheCodeEmits(t *testing.T) {
 	spec := oaLoad(t)
 	enum := strs(get(spec, "components", "schemas", "Error", "properties", "error", "properties", "code", "enum"))
-	dir := filepath.Join(moduleRoot(t), "shared", "httpapi")
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// httpapi's own codes and the domain's refusals it maps (httpapi.ErrorFor).
 	var codes []string
 	fset := token.NewFileSet()
-	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, filepath.Join(dir, e.Name()), nil, 0)
+	dir := filepath.Join(moduleRoot(t), "shared", "httpapi")
+	for _, dir := range []string{filepath.Join(moduleRoot(t), "shared", "domain"), dir} {
+		entries, err := os.ReadDir(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ast.Inspect(f, func(n ast.Node) bool {
-			vs, ok := n.(*ast.ValueSpec)
-			if !ok {
+		for _, e := range entries {
+			if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(fset, filepath.Join(dir, e.Name()), nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				vs, ok := n.(*ast.ValueSpec)
+				if !ok {
+					return true
+				}
+				for i, name := range vs.Names {
+					if !strings.HasPrefix(name.Name, "Code") || i >= len(vs.Values) {
+						continue
+					}
+					if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+						v, _ := strconv.Unquote(lit.Value)
+						if !slices.Contains(codes, v) {
+							codes = append(codes, v)
+						}
+					}
+				}
 				return true
-			}
-			for i, name := range vs.Names {
-				if !strings.HasPrefix(name.Name, "Code") || i >= len(vs.Values) {
-					continue
-				}
-				if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
-					v, _ := strconv.Unquote(lit.Value)
-					codes = append(codes, v)
-				}
-			}
-			return true
-		})
+			})
+		}
 	}
 	if !slices.Contains(codes, httpapi.CodeIllegalArgument) || !slices.Contains(codes, httpapi.CodeInternal) {
 		t.Fatalf("found codes %v in %s: the scan is broken", codes, dir)
@@ -925,6 +948,10 @@ func TestOpenAPISchemasMatchTheStructsTheCodeUses(t *testing.T) {
 		{"FundOperation", reflect.TypeFor[preauth.Operation](), true, nil, nil},
 		{"AppPayOrder", reflect.TypeFor[apppay.OrderView](), true, nil, nil},
 		{"Agreement", reflect.TypeFor[apppay.AgreementView](), true, nil, nil},
+		{"RefundReply", reflect.TypeFor[apppay.RefundReply](), true, nil, nil},
+		{"RefundEntry", reflect.TypeFor[apppay.RefundEntry](), true, nil, nil},
+		{"ExternalRefund", reflect.TypeFor[apppay.ExternalRefundView](), true, nil, nil},
+		{"RefundRequest", reflect.TypeFor[alipay.RefundParams](), false, nil, nil},
 		{"VoucherCreateRequest", reflect.TypeFor[alipay.VoucherCreateParams](), false, nil, nil},
 		{"AppPayRequest", reflect.TypeFor[alipay.AppPayParams](), false, []string{"owner"}, nil},
 		{"AgreementSignParams", reflect.TypeFor[alipay.AgreementSignParams](), false, nil, []string{"sign_notify_url"}},
@@ -991,6 +1018,11 @@ func TestOpenAPIEnumsEqualTheCodeConstants(t *testing.T) {
 			oaStrings(orders.RequestInProgress, orders.RequestIssued, orders.RequestBusinessError, orders.RequestUnknown)},
 		{"voucher_reply_status", schema("VoucherReply", "properties", "status", "enum"), []string{preauth.StatusCodeIssued}},
 		{"app_pay_reply_status", schema("AppPayReply", "properties", "status", "enum"), oaStrings(orders.TradeCreated)},
+		{"refund_reply_status", schema("RefundReply", "properties", "status", "enum"), oaStrings(apppay.RefundSucceeded, apppay.RefundPending)},
+		{"refund_entry_status", schema("RefundEntry", "properties", "status", "enum"),
+			oaStrings(orders.OpPending, orders.OpSucceeded, orders.OpFailed, orders.OpUnknown)},
+		{"closed_reason", schema("AppPayOrder", "properties", "closed_reason", "enum"),
+			oaStrings(orders.ClosedByMerchant, orders.ClosedExpired, orders.ClosedRefunded)},
 		{"voucher_product_code", schema("VoucherCreateRequest", "properties", "product_code", "enum"), []string{alipay.ProductCodePreAuth}},
 		{"app_pay_product_code", schema("AppPayRequest", "properties", "product_code", "enum"),
 			[]string{alipay.ProductCodeQuickMSecurityPay, alipay.ProductCodeCyclePayAuth}},
@@ -1371,6 +1403,71 @@ func TestOpenAPIRepliesOfTheHandlersConformToTheDocument(t *testing.T) {
 		})
 	}
 
+	// After the payment: refunds, sync and close, every reply the contract lists.
+	var basicReq struct {
+		OutTradeNo string `json:"out_trade_no"`
+	}
+	_ = json.Unmarshal(basic, &basicReq)
+	paid := "/v1/app-pay/orders/" + basicReq.OutTradeNo
+	refundEx := oaExamples(t, ops[http.MethodPost+" "+oaPathRefunds])["partial_refund"]
+	refund := func(no, amount, reason string) []byte {
+		b := oaMutate(t, oaMutate(t, refundEx, "out_request_no", no, false), "refund_amount", amount, false)
+		return oaMutate(t, b, "refund_reason", reason, reason == "")
+	}
+	unpaid := oaMutate(t, basic, "out_trade_no", "APUNPAID1", false)
+	if r := s.do(t, http.MethodPost, oaPathAppPay, jsonCT, unpaid); r.status != http.StatusOK {
+		t.Fatalf("unpaid order: %s", r)
+	}
+	lifecycleCases := []struct {
+		name, method, path, url, ct string
+		body                        []byte
+		status                      int
+		code                        string
+		replayed                    bool
+	}{
+		{"refund_is_200", "POST", oaPathRefunds, paid + "/refunds", jsonCT, refundEx, 200, "", false},
+		{"refund_retried_is_200_replayed", "POST", oaPathRefunds, paid + "/refunds", jsonCT, refundEx, 200, "", true},
+		{"refund_unconfirmed_is_202", "POST", oaPathRefunds, paid + "/refunds", jsonCT, refund("R2", "1.00", "SIM_FUND_CHANGE_N"), 202, "", false},
+		{"refund_invalid_field_is_400", "POST", oaPathRefunds, paid + "/refunds", jsonCT, refund("R3", "1.234", ""), 400, httpapi.CodeIllegalArgument, false},
+		{"refund_not_json_is_415", "POST", oaPathRefunds, paid + "/refunds", "text/plain", refundEx, 415, httpapi.CodeUnsupportedMediaType, false},
+		{"refund_body_over_64_kib_is_413", "POST", oaPathRefunds, paid + "/refunds", jsonCT, huge, 413, httpapi.CodeBodyTooLarge, false},
+		{"refund_key_with_other_params_is_409", "POST", oaPathRefunds, paid + "/refunds", jsonCT,
+			oaMutate(t, refundEx, "refund_amount", "3.00", false), 409, httpapi.CodeIdempotencyConflict, false},
+		{"refund_over_the_paid_amount_is_409", "POST", oaPathRefunds, paid + "/refunds", jsonCT, refund("R4", "100.00", ""), 409, httpapi.CodeAmountExceedsAvailable, false},
+		{"refund_refused_by_alipay_is_502", "POST", oaPathRefunds, paid + "/refunds", jsonCT,
+			refund("R5", "1.00", "SIM_BIZ_ACQ.SELLER_BALANCE_NOT_ENOUGH"), 502, httpapi.CodeAlipayBusinessError, false},
+		{"refund_refusal_retried_is_502_replayed", "POST", oaPathRefunds, paid + "/refunds", jsonCT,
+			refund("R5", "1.00", "SIM_BIZ_ACQ.SELLER_BALANCE_NOT_ENOUGH"), 502, httpapi.CodeAlipayBusinessError, true},
+		{"refund_unknown_outcome_is_503", "POST", oaPathRefunds, paid + "/refunds", jsonCT, refund("R6", "1.00", "SIM_HTTP500"), 503, httpapi.CodeAlipayUnavailable, false},
+		{"refund_of_unpaid_order_is_409", "POST", oaPathRefunds, "/v1/app-pay/orders/APUNPAID1/refunds", jsonCT, refundEx, 409, httpapi.CodeOrderNotPaid, false},
+		{"refund_unknown_order_is_404", "POST", oaPathRefunds, "/v1/app-pay/orders/APNOSUCH/refunds", jsonCT, refundEx, 404, httpapi.CodeNotFound, false},
+		{"refund_bad_id_is_400", "POST", oaPathRefunds, "/v1/app-pay/orders/bad-id/refunds", jsonCT, refundEx, 400, httpapi.CodeIllegalArgument, false},
+		{"refund_get_is_405", "GET", oaPathRefunds, paid + "/refunds", "", nil, 405, httpapi.CodeMethodNotAllowed, false},
+		{"sync_is_200", "POST", oaPathSync, paid + "/sync", "", nil, 200, "", false},
+		{"sync_unpaid_is_200", "POST", oaPathSync, "/v1/app-pay/orders/APUNPAID1/sync", jsonCT, []byte("{}"), 200, "", false},
+		{"sync_with_a_field_is_400", "POST", oaPathSync, paid + "/sync", jsonCT, []byte(`{"force":true}`), 400, httpapi.CodeIllegalArgument, false},
+		{"sync_not_json_is_415", "POST", oaPathSync, paid + "/sync", "text/plain", []byte("x"), 415, httpapi.CodeUnsupportedMediaType, false},
+		{"sync_body_over_64_kib_is_413", "POST", oaPathSync, paid + "/sync", jsonCT, huge, 413, httpapi.CodeBodyTooLarge, false},
+		{"sync_unknown_order_is_404", "POST", oaPathSync, "/v1/app-pay/orders/APNOSUCH/sync", "", nil, 404, httpapi.CodeNotFound, false},
+		{"sync_get_is_405", "GET", oaPathSync, paid + "/sync", "", nil, 405, httpapi.CodeMethodNotAllowed, false},
+		{"close_paid_order_is_409", "POST", oaPathClose, paid + "/close", "", nil, 409, httpapi.CodeOrderAlreadyPaid, false},
+		{"close_unpaid_is_200", "POST", oaPathClose, "/v1/app-pay/orders/APUNPAID1/close", jsonCT, []byte("{}"), 200, "", false},
+		{"close_with_a_field_is_400", "POST", oaPathClose, paid + "/close", jsonCT, []byte(`{"reason":"x"}`), 400, httpapi.CodeIllegalArgument, false},
+		{"close_not_json_is_415", "POST", oaPathClose, paid + "/close", "text/plain", []byte("x"), 415, httpapi.CodeUnsupportedMediaType, false},
+		{"close_body_over_64_kib_is_413", "POST", oaPathClose, paid + "/close", jsonCT, huge, 413, httpapi.CodeBodyTooLarge, false},
+		{"close_unknown_order_is_404", "POST", oaPathClose, "/v1/app-pay/orders/APNOSUCH/close", "", nil, 404, httpapi.CodeNotFound, false},
+		{"close_get_is_405", "GET", oaPathClose, paid + "/close", "", nil, 405, httpapi.CodeMethodNotAllowed, false},
+	}
+	for _, tc := range lifecycleCases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := s.do(t, tc.method, tc.url, tc.ct, tc.body)
+			oaCheckCase(t, spec, ops, tc.method, tc.path, r, tc.status, tc.code, tc.replayed)
+			if tc.status == http.StatusAccepted && r.header.Get("Retry-After") == "" {
+				t.Error("202 without Retry-After")
+			}
+		})
+	}
+
 	// Callers the router refuses, and credentials that cannot be loaded.
 	store := orders.NewMemoryStore()
 	good := oaCreds{c: s.creds}
@@ -1397,6 +1494,13 @@ func TestOpenAPIRepliesOfTheHandlersConformToTheDocument(t *testing.T) {
 		{"app_pay_without_scope_is_served", unscoped, "POST", oaPathAppPay, oaPathAppPay, jsonCT, basic, 200, ""},
 		{"voucher_without_credentials_is_503", noCreds, "POST", oaPathVouchers, oaPathVouchers, jsonCT, plain, 503, httpapi.CodeDependencyUnavailable},
 		{"app_pay_without_credentials_is_503", noCreds, "POST", oaPathAppPay, oaPathAppPay, jsonCT, apps["pay_and_sign"], 503, httpapi.CodeDependencyUnavailable},
+		{"refund_without_caller_is_401", nobody, "POST", oaPathRefunds, "/v1/app-pay/orders/AP1/refunds", jsonCT, []byte("{}"), 401, httpapi.CodeUnauthorized},
+		{"sync_without_caller_is_401", nobody, "POST", oaPathSync, "/v1/app-pay/orders/AP1/sync", "", nil, 401, httpapi.CodeUnauthorized},
+		{"close_without_caller_is_401", nobody, "POST", oaPathClose, "/v1/app-pay/orders/AP1/close", "", nil, 401, httpapi.CodeUnauthorized},
+		{"refund_without_scope_is_403", unscoped, "POST", oaPathRefunds, "/v1/app-pay/orders/AP1/refunds", jsonCT, []byte("{}"), 403, httpapi.CodeForbidden},
+		{"sync_of_another_callers_order_is_404", unscoped, "POST", oaPathSync, "/v1/app-pay/orders/AP1/sync", "", nil, 404, httpapi.CodeNotFound},
+		{"refund_without_credentials_is_503", noCreds, "POST", oaPathRefunds, "/v1/app-pay/orders/AP1/refunds", jsonCT,
+			[]byte(`{"out_request_no":"R1","refund_amount":"1.00"}`), 503, httpapi.CodeDependencyUnavailable},
 		{"notify_without_credentials_is_503_fail", noCreds, "POST", httpapi.NotifyPath, httpapi.NotifyPath, signed.ct, signed.body, 503, alipay.NotifyFailReply},
 	}
 	for _, tc := range routerCases {
