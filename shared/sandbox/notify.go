@@ -91,6 +91,12 @@ func (s *Simulator) reserveDeliveries(n int) *controlError {
 // send signs params (§8.2 content, RSA2, Alipay key), encodes them and starts their
 // delivery to url. It returns what was sent.
 func (s *Simulator) send(url string, params map[string]string) Notification {
+	return s.sendAfter(url, params, 0)
+}
+
+// sendAfter is send with the first delivery delay later (a refund Alipay settles
+// asynchronously notifies after its reply).
+func (s *Simulator) sendAfter(url string, params map[string]string, delay time.Duration) Notification {
 	delete(params, "sign")
 	delete(params, "sign_type")
 	sign, err := s.alipayKey.Sign([]byte(alipay.NotifySignContent(params)))
@@ -124,12 +130,12 @@ func (s *Simulator) send(url string, params map[string]string) Notification {
 	s.pending++
 	s.wg.Add(1)
 	s.dmu.Unlock()
-	go s.deliver(n)
+	go s.deliver(n, delay)
 	return n
 }
 
 // deliver POSTs n until it is acknowledged with "success" or the schedule is used up.
-func (s *Simulator) deliver(n Notification) {
+func (s *Simulator) deliver(n Notification, delay time.Duration) {
 	defer func() {
 		s.dmu.Lock()
 		s.pending--
@@ -140,8 +146,11 @@ func (s *Simulator) deliver(n Notification) {
 		s.wg.Done()
 	}()
 	for attempt := 1; attempt <= len(s.schedule)+1; attempt++ {
-		if attempt > 1 {
-			t := time.NewTimer(s.schedule[attempt-2])
+		if wait := delay; attempt > 1 || wait > 0 {
+			if attempt > 1 {
+				wait = s.schedule[attempt-2]
+			}
+			t := time.NewTimer(wait)
 			select {
 			case <-s.ctx.Done():
 				t.Stop()

@@ -7,6 +7,10 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 )
 
+// asyncRefundNoticeDelay: how long after its reply a SIM_FUND_CHANGE_N refund's notice
+// is first delivered.
+const asyncRefundNoticeDelay = 500 * time.Millisecond
+
 // simRefund is one refund of a trade, keyed by its out_request_no (L4.1).
 type simRefund struct {
 	outRequestNo string
@@ -150,7 +154,11 @@ func (s *Simulator) tradeRefund(p map[string]string) *reply {
 		add("buyer_open_id", t.buyerOpenID)
 	url := t.notifyURL
 	s.mu.Unlock()
-	if params != nil {
+	switch {
+	case params != nil && fundChangeN:
+		// Settled asynchronously: its notice comes after the reply.
+		s.sendAfter(url, params, asyncRefundNoticeDelay)
+	case params != nil:
 		s.send(url, params)
 	}
 	switch {
