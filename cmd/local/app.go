@@ -260,5 +260,12 @@ func (a *app) banner(out io.Writer) {
 		fmt.Fprintf(&b, "  curl -s -X POST %s/sandbox/vouchers/scan -H 'Content-Type: application/json' -d '{\"out_order_no\":\"PA001\"}'\n", a.base)
 		fmt.Fprintf(&b, "  curl -s -X POST %s/sandbox/orders/pay -H 'Content-Type: application/json' -d \"{\\\"order_str\\\":\\\"$ORDER_STR\\\"}\"\n", a.base)
 	}
+	fmt.Fprintf(&b, "After the payment (refunds need scope settle, which the local caller holds):\n")
+	fmt.Fprintf(&b, "  curl -s -X POST %s/v1/app-pay/orders/DEMO001/refunds -H 'Content-Type: application/json' \\\n", a.base)
+	fmt.Fprintf(&b, "    -d '{\"out_request_no\":\"DEMO001R1\",\"refund_amount\":\"2.00\"}'\n")
+	fmt.Fprintf(&b, "  curl -s -X POST %s/v1/app-pay/orders/DEMO001/refunds -H 'Content-Type: application/json' \\\n", a.base)
+	fmt.Fprintf(&b, "    -d '{\"out_request_no\":\"DEMO001R2\",\"refund_amount\":\"7.90\"}'\n")
+	fmt.Fprintf(&b, "  curl -s -X POST %s/v1/app-pay/orders/DEMO001/sync     # ask Alipay now (alipay.trade.query)\n", a.base)
+	fmt.Fprintf(&b, "  curl -s -X POST %s/v1/app-pay/orders/DEMO002/close    # close an unpaid order\n", a.base)
 	fmt.Fprint(out, b.String())
 }

@@ -274,7 +274,7 @@ func refundNoticeOp(o *AppPayOrder, e TradeEffect, now time.Time) (string, Opera
 	if !ok || (op.State != OpUnknown && op.State != OpPending) {
 		return "", Operation{}, false
 	}
-	result := map[string]string{ResultRefundFee: e.RefundFee.String(), ResultSource: "notice"}
+	result := map[string]string{ResultRefundFee: e.RefundFee.String(), ResultSource: "notice", ResultTradeNo: e.TradeNo}
 	if !e.GmtRefund.IsZero() {
 		result[ResultGmtRefundPay] = alipay.FormatTimestamp(e.GmtRefund)
 	}

@@ -26,6 +26,21 @@
 //     freeze, CLOSED after a close; 40004 AUTH_ORDER_NOT_EXIST when unknown.
 //   - alipay.trade.query: by trade_no (preferred) or out_trade_no; 40004
 //     ACQ.TRADE_NOT_EXIST until the order string was paid, then trade_status etc.
+//   - alipay.trade.refund (L4): out_request_no (default out_trade_no) identifies one
+//     refund; the same number and amount again moves no money (10000, fund_change N);
+//     the same number with another amount is ACQ.DISCORDANT_REPEAT_REQUEST; refunds
+//     never exceed the total (ACQ.REASON_TRADE_REFUND_FEE_ERR); TRADE_FINISHED refuses
+//     (ACQ.TRADE_HAS_FINISHED), TRADE_CLOSED too (ACQ.TRADE_HAS_CLOSE). A refund replies
+//     fund_change Y with the cumulative refund_fee and sends a trade_status_sync refund
+//     notice (out_biz_no, refund_fee, gmt_refund with milliseconds; TRADE_CLOSED once
+//     everything is refunded) to the payment's notify_url, with resends.
+//   - alipay.trade.fastpay.refund.query (L5): refund_status REFUND_SUCCESS for a refund
+//     that happened; a 10000 reply without refund data for one Alipay does not have.
+//   - alipay.trade.close (L7): ACQ.TRADE_NOT_EXIST for an order string nobody paid
+//     (nothing recorded: it stays payable), ACQ.TRADE_STATUS_ERROR for a paid or closed
+//     trade.
+//
+// Simulator.Refunds lists the refunds of a trade (tests count that money moved once).
 //
 // Replies have Alipay's shape, {"<method>_response":{...},"sign":"..."} (error_response
 // for failures before dispatch), with every `/` in the node written as `\/`, signed over
@@ -51,6 +66,12 @@
 // reply with the same code_value, and detail.query finds the voucher. Only the first
 // request is sabotaged.
 //
+// In a refund's refund_reason, SIM_BIZ_<SUB_CODE> refuses the refund (nothing moves);
+// SIM_FUND_CHANGE_N refunds but replies fund_change N (its notice comes about 0.5 s
+// later, as for an asynchronous refund); the five unknown outcomes refund first and then
+// lose or spoil the reply, the first time only (an identical retry gets 10000 with
+// fund_change N, and the refund query finds the refund).
+//
 // In an app-pay subject, SIM_BIZ_<SUB_CODE> makes POST /sandbox/orders/pay refuse the
 // payment (422 PAYMENT_REFUSED with that sub_code; no trade). The other markers let the
 // payment succeed but force the outcome of every alipay.trade.query of that trade
@@ -71,14 +92,17 @@
 //	curl -s localhost:3000/sandbox/vouchers/close -d '{"out_order_no":"PA001"}'
 //
 //	# buyer pays an order string: trade_status_sync TRADE_SUCCESS (+ dut_user_sign to
-//	# sign_notify_url or notify_url when agreement_sign_params is present)
+//	# sign_notify_url or notify_url when agreement_sign_params is present); with
+//	# "buyer_open_id" the buyer is an open_id app's user (buyer_open_id instead of
+//	# buyer_id in notices and replies, L11)
 //	curl -s localhost:3000/sandbox/orders/pay -d '{"order_str":"app_id=...&sign=..."}'
 //
 //	# refund window over: TRADE_FINISHED
 //	curl -s localhost:3000/sandbox/orders/finish -d '{"out_trade_no":"AP001"}'
 //
-//	# refund 3.00 (refund_fee is this refund; the notice carries the cumulative sum):
-//	# TRADE_SUCCESS with refund_fee, or TRADE_CLOSED when fully refunded
+//	# a refund made in Alipay's console, not through the API: 3.00 (refund_fee is this
+//	# refund; the notice carries the cumulative sum): TRADE_SUCCESS with refund_fee, or
+//	# TRADE_CLOSED when fully refunded
 //	curl -s localhost:3000/sandbox/orders/refund -d '{"out_trade_no":"AP001","refund_fee":"3.00"}'
 //
 //	# the user cancels the agreement: dut_user_unsign
