@@ -201,15 +201,17 @@ type stackOptions struct {
 // stack is the three slices behind one loopback server, the simulator as their gateway
 // and buyer, and the order store.
 type stack struct {
-	URL     string
-	SimURL  string
-	Sim     *sandbox.Simulator
-	Store   orders.Store
-	Dyn     *dynalitetest.Server
-	Log     *testkeys.Buffer
-	Handler http.Handler // the router, as the Lambda adapter or the server gets it
-	client  *http.Client
-	simHTTP *http.Client
+	URL    string
+	SimURL string
+	// GatewayURL is where the slices call the gateway (the simulator, or what stackOptions.gateway put before it).
+	GatewayURL string
+	Sim        *sandbox.Simulator
+	Store      orders.Store
+	Dyn        *dynalitetest.Server
+	Log        *testkeys.Buffer
+	Handler    http.Handler // the router, as the Lambda adapter or the server gets it
+	client     *http.Client
+	simHTTP    *http.Client
 }
 
 func newStack(t *testing.T, o stackOptions) *stack {
@@ -249,6 +251,7 @@ func newStack(t *testing.T, o stackOptions) *stack {
 		t.Cleanup(gw.Close)
 		gatewayURL = gw.URL + sandbox.GatewayPath
 	}
+	s.GatewayURL = gatewayURL
 	if o.dynalite {
 		s.Dyn = dynalitetest.Start(t)
 		db := dynalitetest.NewClient(t, s.Dyn.Endpoint())
@@ -275,10 +278,12 @@ func newStack(t *testing.T, o stackOptions) *stack {
 		auth = httpapi.JWTCaller
 	}
 	router := httpapi.NewRouter(auth, log)
+	app := apppay.NewHandler(apppay.NewService(s.Store, creds, apppay.WithGateway(gw), apppay.WithGatewayTimeout(timeout)), o.notifyURL)
 	if err := errors.Join(
 		preauth.NewHandler(preauth.NewService(s.Store, creds, gw,
 			preauth.WithNotifyURL(o.notifyURL), preauth.WithGatewayTimeout(timeout))).Mount(router),
-		apppay.NewHandler(apppay.NewService(s.Store, creds), o.notifyURL).Mount(router),
+		app.Mount(router),
+		router.MountFunction(httpapi.FnSettle, app.SettleHandlers()),
 		notify.NewHandler(notify.NewService(s.Store, creds, notify.WithSellerID(o.sellerID))).Mount(router),
 	); err != nil {
 		t.Fatal(err)
