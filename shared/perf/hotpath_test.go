@@ -1,6 +1,7 @@
 package perf
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rsa"
@@ -353,4 +354,95 @@ func BenchmarkFloorSignVerify(b *testing.B) {
 // through the simulator.
 func BenchmarkVoucherPath(b *testing.B) {
 	serveOps(b, voucherFunction(b), voucherEvent(""), voucherBodies(b.N), isOK)
+}
+
+// ---- refund: lease + reserve → gateway (simulator on loopback) → record → reply -----
+
+var backOffice = map[string]string{"sub": "back-office", "scope": httpapi.ScopeSettle}
+
+// refundsPerOrder: each paid order takes this many 0.01 refunds (an order holds at most
+// orders.MaxOperations operations).
+const refundsPerOrder = 100
+
+func refundOrderID(i int) string { return fmt.Sprintf("PR%010d", i/refundsPerOrder) }
+
+func refundBody(i int) string {
+	return fmt.Sprintf(`{"out_request_no":"PR%010dR%03d","refund_amount":"0.01"}`, i/refundsPerOrder, i%refundsPerOrder)
+}
+
+// refundFunction is the settle function over a memory store holding the paid orders
+// that n refunds need, calling the gateway simulator (where the same orders are paid)
+// on loopback with the real alipay.Client. Per op the simulator verifies the request
+// and signs the reply and the refund notice on the same CPU; one sign and one verify
+// are ours.
+func refundFunction(tb testing.TB, n int) (lambdaFunc, []events.APIGatewayV2HTTPRequest) {
+	tb.Helper()
+	sim, err := sandbox.New(sandbox.Options{
+		AppID: testAppID, AppPublicKey: privateKey(tb, "app_private_pkcs1.pem").Public(),
+		AlipayKey: privateKey(tb, "alipay_private_pkcs1.pem"), MaxOrders: 1 << 22,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(sim.Handler())
+	tb.Cleanup(func() { srv.Close(); _ = sim.Close() })
+	store := orders.NewMemoryStore()
+	creds := credentialsCache(tb)
+	gw := alipay.NewClient(srv.URL + sandbox.GatewayPath)
+	svc := apppay.NewService(store, creds, apppay.WithGateway(gw))
+	ctx := context.Background()
+	for k := range (n + refundsPerOrder - 1) / refundsPerOrder {
+		no := refundOrderID(k * refundsPerOrder)
+		p := &alipay.AppPayParams{OutTradeNo: no, TotalAmount: alipay.MustAmount("100.00"), Subject: "退款测试",
+			ProductCode: alipay.ProductCodeQuickMSecurityPay, TimeoutExpress: "90m"}
+		created, err := svc.CreateOrder(ctx, "app-user-1", p, "")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		body, _ := json.Marshal(map[string]string{"order_str": created.Order.OrderStr})
+		resp, err := http.Post(srv.URL+"/sandbox/orders/pay", "application/json", bytes.NewReader(body))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var paid struct {
+			TradeNo string `json:"trade_no"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&paid)
+		resp.Body.Close()
+		if err != nil || paid.TradeNo == "" {
+			tb.Fatalf("pay %s: %v", no, err)
+		}
+		if _, err := store.ApplyTrade(ctx, orders.TradeEffect{NotifyID: "paid-" + no, OutTradeNo: no, TradeStatus: orders.TradeSuccess,
+			TradeNo: paid.TradeNo, TotalAmount: p.TotalAmount, Now: time.Now()}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	router := httpapi.NewRouter(httpapi.JWTCaller, lambdaLogger())
+	if err := router.MountFunction(httpapi.FnSettle, apppay.NewHandler(svc, "").SettleHandlers()); err != nil {
+		tb.Fatal(err)
+	}
+	evs := make([]events.APIGatewayV2HTTPRequest, n)
+	for i := range evs {
+		evs[i] = apiEvent(http.MethodPost, "/v1/app-pay/orders/"+refundOrderID(i)+"/refunds", "application/json", refundBody(i), backOffice)
+		evs[i].PathParameters = map[string]string{"out_trade_no": refundOrderID(i)}
+	}
+	return platform.LambdaHandler(router), evs
+}
+
+// BenchmarkRefundPath is POST /v1/app-pay/orders/{out_trade_no}/refunds with a new
+// out_request_no per op (0.01 each, 100 per paid order), through the simulator.
+func BenchmarkRefundPath(b *testing.B) {
+	fn, evs := refundFunction(b, b.N)
+	ctx := lambdaCtx()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		resp, err := fn(ctx, evs[i])
+		if err == nil && (resp.StatusCode != http.StatusOK || !bytes.Contains([]byte(resp.Body), []byte(`"status":"SUCCEEDED"`))) {
+			err = fmt.Errorf("status %d: %s", resp.StatusCode, resp.Body)
+		}
+		if err != nil {
+			b.Fatalf("op %d: %v", i, err)
+		}
+	}
 }

@@ -184,7 +184,7 @@ func command(dir string, name string, args ...string) ([]byte, error) {
 
 // Hot-path benchmark groups: each is one invocation per round.
 const (
-	signGroup   = "^Benchmark(FloorSign|OrderStrPath|FloorSignVerify|VoucherPath)$"
+	signGroup   = "^Benchmark(FloorSign|OrderStrPath|FloorSignVerify|VoucherPath|RefundPath)$"
 	verifyGroup = "^Benchmark(FloorVerify|NotifyPath|PartAdapter|PartAdapterRouter|PartParseVerify)$"
 	nodeGroup   = "^BenchmarkNodeSDK$"
 	dynamoGroup = "^BenchmarkDynamoPaths$"
@@ -444,8 +444,8 @@ type row struct{ area, what, result, target, met string }
 
 // hot is what the hot-path section needs from the rounds.
 type hot struct {
-	orderStr, floorSign, notify, floorVerify, voucher, floorSV []float64
-	sdkExec, checkV2, checkV1                                  []float64
+	orderStr, floorSign, notify, floorVerify, voucher, floorSV, refund []float64
+	sdkExec, checkV2, checkV1                                          []float64
 }
 
 func (rp *report) hotFigures() (hot, error) {
@@ -462,6 +462,7 @@ func (rp *report) hotFigures() (hot, error) {
 	get(&h.floorVerify, "BenchmarkFloorVerify")
 	get(&h.voucher, "BenchmarkVoucherPath")
 	get(&h.floorSV, "BenchmarkFloorSignVerify")
+	get(&h.refund, "BenchmarkRefundPath")
 	get(&h.sdkExec, "BenchmarkNodeSDK/sdkExecute")
 	get(&h.checkV2, "BenchmarkNodeSDK/checkNotifySignV2")
 	get(&h.checkV1, "BenchmarkNodeSDK/checkNotifySign")
@@ -504,6 +505,11 @@ func (rp *report) rows() ([]row, error) {
 	add("hot path", "floor: bare sign + bare verify", dur(median(h.floorSV)), "", "")
 	add("hot path", "voucher path ÷ (bare sign + bare verify)", fmt.Sprintf("**%.3f×** (rounds %s); our side alone ≈ %.2f×",
 		median(rVoucher), spread(rVoucher), median(rVoucher)-1), "—", "—")
+	rRefund := ratio(h.refund, h.floorSV)
+	add("hot path", "refund path: POST /v1/app-pay/orders/{out_trade_no}/refunds, simulator on loopback (its verify + two signs, reply and refund notice, on the same CPU)",
+		dur(median(h.refund))+"; "+rp.allocs("BenchmarkRefundPath"), "", "")
+	add("hot path", "refund path ÷ (bare sign + bare verify)", fmt.Sprintf("**%.3f×** (rounds %s); our side alone ≈ %.2f× (minus the simulator's verify and two signs, ≈ two floors)",
+		median(rRefund), spread(rRefund), median(rRefund)-2), "—", "—")
 
 	// ours ÷ theirs per round; "n× faster" is its inverse.
 	qExec := ratio(h.orderStr, h.sdkExec)
