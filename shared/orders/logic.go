@@ -179,6 +179,11 @@ func applyTrade(o *AppPayOrder, e TradeEffect) (ApplyResult, error) {
 		return "", invalid("total_amount", fmt.Sprintf("%s differs from the order's %s", e.TotalAmount, o.TotalAmount))
 	}
 	forward := TradeMachine.Allowed(o.Status, e.TradeStatus)
+	// The one exception to "terminal states never regress" (docs/design.md, "Routes and
+	// scopes"): a close we decided without Alipay's word (an expiry) cannot stop a
+	// genuine payment; it is recorded, never dropped, and flagged for the merchant.
+	paidAfterClose := o.Status == TradeClosed && o.ClosedReason != "" && tradePaid(e.TradeStatus)
+	forward = forward || paidAfterClose
 	refund := e.RefundFee > o.RefundFee && (forward || o.Status == TradeSuccess || o.Status == TradeFinished || o.Status == TradeClosed)
 	if !forward && !refund {
 		return Stale, nil
@@ -186,6 +191,9 @@ func applyTrade(o *AppPayOrder, e TradeEffect) (ApplyResult, error) {
 	now := normTime(e.Now)
 	if forward {
 		o.Status = e.TradeStatus
+	}
+	if paidAfterClose {
+		o.PaidAfterClose, o.ClosedReason = true, ""
 	}
 	if refund {
 		o.RefundFee = e.RefundFee
@@ -401,7 +409,13 @@ func beginVoucher(o *PreAuthOrder, b VoucherBegin, token string) (*PreAuthOrder,
 		LeaseUntil:   lease,
 		CreatedAt:    now,
 		UpdatedAt:    now,
+		BizContent:   b.BizContent,
+		NotifyURL:    b.NotifyURL,
+		PayBy:        normTime(b.PayBy),
 		token:        token,
+	}
+	if req.PayBy.IsZero() {
+		req.PayBy = now.Add(DefaultVoucherPayTimeout)
 	}
 	acquired := VoucherBeginResult{Outcome: VoucherAcquired, Token: token, LeaseUntil: lease}
 	if o == nil {
@@ -445,6 +459,13 @@ func beginVoucher(o *PreAuthOrder, b VoucherBegin, token string) (*PreAuthOrder,
 		}
 		// An expired lease or an unknown outcome: the same out_request_no may be sent again.
 		req.CreatedAt = cur.CreatedAt
+		// The same request again: Alipay keeps the voucher's original deadline.
+		if !cur.PayBy.IsZero() {
+			req.PayBy = cur.PayBy
+		}
+		if req.BizContent == "" {
+			req.BizContent, req.NotifyURL = cur.BizContent, cur.NotifyURL
+		}
 	}
 	switch o.Status {
 	case PreAuthAuthorized, PreAuthFinished:

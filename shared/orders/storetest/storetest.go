@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore func(t *testing.T) orders.Store) {
 	t.Run("operations", func(t *testing.T) { testOperations(t, newStore) })
 	t.Run("trade_no_binding", func(t *testing.T) { testTradeNoBinding(t, newStore) })
 	t.Run("paid_amounts", func(t *testing.T) { testPaidAmounts(t, newStore) })
+	t.Run("due", func(t *testing.T) { testDue(t, newStore) })
 }
 
 // testPaidAmounts: the order keeps what Alipay reported as paid; a notice whose
