@@ -41,6 +41,12 @@ type FundAuthDetailResult struct {
 	OperationType string `json:"operation_type"`
 	Status        string `json:"status"`
 	Amount        string `json:"amount"`
+	GmtTrans      string `json:"gmt_trans"`
+	// The order-level snapshot (§9.4), as a notice carries it.
+	TotalFreezeAmount   string `json:"total_freeze_amount"`
+	TotalUnfreezeAmount string `json:"total_unfreeze_amount"`
+	TotalPayAmount      string `json:"total_pay_amount"`
+	RestAmount          string `json:"rest_amount"`
 }
 
 // TradeQuery asks for a trade by out_trade_no (L8).
@@ -54,12 +60,13 @@ func (q *TradeQuery) Echoes() []Echo              { return []Echo{{"out_trade_no
 
 // TradeQueryResult is the trade.query reply node (L8).
 type TradeQueryResult struct {
-	TradeNo       string `json:"trade_no"`
-	OutTradeNo    string `json:"out_trade_no"`
-	TradeStatus   string `json:"trade_status"`
-	TotalAmount   string `json:"total_amount"`
-	BuyerUserID   string `json:"buyer_user_id"`
-	BuyerOpenID   string `json:"buyer_open_id"`
-	SendPayDate   string `json:"send_pay_date"`
-	ReceiptAmount string `json:"receipt_amount"`
+	TradeNo        string `json:"trade_no"`
+	OutTradeNo     string `json:"out_trade_no"`
+	TradeStatus    string `json:"trade_status"`
+	TotalAmount    string `json:"total_amount"`
+	BuyerUserID    string `json:"buyer_user_id"`
+	BuyerOpenID    string `json:"buyer_open_id"`
+	SendPayDate    string `json:"send_pay_date"`
+	ReceiptAmount  string `json:"receipt_amount"`
+	BuyerPayAmount string `json:"buyer_pay_amount"`
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
+	"github.com/alipay-serverless/alipay-serverless/shared/apppay"
 	"github.com/alipay-serverless/alipay-serverless/shared/domain"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 )
@@ -80,7 +81,11 @@ func (s *Service) trade(ctx context.Context, creds *alipay.Credentials, n *alipa
 	if t.HasRefundFee {
 		e.RefundFee = t.RefundFee
 	}
-	o.apply(s.store.ApplyTrade(ctx, e))
+	res, err := s.store.ApplyTrade(ctx, e)
+	if err == nil {
+		apppay.NotePaidAfterClose(ctx, ord, e.TradeStatus, res)
+	}
+	o.apply(res, err)
 }
 
 func (s *Service) fundAuth(ctx context.Context, creds *alipay.Credentials, n *alipay.Notification, o *outcome) {

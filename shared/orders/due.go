@@ -132,8 +132,8 @@ type dueHolder interface {
 func (o *PreAuthOrder) recon() *ReconState { return &o.Recon }
 func (o *AppPayOrder) recon() *ReconState  { return &o.Recon }
 
-// requestSettled reports whether Alipay reported a final status for a voucher request.
-func (o *PreAuthOrder) requestSettled(outRequestNo string) bool {
+// RequestSettled reports whether Alipay reported a final status for a voucher request.
+func (o *PreAuthOrder) RequestSettled(outRequestNo string) bool {
 	for _, op := range o.Operations {
 		if op.OutRequestNo == outRequestNo && op.Type == OperationFreeze && OperationMachine.Terminal(op.Status) {
 			return true
@@ -155,7 +155,7 @@ func (o *PreAuthOrder) dueTasks() []DueTask {
 	if o.Status == PreAuthCreated || o.Status == PreAuthCodeIssued {
 		var payBy time.Time
 		for _, r := range o.Requests {
-			if o.requestSettled(r.OutRequestNo) {
+			if o.RequestSettled(r.OutRequestNo) {
 				continue
 			}
 			switch r.State {
