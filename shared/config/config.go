@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -23,6 +24,10 @@ const (
 	EnvDynamoDBEndpoint = "DYNAMODB_ENDPOINT"
 	EnvCredentialsTTL   = "CREDENTIALS_TTL"
 	EnvAppPayPricing    = "APP_PAY_PRICING"
+	// The reconciler's bounds (functions/reconcile, cmd/local).
+	EnvReconcileBatch       = "RECONCILE_BATCH"
+	EnvReconcileConcurrency = "RECONCILE_CONCURRENCY"
+	EnvReconcileMaxAttempts = "RECONCILE_MAX_ATTEMPTS"
 )
 
 // App-pay pricing modes (APP_PAY_PRICING): who sets an order's total_amount.
@@ -40,6 +45,10 @@ const (
 	DefaultGatewayURL     = "https://openapi.alipay.com/gateway.do"
 	DefaultGatewayTimeout = 10 * time.Second
 	DefaultCredentialsTTL = 5 * time.Minute
+
+	DefaultReconcileBatch       = 200
+	DefaultReconcileConcurrency = 8
+	DefaultReconcileMaxAttempts = 12
 )
 
 // Config is everything a function reads from its environment.
@@ -54,6 +63,10 @@ type Config struct {
 	DynamoDBEndpoint string
 	CredentialsTTL   time.Duration
 	AppPayPricing    string // PricingClient or PricingServer
+
+	ReconcileBatch       int // most items one pass examines
+	ReconcileConcurrency int // gateway calls in flight in one pass
+	ReconcileMaxAttempts int // failed attempts before an item is STUCK
 }
 
 var sellerIDPattern = regexp.MustCompile(`^2088[0-9]{12}$`)
@@ -114,7 +127,33 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.CredentialsTTL, err = duration(getenv, EnvCredentialsTTL, DefaultCredentialsTTL); err != nil {
 		return c, err
 	}
+	bounds := []struct {
+		name     string
+		dst      *int
+		def, max int
+	}{
+		{EnvReconcileBatch, &c.ReconcileBatch, DefaultReconcileBatch, 10000},
+		{EnvReconcileConcurrency, &c.ReconcileConcurrency, DefaultReconcileConcurrency, 64},
+		{EnvReconcileMaxAttempts, &c.ReconcileMaxAttempts, DefaultReconcileMaxAttempts, 100},
+	}
+	for _, b := range bounds {
+		if *b.dst, err = positiveInt(getenv, b.name, b.def, b.max); err != nil {
+			return c, err
+		}
+	}
 	return c, nil
+}
+
+func positiveInt(getenv func(string) string, name string, def, limit int) (int, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 || n > limit {
+		return 0, fmt.Errorf("config: %s must be a whole number from 1 to %d", name, limit)
+	}
+	return n, nil
 }
 
 func duration(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {

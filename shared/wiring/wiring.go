@@ -18,6 +18,7 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 	"github.com/alipay-serverless/alipay-serverless/shared/platform"
 	"github.com/alipay-serverless/alipay-serverless/shared/preauth"
+	"github.com/alipay-serverless/alipay-serverless/shared/reconcile"
 )
 
 // Credentials is what the slices need of credentials (*credentials.Cache, or the local
@@ -46,9 +47,12 @@ type Constructor func(Deps) (Slice, error)
 
 // NewPreAuth builds the pre-auth slice (function createvoucher).
 func NewPreAuth(d Deps) (Slice, error) {
-	svc := preauth.NewService(d.Store, d.Credentials, d.Gateway,
+	return preauth.NewHandler(newPreAuthService(d)), nil
+}
+
+func newPreAuthService(d Deps) *preauth.Service {
+	return preauth.NewService(d.Store, d.Credentials, d.Gateway,
 		preauth.WithNotifyURL(d.Config.NotifyURL), preauth.WithGatewayTimeout(d.Config.GatewayTimeout))
-	return preauth.NewHandler(svc), nil
 }
 
 // NewAppPay builds the app-pay slice (function apppaysign).
@@ -64,6 +68,28 @@ func NewNotify(d Deps) (Slice, error) {
 	svc := notify.NewService(d.Store, d.Credentials, notify.WithSellerID(d.Config.SellerID),
 		notify.WithCertResolver(d.Gateway))
 	return notify.NewHandler(svc), nil
+}
+
+// Resolvers is the reconciler's registry for d: one resolver per kind of due work.
+// Operations register theirs here too, for orders.DueOperation and their OpKind (e.g.
+// reg.Register(orders.DueOperation, orders.OpCapture, <the capture's resolver>)).
+func Resolvers(d Deps) reconcile.Registry {
+	pre := newPreAuthService(d)
+	reg := reconcile.Registry{}
+	reg.Register(orders.DueVoucherRequest, "", reconcile.VoucherRequests(pre))
+	reg.Register(orders.DueCodeIssued, "", reconcile.CodeIssued(d.Store, pre))
+	reg.Register(orders.DueAppPayOpen, "", reconcile.AppPayOrders(d.Store, d.Credentials, d.Gateway))
+	return reg
+}
+
+// NewReconcile builds the reconciler (function reconcile, and cmd/local's timer).
+func NewReconcile(d Deps) (*reconcile.Reconciler, error) {
+	cfg := reconcile.Config{
+		Batch:       d.Config.ReconcileBatch,
+		Concurrency: d.Config.ReconcileConcurrency,
+		MaxAttempts: d.Config.ReconcileMaxAttempts,
+	}
+	return reconcile.New(d.Store, Resolvers(d), cfg, d.Log), nil
 }
 
 // All is every slice, in the order the local server mounts them.
