@@ -103,6 +103,7 @@ func newAppPayOrder(in *AppPayOrder) (*AppPayOrder, *Agreement, error) {
 		Status:              TradeCreated,
 		OrderStr:            in.OrderStr,
 		CreatedAt:           normTime(in.CreatedAt),
+		PayBy:               normTime(in.PayBy),
 		UpdatedAt:           normTime(in.CreatedAt),
 		ExpiresAt:           normExpiry(in.ExpiresAt),
 		ExternalAgreementNo: in.ExternalAgreementNo,

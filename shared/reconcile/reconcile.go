@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/alipay-serverless/alipay-serverless/shared/domain"
 	"github.com/alipay-serverless/alipay-serverless/shared/metrics"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 )
@@ -165,6 +166,7 @@ func (r *Reconciler) Config() Config { return r.cfg }
 // Pass runs one pass as of now (due times, expiries and backoff read this clock). It
 // returns the summary and, when the due index could not be read, that error.
 func (r *Reconciler) Pass(ctx context.Context, now time.Time) (Summary, error) {
+	ctx = domain.WithLogger(ctx, r.log)
 	var sum Summary
 	refs, err := r.store.ListDue(ctx, now, r.cfg.Batch)
 	if err != nil {
