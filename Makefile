@@ -8,7 +8,7 @@ FUZZTIME ?= 3s
 # AWS's Lambda Runtime Interface Emulator, under which shared/deploytest runs the bootstraps.
 RIE ?= $(GOBIN)/aws-lambda-rie
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
-FUNCTIONS := createvoucher apppaysign notify
+FUNCTIONS := createvoucher apppaysign notify reconcile
 
 .PHONY: all test lint fmt-check vet staticcheck unit fuzz-short fuzz-long deps run build deploy bench soak clean
 
@@ -83,7 +83,7 @@ run:
 # One build line for every Lambda bootstrap: static, RPC-free, reproducible, stripped.
 LAMBDA_GO_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -buildvcs=false -ldflags='-s -w'
 
-## build: the three Lambda bootstraps for arm64 under bin/<function>/bootstrap
+## build: the Lambda bootstraps for arm64 under bin/<function>/bootstrap
 build:
 	@for fn in $(FUNCTIONS); do \
 	  mkdir -p bin/$$fn; \
@@ -92,13 +92,15 @@ build:
 	done
 
 # Targets `sam build` runs for BuildMethod: makefile (see template.yaml).
-.PHONY: build-CreateVoucherFunction build-AppPaySignFunction build-NotifyFunction
+.PHONY: build-CreateVoucherFunction build-AppPaySignFunction build-NotifyFunction build-ReconcileFunction
 build-CreateVoucherFunction:
 	$(LAMBDA_GO_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/createvoucher
 build-AppPaySignFunction:
 	$(LAMBDA_GO_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/apppaysign
 build-NotifyFunction:
 	$(LAMBDA_GO_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/notify
+build-ReconcileFunction:
+	$(LAMBDA_GO_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/reconcile
 
 deploy:
 	sam build && sam deploy

@@ -13,6 +13,8 @@ const (
 	FnCreateVoucher = "createvoucher"
 	FnAppPaySign    = "apppaysign"
 	FnNotify        = "notify"
+	// FnReconcile is the scheduled reconciler; no route reaches it.
+	FnReconcile = "reconcile"
 )
 
 // JWT scopes.

@@ -6,9 +6,11 @@ package wiring
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/apppay"
@@ -90,6 +92,25 @@ func NewReconcile(d Deps) (*reconcile.Reconciler, error) {
 		MaxAttempts: d.Config.ReconcileMaxAttempts,
 	}
 	return reconcile.New(d.Store, Resolvers(d), cfg, d.Log), nil
+}
+
+// Scheduled is the reconcile function's handler: one pass per scheduled invocation, on
+// the real clock, bounded by the invocation's deadline. An unreadable due index fails
+// the invocation (EventBridge Scheduler retries it, then sends it to the dead-letter
+// queue); failures of single items are counted and retried by later passes.
+func Scheduled(r *reconcile.Reconciler) func(ctx context.Context, event json.RawMessage) (reconcile.Summary, error) {
+	return func(ctx context.Context, _ json.RawMessage) (reconcile.Summary, error) {
+		return r.Pass(ctx, time.Now())
+	}
+}
+
+// ReconcileLambda is the build step of functions/reconcile.
+func ReconcileLambda(pd *platform.Deps) (any, error) {
+	r, err := NewReconcile(FromPlatform(pd))
+	if err != nil {
+		return nil, err
+	}
+	return Scheduled(r), nil
 }
 
 // All is every slice, in the order the local server mounts them.
