@@ -515,7 +515,6 @@ func TestAlarmsNameMetricsTheCodeEmits(t *testing.T) {
 	}
 }
 
-
 // emittedMetrics finds the catalog metrics the code counts: a metrics.Count (or
 // Emitter.Count) naming metrics.<Var> in a non-test Go file outside shared/metrics.
 func emittedMetrics(t *testing.T) map[string]bool {
