@@ -88,10 +88,14 @@ type OrderView struct {
 	BuyerPayAmount *alipay.Amount `json:"buyer_pay_amount,omitempty"`
 	// OrderStr is given to the owner until paid, so an app whose order the merchant's
 	// backend created can submit it.
-	OrderStr  string         `json:"order_str,omitempty"`
-	CreatedAt string         `json:"created_at"`
-	UpdatedAt string         `json:"updated_at"`
-	Agreement *AgreementView `json:"agreement,omitempty"`
+	OrderStr string `json:"order_str,omitempty"`
+	// ClosedReason: why we closed it without Alipay's word (EXPIRED); PaidAfterClose: a
+	// genuine payment arrived after such a close (refund or fulfil it).
+	ClosedReason   string         `json:"closed_reason,omitempty"`
+	PaidAfterClose bool           `json:"paid_after_close,omitempty"`
+	CreatedAt      string         `json:"created_at"`
+	UpdatedAt      string         `json:"updated_at"`
+	Agreement      *AgreementView `json:"agreement,omitempty"`
 }
 
 // AgreementView is the pay-and-sign agreement of an order.
@@ -116,6 +120,7 @@ func View(o *orders.AppPayOrder) OrderView {
 		OutTradeNo: o.OutTradeNo, Status: string(o.Status), TotalAmount: o.TotalAmount,
 		Subject: o.Subject, ProductCode: o.ProductCode, TradeNo: o.TradeNo, BuyerID: o.BuyerID,
 		PaidAt: chinaTime(o.PaidAt), CreatedAt: chinaTime(o.CreatedAt), UpdatedAt: chinaTime(o.UpdatedAt),
+		ClosedReason: o.ClosedReason, PaidAfterClose: o.PaidAfterClose,
 	}
 	if o.RefundFee > 0 {
 		rf := o.RefundFee
