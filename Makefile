@@ -8,7 +8,7 @@ FUZZTIME ?= 3s
 # AWS's Lambda Runtime Interface Emulator, under which shared/deploytest runs the bootstraps.
 RIE ?= $(GOBIN)/aws-lambda-rie
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
-FUNCTIONS := createvoucher apppaysign notify settle
+FUNCTIONS := createvoucher apppaysign notify settle reconcile
 
 .PHONY: all test lint fmt-check vet staticcheck unit fuzz-short fuzz-long deps run build deploy bench soak clean
 
@@ -53,7 +53,7 @@ staticcheck: $(STATICCHECK)
 # their own (stores, caches, leases, deliveries, servers), so the target stays within a
 # few minutes on two cores. Tests that need dynalite or node fail (never skip) without them.
 RACE_PKGS := ./shared/orders/... ./shared/credentials/... ./shared/preauth/... ./shared/notify/... \
-	./shared/apppay/... ./shared/httpapi/... ./shared/sandbox/... ./cmd/local/...
+	./shared/apppay/... ./shared/httpapi/... ./shared/sandbox/... ./shared/reconcile/... ./cmd/local/...
 unit:
 	$(GO) test -count=1 -timeout 15m ./...
 	$(GO) test -count=1 -race -timeout 15m $(RACE_PKGS)
@@ -92,7 +92,7 @@ build:
 	done
 
 # Targets `sam build` runs for BuildMethod: makefile (see template.yaml).
-.PHONY: build-CreateVoucherFunction build-AppPaySignFunction build-NotifyFunction build-SettleFunction
+.PHONY: build-CreateVoucherFunction build-AppPaySignFunction build-NotifyFunction build-SettleFunction build-ReconcileFunction
 build-CreateVoucherFunction:
 	$(LAMBDA_GO_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/createvoucher
 build-AppPaySignFunction:
@@ -101,6 +101,8 @@ build-NotifyFunction:
 	$(LAMBDA_GO_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/notify
 build-SettleFunction:
 	$(LAMBDA_GO_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/settle
+build-ReconcileFunction:
+	$(LAMBDA_GO_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/reconcile
 
 deploy:
 	sam build && sam deploy

@@ -26,6 +26,7 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
+	"github.com/alipay-serverless/alipay-serverless/shared/platform"
 	"github.com/alipay-serverless/alipay-serverless/shared/sandbox"
 	"github.com/alipay-serverless/alipay-serverless/shared/wiring"
 )
@@ -35,13 +36,14 @@ const devAppID = "2021000000000001"
 
 // app is everything the local server runs.
 type app struct {
-	handler http.Handler
-	sim     *sandbox.Simulator // nil when a real gateway is configured
-	base    string
-	store   string
-	creds   string
-	gateway string
-	closers []func()
+	handler   http.Handler
+	sim       *sandbox.Simulator // nil when a real gateway is configured
+	base      string
+	store     string
+	creds     string
+	gateway   string
+	reconcile string
+	closers   []func()
 }
 
 // staticCreds are the generated dev credentials: nothing to refresh.
@@ -148,17 +150,29 @@ func newApp(ctx context.Context, o options, base string, getenv func(string) str
 		a.store = "in-memory (lost on exit)"
 	}
 
-	gw := alipay.NewClient(cfg.GatewayURL, alipay.WithTimeout(cfg.GatewayTimeout))
+	gw := alipay.NewClient(cfg.GatewayURL, alipay.WithTimeout(cfg.GatewayTimeout), alipay.WithCallHook(platform.GatewayMetrics))
 	router := httpapi.NewRouter(httpapi.LocalCaller, log)
 	deps := wiring.Deps{Config: cfg, Log: log, Store: store, Credentials: creds, Gateway: gw}
 	if err := wiring.Mount(router, deps, wiring.All...); err != nil {
 		return nil, err
+	}
+	rec, err := wiring.NewReconcile(deps)
+	if err != nil {
+		return nil, err
+	}
+	a.reconcile = "POST /local/reconcile"
+	if o.reconcileInterval > 0 {
+		stop, done := make(chan struct{}), make(chan struct{})
+		go reconcileEvery(rec, o.reconcileInterval, log, stop, done)
+		a.closers = append(a.closers, func() { close(stop); <-done })
+		a.reconcile = "every " + o.reconcileInterval.String() + ", and " + a.reconcile
 	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	mux.HandleFunc("POST /local/reconcile", serveReconcile(rec))
 	if a.sim != nil {
 		mux.Handle("/sandbox/", a.sim.Handler())
 	}
@@ -246,6 +260,7 @@ func (a *app) banner(out io.Writer) {
 	fmt.Fprintf(&b, "  store:       %s\n", a.store)
 	fmt.Fprintf(&b, "  credentials: %s\n", a.creds)
 	fmt.Fprintf(&b, "  gateway:     %s\n", a.gateway)
+	fmt.Fprintf(&b, "  reconciler:  %s\n", a.reconcile)
 	fmt.Fprintf(&b, "  caller:      header X-Caller (default local-dev); no JWT locally\n\n")
 	fmt.Fprintf(&b, "Try it:\n")
 	fmt.Fprintf(&b, "  curl -s %s/healthz\n", a.base)
@@ -255,6 +270,7 @@ func (a *app) banner(out io.Writer) {
 	fmt.Fprintf(&b, "  curl -s -X POST %s/v1/preauth/vouchers -H 'Content-Type: application/json' \\\n", a.base)
 	fmt.Fprintf(&b, "    -d '{\"out_order_no\":\"PA001\",\"out_request_no\":\"PA001R1\",\"order_title\":\"Deposit\",\"amount\":\"100.00\",\"product_code\":\"PRE_AUTH\"}'\n")
 	fmt.Fprintf(&b, "  curl -s %s/v1/preauth/orders/PA001\n", a.base)
+	fmt.Fprintf(&b, "  curl -s -X POST %s/local/reconcile -d '{\"as_of\":\"2030-01-01T00:00:00Z\"}'   # one reconciler pass as of that time\n", a.base)
 	if a.sim != nil {
 		fmt.Fprintf(&b, "Simulate the buyer:\n")
 		fmt.Fprintf(&b, "  curl -s -X POST %s/sandbox/vouchers/scan -H 'Content-Type: application/json' -d '{\"out_order_no\":\"PA001\"}'\n", a.base)

@@ -41,6 +41,8 @@ type options struct {
 	dynamo           bool
 	qr               bool
 	logJSON          bool
+	// reconcileInterval: a reconciler pass this often; 0 off.
+	reconcileInterval time.Duration
 }
 
 func parseFlags(args []string, getenv func(string) string, out io.Writer) (options, error) {
@@ -57,8 +59,20 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 	fs.BoolVar(&o.dynamo, "dynamodb", getenv("ORDERS_TABLE") != "", "keep orders in DynamoDB (AWS's endpoint unless -dynamodb-endpoint) instead of memory")
 	fs.BoolVar(&o.qr, "qr", true, "print each issued voucher's QR code in the terminal")
 	fs.BoolVar(&o.logJSON, "log-json", false, "JSON request logs on stderr (default: text)")
+	interval := defaultReconcileInterval
+	if v := getenv(EnvReconcileInterval); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return o, fmt.Errorf("%w: %s must be a duration such as 1m, or 0 for off", errUsage, EnvReconcileInterval)
+		}
+		interval = d
+	}
+	fs.DurationVar(&o.reconcileInterval, "reconcile-interval", interval, "run a reconciler pass this often (0: off; POST /local/reconcile runs one now)")
 	if err := fs.Parse(args); err != nil {
 		return o, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if o.reconcileInterval < 0 {
+		return o, fmt.Errorf("%w: -reconcile-interval must not be negative", errUsage)
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))

@@ -41,6 +41,12 @@ type FundAuthDetailResult struct {
 	OperationType string `json:"operation_type"`
 	Status        string `json:"status"`
 	Amount        string `json:"amount"`
+	GmtTrans      string `json:"gmt_trans"`
+	// The order-level snapshot (§9.4), as a notice carries it.
+	TotalFreezeAmount   string `json:"total_freeze_amount"`
+	TotalUnfreezeAmount string `json:"total_unfreeze_amount"`
+	TotalPayAmount      string `json:"total_pay_amount"`
+	RestAmount          string `json:"rest_amount"`
 }
 
 // TradeQuery asks for a trade by out_trade_no (L8).

@@ -31,6 +31,8 @@ type Client struct {
 	clock      func() time.Time
 	// certs holds Alipay certificates downloaded after a rotation (§7.4).
 	certs certCache
+	// hook observes every call's outcome (metrics), so every method is covered.
+	hook func(method string, err error)
 }
 
 // ClientOption configures a Client.
@@ -75,6 +77,36 @@ func WithCertDownloadInterval(d time.Duration) ClientOption {
 			cl.certs.interval = d
 		}
 	}
+}
+
+// WithCallHook sets a function told the method and result of every Execute (nil error:
+// success; else one of Execute's three kinds, see OutcomeClass). It runs on the
+// caller's goroutine after the call and must not block.
+func WithCallHook(h func(method string, err error)) ClientOption {
+	return func(cl *Client) { cl.hook = h }
+}
+
+// Outcome classes of a gateway call (OutcomeClass).
+const (
+	ClassSuccess       = "success"
+	ClassBusinessError = "business_error"
+	ClassUnknown       = "unknown"
+	ClassNotSent       = "not_sent"
+)
+
+// OutcomeClass names the kind of Execute's result: success, business_error (a verified
+// refusal), unknown (ErrUnknownOutcome) or not_sent.
+func OutcomeClass(err error) string {
+	var be *BusinessError
+	switch {
+	case err == nil:
+		return ClassSuccess
+	case errors.As(err, &be):
+		return ClassBusinessError
+	case errors.Is(err, ErrUnknownOutcome):
+		return ClassUnknown
+	}
+	return ClassNotSent
 }
 
 // WithClock sets the clock used for request timestamps.
@@ -204,6 +236,14 @@ const (
 //
 // The caller must still match the identifiers in Reply.Node against its request.
 func (cl *Client) Execute(ctx context.Context, c *Credentials, method, bizContent string, opts CallOptions) (*Reply, error) {
+	r, err := cl.execute(ctx, c, method, bizContent, opts)
+	if cl.hook != nil {
+		cl.hook(method, err)
+	}
+	return r, err
+}
+
+func (cl *Client) execute(ctx context.Context, c *Credentials, method, bizContent string, opts CallOptions) (*Reply, error) {
 	raw, err := cl.gwSend(ctx, c, method, bizContent, opts)
 	if err != nil {
 		return nil, err

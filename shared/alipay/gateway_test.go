@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -543,5 +544,32 @@ func TestNewClientOptions(t *testing.T) {
 	}
 	if ep, err := gwEndpoint("https://h.example.com/gateway.do?x=1", "a=b"); err != nil || ep != "https://h.example.com/gateway.do?x=1&a=b" {
 		t.Fatalf("endpoint %q %v", ep, err)
+	}
+}
+
+func TestCallHookSeesEveryCallWithItsClass(t *testing.T) {
+	type seen struct{ method, class string }
+	var got []seen
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	cl := NewClient(srv.URL, WithCallHook(func(method string, err error) { got = append(got, seen{method, OutcomeClass(err)}) }))
+	c := testCredentials(t)
+	_, err := cl.Execute(t.Context(), c, MethodTradeQuery, `{"out_trade_no":"A1"}`, CallOptions{})
+	if !errors.Is(err, ErrUnknownOutcome) {
+		t.Fatalf("err %v", err)
+	}
+	_, err = NewClient("ftp://x", WithCallHook(func(method string, err error) { got = append(got, seen{method, OutcomeClass(err)}) })).
+		Execute(t.Context(), c, MethodVoucherCreate, `{}`, CallOptions{})
+	if err == nil {
+		t.Fatal("a bad gateway URL was sent")
+	}
+	want := []seen{{MethodTradeQuery, ClassUnknown}, {MethodVoucherCreate, ClassNotSent}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("hook saw %v, want %v", got, want)
+	}
+	if OutcomeClass(nil) != ClassSuccess || OutcomeClass(&BusinessError{Code: "40004"}) != ClassBusinessError {
+		t.Fatal("classes")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
 	"github.com/alipay-serverless/alipay-serverless/shared/domain"
+	"github.com/alipay-serverless/alipay-serverless/shared/metrics"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 )
 
@@ -506,18 +507,41 @@ func (s *Service) sync(ctx context.Context, creds *alipay.Credentials, o *orders
 		log.Error("sync: alipay's answer does not apply to the order", "trade_status", q.TradeStatus, "total_amount", q.TotalAmount, "error", err.Error())
 		return true, fmt.Errorf("apppay: sync: %w", err)
 	}
-	if res == orders.Applied && orders.PaidAfterClose(o, e.TradeStatus) {
-		logPaidAfterClose(ctx, o, e.TradeNo)
-	}
+	NotePaidAfterClose(ctx, o, e.TradeStatus, e.TradeNo, res)
 	log.Info("sync applied", "trade_status", q.TradeStatus, "result", string(res))
 	return true, nil
 }
 
-// logPaidAfterClose is the warning a payment after our unconfirmed close gets, with the
-// attribute paid_after_close=true that the metric and alarm count.
-func logPaidAfterClose(ctx context.Context, o *orders.AppPayOrder, tradeNo string) {
+// NotePaidAfterClose logs and counts a genuine payment applied to an order we had closed
+// without Alipay's word (before is the order as read before the apply; orders.
+// PaidAfterClose): recorded, never refused; the merchant refunds or fulfils it. The
+// notify service, the sync route and the reconciler all apply payments, so all call it.
+func NotePaidAfterClose(ctx context.Context, before *orders.AppPayOrder, status orders.TradeStatus, tradeNo string, res orders.ApplyResult) {
+	if res != orders.Applied || !orders.PaidAfterClose(before, status) {
+		return
+	}
 	domain.Logger(ctx).Warn("payment after the order was closed: recorded; refund or fulfil it",
-		"out_trade_no", o.OutTradeNo, "trade_no", tradeNo, "total_amount", o.TotalAmount.String(), "paid_after_close", true)
+		"out_trade_no", before.OutTradeNo, "trade_no", tradeNo, "closed_reason", string(before.ClosedReason),
+		"total_amount", before.TotalAmount.String(), "paid_after_close", true)
+	metrics.Count(metrics.PaidAfterClose, 1, nil)
+}
+
+// SyncOrder is Sync for the system (the reconciler): o as read, no owner check; known
+// is false when Alipay has no such trade yet (ACQ.TRADE_NOT_EXIST), after the updated
+// order otherwise.
+func (s *Service) SyncOrder(ctx context.Context, o *orders.AppPayOrder) (after *orders.AppPayOrder, known bool, err error) {
+	if s.gw == nil {
+		return nil, false, errNoGateway
+	}
+	creds, err := s.creds.Get(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: %w", credentials.ErrUnavailable, err)
+	}
+	if known, err = s.sync(ctx, creds, o); err != nil || !known {
+		return o, known, err
+	}
+	after, err = s.store.GetAppPayOrder(ctx, o.OutTradeNo)
+	return after, true, err
 }
 
 // queryEffect turns a trade.query answer into the effect a notification would have.

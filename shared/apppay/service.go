@@ -155,6 +155,7 @@ func (s *Service) CreateOrder(ctx context.Context, caller string, p *alipay.AppP
 		OrderStr:    orderStr,
 		CreatedAt:   now,
 		UpdatedAt:   now,
+		PayBy:       payDeadline(p, now),
 		ExpiresAt:   payDeadline(p, now).Add(keepAfterExpiry),
 	}
 	if a := p.AgreementSignParams; a != nil {

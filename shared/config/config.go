@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -24,6 +25,10 @@ const (
 	EnvCredentialsTTL   = "CREDENTIALS_TTL"
 	EnvAppPayPricing    = "APP_PAY_PRICING"
 	EnvAppPayTimeout    = "APP_PAY_TIMEOUT_EXPRESS"
+	// The reconciler's bounds (functions/reconcile, cmd/local).
+	EnvReconcileBatch       = "RECONCILE_BATCH"
+	EnvReconcileConcurrency = "RECONCILE_CONCURRENCY"
+	EnvReconcileMaxAttempts = "RECONCILE_MAX_ATTEMPTS"
 )
 
 // App-pay pricing modes (APP_PAY_PRICING): who sets an order's total_amount.
@@ -44,6 +49,10 @@ const (
 	// DefaultAppPayTimeoutExpress is the timeout_express of an app-pay order that sets
 	// no expiry (docs/design.md, configuration added).
 	DefaultAppPayTimeoutExpress = "30m"
+
+	DefaultReconcileBatch       = 200
+	DefaultReconcileConcurrency = 8
+	DefaultReconcileMaxAttempts = 12
 )
 
 // Config is everything a function reads from its environment.
@@ -61,6 +70,10 @@ type Config struct {
 	// AppPayTimeoutExpress is added to app-pay orders that set neither time_expire nor
 	// timeout_express (Alipay's format, 1m-15d).
 	AppPayTimeoutExpress string
+
+	ReconcileBatch       int // most items one pass examines
+	ReconcileConcurrency int // gateway calls in flight in one pass
+	ReconcileMaxAttempts int // failed attempts before an item is STUCK
 }
 
 var timeoutExpressPattern = regexp.MustCompile(`^[1-9][0-9]{0,4}[mhd]$`)
@@ -148,7 +161,33 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.CredentialsTTL, err = duration(getenv, EnvCredentialsTTL, DefaultCredentialsTTL); err != nil {
 		return c, err
 	}
+	bounds := []struct {
+		name     string
+		dst      *int
+		def, max int
+	}{
+		{EnvReconcileBatch, &c.ReconcileBatch, DefaultReconcileBatch, 10000},
+		{EnvReconcileConcurrency, &c.ReconcileConcurrency, DefaultReconcileConcurrency, 64},
+		{EnvReconcileMaxAttempts, &c.ReconcileMaxAttempts, DefaultReconcileMaxAttempts, 100},
+	}
+	for _, b := range bounds {
+		if *b.dst, err = positiveInt(getenv, b.name, b.def, b.max); err != nil {
+			return c, err
+		}
+	}
 	return c, nil
+}
+
+func positiveInt(getenv func(string) string, name string, def, limit int) (int, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 || n > limit {
+		return 0, fmt.Errorf("config: %s must be a whole number from 1 to %d", name, limit)
+	}
+	return n, nil
 }
 
 func duration(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {

@@ -17,7 +17,8 @@ func TestLoad(t *testing.T) {
 	}{
 		{name: "defaults_when_unset", env: map[string]string{}, check: func(t *testing.T, c Config) {
 			if c.GatewayURL != DefaultGatewayURL || c.GatewayTimeout != 10*time.Second || c.CredentialsTTL != 5*time.Minute ||
-				c.AppPayPricing != PricingClient || c.SignNotifyURL != "" || c.AppPayTimeoutExpress != "30m" {
+				c.AppPayPricing != PricingClient || c.SignNotifyURL != "" || c.AppPayTimeoutExpress != "30m" ||
+				c.ReconcileBatch != 200 || c.ReconcileConcurrency != 8 || c.ReconcileMaxAttempts != 12 {
 				t.Errorf("defaults not applied: %+v", c)
 			}
 		}},
@@ -26,13 +27,14 @@ func TestLoad(t *testing.T) {
 			EnvSellerID: "2088102000275795", EnvNotifyURL: "https://m.example.com/v1/notify/alipay",
 			EnvOrdersTable: "orders", EnvDynamoDBEndpoint: "http://127.0.0.1:8000", EnvCredentialsTTL: "1m",
 			EnvSignNotifyURL: "https://m.example.com/v1/notify/agreements", EnvAppPayPricing: "server",
-			EnvAppPayTimeout: "15d",
+			EnvAppPayTimeout:  "15d",
+			EnvReconcileBatch: "50", EnvReconcileConcurrency: "4", EnvReconcileMaxAttempts: "6",
 		}, check: func(t *testing.T, c Config) {
 			want := Config{SecretID: "alipay/prod", GatewayURL: "http://127.0.0.1:9/gateway.do", GatewayTimeout: 3 * time.Second,
 				SellerID: "2088102000275795", NotifyURL: "https://m.example.com/v1/notify/alipay", OrdersTable: "orders",
 				DynamoDBEndpoint: "http://127.0.0.1:8000", CredentialsTTL: time.Minute,
 				SignNotifyURL: "https://m.example.com/v1/notify/agreements", AppPayPricing: PricingServer,
-				AppPayTimeoutExpress: "15d"}
+				AppPayTimeoutExpress: "15d", ReconcileBatch: 50, ReconcileConcurrency: 4, ReconcileMaxAttempts: 6}
 			if c != want {
 				t.Errorf("got %+v want %+v", c, want)
 			}
@@ -68,6 +70,9 @@ func TestLoad(t *testing.T) {
 				t.Errorf("AppPayTimeoutExpress %q", c.AppPayTimeoutExpress)
 			}
 		}},
+		{name: "rejects_zero_reconcile_batch", env: map[string]string{EnvReconcileBatch: "0"}, wantErr: EnvReconcileBatch},
+		{name: "rejects_huge_reconcile_concurrency", env: map[string]string{EnvReconcileConcurrency: "1000"}, wantErr: EnvReconcileConcurrency},
+		{name: "rejects_non_numeric_max_attempts", env: map[string]string{EnvReconcileMaxAttempts: "many"}, wantErr: EnvReconcileMaxAttempts},
 		{name: "rejects_bad_dynamodb_endpoint", env: map[string]string{EnvDynamoDBEndpoint: "localhost"}, wantErr: EnvDynamoDBEndpoint},
 	}
 	for _, tt := range tests {

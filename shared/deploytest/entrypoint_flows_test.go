@@ -16,6 +16,8 @@ import (
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
+	"github.com/alipay-serverless/alipay-serverless/shared/internal/dynalitetest"
+	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 	"github.com/alipay-serverless/alipay-serverless/shared/sandbox"
 )
 
@@ -162,6 +164,35 @@ func TestBootstrapsEndToEnd(t *testing.T) {
 		t.Fatalf("tampered notification: %d %q", r.StatusCode, r.Body)
 	}
 
+	// The reconciler, invoked as the schedule invokes it, settles what the notify route
+	// never heard of: a voucher whose gateway reply was lost (UNKNOWN, due at once) and a
+	// paid app-pay order whose notification never came (due 5 minutes after create; its
+	// record is written 10 minutes old).
+	if r := invoke(t, voucherFn, apiEvent("POST", "/v1/preauth/vouchers",
+		`{"out_order_no":"LPA002","out_request_no":"LPA002R1","order_title":"押金 SIM_HTTP500","amount":"50.00","product_code":"PRE_AUTH"}`,
+		preauthClaims, false, "application/json")); r.StatusCode != 503 {
+		t.Fatalf("voucher with a lost reply: %d %s", r.StatusCode, r.Body)
+	}
+	seedPaidAppPayOrder(t, s, gw.URL, "LAP009")
+	reconcileFn := s.start(t, httpapi.FnReconcile, map[string]string{"ALIPAY_GATEWAY_URL": gw.URL + sandbox.GatewayPath})
+	raw, err := os.ReadFile(filepath.Join(moduleRoot(t), "events", "reconcile-scheduled.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, out := reconcileFn.call(t, raw)
+	var sum struct{ Examined, Resolved, Unchanged, Stuck, Errors int }
+	if err := json.Unmarshal(out, &sum); status != 200 || err != nil || sum.Examined != 2 || sum.Resolved != 2 {
+		t.Fatalf("reconcile: %d %s", status, out)
+	}
+	got = invoke(t, voucherFn, apiEvent("GET", "/v1/preauth/orders/LPA002", "", preauthClaims, false, ""))
+	if !strings.Contains(got.Body, `"status":"CODE_ISSUED"`) {
+		t.Fatalf("voucher after the pass: %s", got.Body)
+	}
+	got = invoke(t, appFn, apiEvent("GET", "/v1/app-pay/orders/LAP009", "", map[string]string{"sub": "app-user"}, false, ""))
+	if !strings.Contains(got.Body, `"status":"TRADE_SUCCESS"`) {
+		t.Fatalf("app-pay order after the pass: %s", got.Body)
+	}
+
 	// What each binary did to the table is what the template grants, no more, no less.
 	for fn, want := range tableActions {
 		if got := s.used(fn); !slices.Equal(got, want) {
@@ -254,4 +285,33 @@ func TestSampleEventsRunThroughTheBootstraps(t *testing.T) {
 			t.Errorf("no sample event for %s %s", r.Method, r.Path)
 		}
 	}
+}
+
+// seedPaidAppPayOrder stores an app-pay order for app-user created 10 minutes ago (so
+// it is due) and pays its order string at the simulator, dropping the notification.
+func seedPaidAppPayOrder(t *testing.T, s *stack, simURL, outTradeNo string) {
+	t.Helper()
+	key, err := alipay.ParsePrivateKey([]byte(testKey(t, "keys/app_private_pkcs1.pem")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := &alipay.Credentials{AppID: "2021000000000001", PrivateKey: key}
+	p := &alipay.AppPayParams{OutTradeNo: outTradeNo, TotalAmount: 500, Subject: "Reconciled", ProductCode: "QUICK_MSECURITY_PAY"}
+	biz, err := p.BizContent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	orderStr, err := alipay.OrderString(creds, biz, alipay.OrderStringOptions{NotifyURL: "http://127.0.0.1:1/v1/notify/alipay"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := time.Now().Add(-10 * time.Minute)
+	store := orders.NewDynamoStore(dynalitetest.NewClient(t, s.db.Endpoint()), s.table)
+	if res, _, err := store.CreateAppPayOrder(t.Context(), &orders.AppPayOrder{OutTradeNo: outTradeNo, Owner: "app-user",
+		ParamsHash: p.CanonicalHash(), TotalAmount: 500, Subject: p.Subject, ProductCode: p.ProductCode, OrderStr: orderStr,
+		CreatedAt: created, PayBy: created.Add(time.Hour)}); err != nil || res != orders.Created {
+		t.Fatalf("seed %s: %v %v", outTradeNo, res, err)
+	}
+	pay, _ := json.Marshal(map[string]string{"order_str": orderStr})
+	postJSON(t, simURL+"/sandbox/orders/pay", string(pay))
 }

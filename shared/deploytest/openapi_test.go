@@ -1015,7 +1015,7 @@ func TestOpenAPIEnumsEqualTheCodeConstants(t *testing.T) {
 		{"fund_operation_type", schema("FundOperation", "properties", "operation_type", "enum"),
 			oaStrings(orders.OperationFreeze, orders.OperationUnfreeze, orders.OperationPay)},
 		{"voucher_request_state", schema("VoucherRequest", "properties", "state", "enum"),
-			oaStrings(orders.RequestInProgress, orders.RequestIssued, orders.RequestBusinessError, orders.RequestUnknown)},
+			oaStrings(orders.RequestInProgress, orders.RequestIssued, orders.RequestBusinessError, orders.RequestUnknown, orders.RequestNotCreated)},
 		{"voucher_reply_status", schema("VoucherReply", "properties", "status", "enum"), []string{preauth.StatusCodeIssued}},
 		{"app_pay_reply_status", schema("AppPayReply", "properties", "status", "enum"), oaStrings(orders.TradeCreated)},
 		{"refund_reply_status", schema("RefundReply", "properties", "status", "enum"), oaStrings(apppay.RefundSucceeded, apppay.RefundPending)},

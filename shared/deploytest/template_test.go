@@ -5,6 +5,7 @@
 package deploytest
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,6 +19,7 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/config"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
 	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
+	"github.com/alipay-serverless/alipay-serverless/shared/metrics"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 	"github.com/alipay-serverless/alipay-serverless/tools/samvalidate"
 )
@@ -28,6 +30,7 @@ var logicalIDs = map[string]string{
 	httpapi.FnAppPaySign:    "AppPaySignFunction",
 	httpapi.FnNotify:        "NotifyFunction",
 	httpapi.FnSettle:        "SettleFunction",
+	httpapi.FnReconcile:     "ReconcileFunction",
 }
 
 // tableActions is what each function is granted on the orders table. TestBootstrapsEndToEnd
@@ -38,6 +41,8 @@ var tableActions = map[string][]string{
 	httpapi.FnAppPaySign:    {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 	httpapi.FnNotify:        {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 	httpapi.FnSettle:        {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+	// Query on the due index only (TestTemplateIAMIsLeastPrivilege checks the resource).
+	httpapi.FnReconcile: {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
 }
 
 // envRead is every variable each function's code reads (config.Load and the credentials
@@ -48,6 +53,8 @@ var envRead = map[string][]string{
 		config.EnvSignNotifyURL, config.EnvAppPayPricing, config.EnvAppPayTimeout, config.EnvGatewayTimeout},
 	httpapi.FnSettle: {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvGatewayTimeout},
 	httpapi.FnNotify: {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvSellerID},
+	httpapi.FnReconcile: {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvGatewayTimeout,
+		config.EnvReconcileBatch, config.EnvReconcileConcurrency, config.EnvReconcileMaxAttempts},
 }
 
 type node = map[string]any
@@ -103,6 +110,10 @@ func TestTemplateRoutesEqualTheRouteTable(t *testing.T) {
 	for fn, id := range logicalIDs {
 		events, _ := get(tpl, "Resources", id, "Properties", "Events").(node)
 		for name, ev := range events {
+			if fn == httpapi.FnReconcile {
+				// No route: one EventBridge Scheduler schedule (TestTemplateReconcileSchedule).
+				continue
+			}
 			if get(ev, "Type") != "HttpApi" {
 				t.Errorf("%s.%s: event type %v", id, name, get(ev, "Type"))
 				continue
@@ -187,14 +198,29 @@ func TestTemplateTableMatchesTheStore(t *testing.T) {
 	if keys["HASH"] != orders.PartitionKey || keys["RANGE"] != orders.SortKey {
 		t.Errorf("key schema %v, store uses %s/%s", keys, orders.PartitionKey, orders.SortKey)
 	}
+	wantTypes := map[string]string{orders.PartitionKey: orders.KeyType, orders.SortKey: orders.KeyType,
+		orders.DuePartitionAttr: orders.KeyType, orders.DueSortAttr: orders.DueSortType}
+	gotTypes := map[string]string{}
 	for _, a := range get(p, "AttributeDefinitions").([]any) {
-		if get(a, "AttributeType") != orders.KeyType {
-			t.Errorf("attribute %v type %v", get(a, "AttributeName"), get(a, "AttributeType"))
-		}
+		gotTypes[get(a, "AttributeName").(string)], _ = get(a, "AttributeType").(string)
+	}
+	if !maps.Equal(gotTypes, wantTypes) {
+		t.Errorf("attribute definitions %v, store uses %v", gotTypes, wantTypes)
 	}
 	gsis, _ := get(p, "GlobalSecondaryIndexes").([]any)
 	if len(gsis) != orders.GlobalSecondaryIndexCount {
 		t.Errorf("%d GSIs, store uses %d", len(gsis), orders.GlobalSecondaryIndexCount)
+	}
+	for _, g := range gsis {
+		keys := map[string]string{}
+		for _, k := range get(g, "KeySchema").([]any) {
+			keys[get(k, "KeyType").(string)] = get(k, "AttributeName").(string)
+		}
+		if get(g, "IndexName") != orders.DueIndexName || keys["HASH"] != orders.DuePartitionAttr || keys["RANGE"] != orders.DueSortAttr ||
+			get(g, "Projection", "ProjectionType") != orders.DueProjection {
+			t.Errorf("GSI %v %v %v, store queries %s (%s, %s) %s", get(g, "IndexName"), keys, get(g, "Projection", "ProjectionType"),
+				orders.DueIndexName, orders.DuePartitionAttr, orders.DueSortAttr, orders.DueProjection)
+		}
 	}
 	if get(p, "TimeToLiveSpecification", "AttributeName") != orders.TTLAttribute || get(p, "TimeToLiveSpecification", "Enabled") != true {
 		t.Errorf("TTL must be enabled on %s", orders.TTLAttribute)
@@ -208,7 +234,7 @@ func TestTemplateIAMIsLeastPrivilege(t *testing.T) {
 	tpl := loadTemplate(t)
 	resources := get(tpl, "Resources").(node)
 	roles := map[string]string{httpapi.FnCreateVoucher: "CreateVoucherRole", httpapi.FnAppPaySign: "AppPaySignRole", httpapi.FnNotify: "NotifyRole",
-		httpapi.FnSettle: "SettleRole"}
+		httpapi.FnSettle: "SettleRole", httpapi.FnReconcile: "ReconcileRole"}
 	var statements []any
 	for name, r := range resources {
 		switch get(r, "Type") {
@@ -247,7 +273,16 @@ func TestTemplateIAMIsLeastPrivilege(t *testing.T) {
 				for _, a := range strs(get(s, "Action")) {
 					if strings.HasPrefix(a, "dynamodb:") {
 						got = append(got, a)
-						if res := strs(get(s, "Resource")); !slices.Equal(res, []string{"OrdersTable.Arn"}) {
+						res := strs(get(s, "Resource"))
+						if a == "dynamodb:Query" {
+							// The due index only, never the table.
+							// (yaml drops the !Sub tag: the string is what Fn::Sub expands.)
+							if !slices.Equal(res, []string{"${OrdersTable.Arn}/index/" + orders.DueIndexName}) {
+								t.Errorf("%s: Query on %v, want the %s index only", role, res, orders.DueIndexName)
+							}
+							continue
+						}
+						if !slices.Equal(res, []string{"OrdersTable.Arn"}) {
 							t.Errorf("%s: %s on %v, want the orders table only", role, a, res)
 						}
 					}
@@ -390,4 +425,139 @@ func TestSamconfigParametersMatchTheTemplate(t *testing.T) {
 	if !seen["default"] || !seen["alipay-sandbox"] {
 		t.Errorf("environments with parameter_overrides: %v", seen)
 	}
+}
+
+// TestTemplateReconcileSchedule: the reconciler runs on an EventBridge Scheduler
+// schedule from the ReconcileSchedule parameter (default every 5 minutes), with a retry
+// policy and a dead-letter queue for invocations that still fail, and has no route.
+func TestTemplateReconcileSchedule(t *testing.T) {
+	tpl := loadTemplate(t)
+	if d := get(tpl, "Parameters", "ReconcileSchedule", "Default"); d != "rate(5 minutes)" {
+		t.Errorf("ReconcileSchedule default %v", d)
+	}
+	events, _ := get(tpl, "Resources", "ReconcileFunction", "Properties", "Events").(node)
+	if len(events) != 1 {
+		t.Fatalf("ReconcileFunction events %v, want one schedule", events)
+	}
+	for name, ev := range events {
+		p := get(ev, "Properties")
+		switch {
+		case get(ev, "Type") != "ScheduleV2":
+			t.Errorf("%s: type %v, want ScheduleV2", name, get(ev, "Type"))
+		case get(p, "ScheduleExpression") != "ReconcileSchedule":
+			t.Errorf("%s: schedule %v, want the ReconcileSchedule parameter", name, get(p, "ScheduleExpression"))
+		case get(p, "RetryPolicy", "MaximumRetryAttempts") == nil:
+			t.Errorf("%s: no retry policy", name)
+		case get(p, "DeadLetterConfig", "Arn") != "ReconcileDeadLetterQueue.Arn":
+			t.Errorf("%s: dead-letter %v", name, get(p, "DeadLetterConfig"))
+		}
+	}
+	if get(tpl, "Resources", "ReconcileDeadLetterQueue", "Type") != "AWS::SQS::Queue" {
+		t.Error("no ReconcileDeadLetterQueue")
+	}
+}
+
+// TestAlarmsNameMetricsTheCodeEmits: every alarm on our namespace names a metric of the
+// catalog (shared/metrics) with exactly one of its dimension sets, and that metric is
+// emitted by code outside the catalog; every alarm has the AlarmTopicArn actions.
+func TestAlarmsNameMetricsTheCodeEmits(t *testing.T) {
+	tpl := loadTemplate(t)
+	byName := map[string]metrics.Def{}
+	for _, d := range metrics.Catalog {
+		byName[d.Name] = d
+	}
+	emitted := emittedMetrics(t)
+	var ours int
+	for id, r := range get(tpl, "Resources").(node) {
+		if get(r, "Type") != "AWS::CloudWatch::Alarm" {
+			continue
+		}
+		p := get(r, "Properties")
+		if get(p, "AlarmActions") == nil || get(p, "OKActions") == nil {
+			t.Errorf("%s has no AlarmTopicArn actions", id)
+		}
+		if get(p, "Namespace") != metrics.Namespace {
+			continue
+		}
+		ours++
+		name, _ := get(p, "MetricName").(string)
+		def, ok := byName[name]
+		if !ok {
+			t.Errorf("%s: metric %q is not in the catalog", id, name)
+			continue
+		}
+		var dims []string
+		for _, d := range asList(get(p, "Dimensions")) {
+			dims = append(dims, get(d, "Name").(string))
+		}
+		sort.Strings(dims)
+		match := false
+		for _, set := range def.Dimensions {
+			s := slices.Clone(set)
+			sort.Strings(s)
+			match = match || slices.Equal(s, dims) || (len(s) == 0 && len(dims) == 0)
+		}
+		if !match {
+			t.Errorf("%s: dimensions %v are none of %s's sets %v", id, dims, name, def.Dimensions)
+		}
+		if !emitted[name] {
+			t.Errorf("%s: no code emits %s", id, name)
+		}
+	}
+	for _, want := range []string{"ForgedNotifications", "ReconcileStuck", "GatewayCalls", "ReconcileErrors", "PaidAfterClose"} {
+		found := false
+		for _, r := range get(tpl, "Resources").(node) {
+			found = found || (get(r, "Type") == "AWS::CloudWatch::Alarm" && get(r, "Properties", "MetricName") == want)
+		}
+		if !found {
+			t.Errorf("no alarm on %s", want)
+		}
+	}
+	if ours == 0 {
+		t.Fatal("no alarm on the code's metrics")
+	}
+}
+
+// emittedMetrics finds the catalog metrics the code counts: a metrics.Count (or
+// Emitter.Count) naming metrics.<Var> in a non-test Go file outside shared/metrics.
+func emittedMetrics(t *testing.T) map[string]bool {
+	t.Helper()
+	vars := map[string]string{}
+	re := regexp.MustCompile(`\.Count\(metrics\.([A-Z][A-Za-z]+)`)
+	root := moduleRoot(t)
+	for _, dir := range []string{"shared", "functions", "cmd"} {
+		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") ||
+				strings.Contains(path, filepath.Join("shared", "metrics")) {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+				vars[m[1]] = path
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	defs := map[string]metrics.Def{
+		"Notifications": metrics.Notifications, "NotificationsRejected": metrics.NotificationsRejected,
+		"ForgedNotifications": metrics.ForgedNotifications, "GatewayCalls": metrics.GatewayCalls,
+		"OperationsUnknown": metrics.OperationsUnknown, "ReconcileResolved": metrics.ReconcileResolved,
+		"ReconcileStuck": metrics.ReconcileStuck, "ReconcileErrors": metrics.ReconcileErrors, "PaidAfterClose": metrics.PaidAfterClose,
+	}
+	if len(defs) != len(metrics.Catalog) {
+		t.Fatalf("the test knows %d catalog variables, the catalog has %d", len(defs), len(metrics.Catalog))
+	}
+	out := map[string]bool{}
+	for v := range vars {
+		if d, ok := defs[v]; ok {
+			out[d.Name] = true
+		}
+	}
+	return out
 }

@@ -16,6 +16,8 @@ const (
 	// FnSettle serves every money-moving back-office route (scope settle); the
 	// mobile-facing apppaysign holds no refund path.
 	FnSettle = "settle"
+	// FnReconcile is the scheduled reconciler; no route reaches it.
+	FnReconcile = "reconcile"
 )
 
 // JWT scopes.

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
+	"github.com/alipay-serverless/alipay-serverless/shared/apppay"
 	"github.com/alipay-serverless/alipay-serverless/shared/domain"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 )
@@ -84,11 +85,8 @@ func (s *Service) trade(ctx context.Context, creds *alipay.Credentials, n *alipa
 		e.RefundFee = t.RefundFee
 	}
 	res, err := s.store.ApplyTrade(ctx, e)
-	if err == nil && res == orders.Applied && orders.PaidAfterClose(ord, e.TradeStatus) {
-		// Recorded, never refused: the merchant refunds or fulfils it (docs/design.md).
-		domain.Logger(ctx).Warn("payment after the order was closed: recorded; refund or fulfil it",
-			"out_trade_no", bounded(t.OutTradeNo), "trade_no", bounded(t.TradeNo),
-			"total_amount", t.TotalAmount.String(), "paid_after_close", true)
+	if err == nil {
+		apppay.NotePaidAfterClose(ctx, ord, e.TradeStatus, e.TradeNo, res)
 	}
 	o.apply(res, err)
 }

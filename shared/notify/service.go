@@ -10,10 +10,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/domain"
+	"github.com/alipay-serverless/alipay-serverless/shared/metrics"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 )
 
@@ -369,7 +371,63 @@ func (s *Service) finish(ctx context.Context, o *outcome) error {
 		level = slog.LevelWarn
 	}
 	domain.Logger(ctx).LogAttrs(ctx, level, "notification", attrs...)
+	o.count()
 	return refusal
+}
+
+// Rejection reasons of the NotificationsRejected metric.
+const (
+	reasonSignature   = "signature"
+	reasonForgery     = "forgery"
+	reasonUnsigned    = "unsigned"
+	reasonMalformed   = "malformed"
+	reasonUnknownType = "unknown_type"
+	reasonMismatch    = "mismatch"
+	reasonUnavailable = "unavailable"
+	reasonNotForm     = "not_form"
+	reasonTooLarge    = "too_large"
+)
+
+// count emits the notification's metrics: its outcome, and for a refusal its reason;
+// a signature that does not verify and a verified signature put to another use are
+// forgeries (alarmed).
+func (o *outcome) count() {
+	if o.refusal == nil && o.acked {
+		metrics.Count(metrics.Notifications, 1, map[string]string{"Outcome": strings.ToLower(string(o.result))})
+		return
+	}
+	metrics.Count(metrics.Notifications, 1, map[string]string{"Outcome": "rejected"})
+	reason := o.rejectReason()
+	metrics.Count(metrics.NotificationsRejected, 1, map[string]string{"Reason": reason})
+	if reason == reasonSignature || reason == reasonForgery {
+		metrics.Count(metrics.ForgedNotifications, 1, nil)
+	}
+}
+
+func (o *outcome) rejectReason() string {
+	switch {
+	case o.forgery:
+		return reasonForgery
+	case errors.Is(o.refusal, ErrNotForm):
+		return reasonNotForm
+	case errors.Is(o.refusal, ErrTooLarge):
+		return reasonTooLarge
+	case errors.Is(o.refusal, ErrUnavailable):
+		return reasonUnavailable
+	case errors.Is(o.refusal, ErrMismatch):
+		return reasonMismatch
+	case errors.Is(o.refusal, ErrRejected):
+		switch o.reason {
+		case "signature does not verify", "alipay_cert_sn is not an Alipay certificate":
+			return reasonSignature
+		case "unsigned or not RSA2":
+			return reasonUnsigned
+		case "unknown notification type":
+			return reasonUnknownType
+		}
+		return reasonMalformed
+	}
+	return reasonMalformed
 }
 
 // orderRef names the order a notice is about, by kind.

@@ -77,11 +77,21 @@ func CreateTable(ctx context.Context, client TableAPI, name string) error {
 		AttributeDefinitions: []types.AttributeDefinition{
 			{AttributeName: aws.String(PartitionKey), AttributeType: types.ScalarAttributeType(KeyType)},
 			{AttributeName: aws.String(SortKey), AttributeType: types.ScalarAttributeType(KeyType)},
+			{AttributeName: aws.String(DuePartitionAttr), AttributeType: types.ScalarAttributeType(KeyType)},
+			{AttributeName: aws.String(DueSortAttr), AttributeType: types.ScalarAttributeType(DueSortType)},
 		},
 		KeySchema: []types.KeySchemaElement{
 			{AttributeName: aws.String(PartitionKey), KeyType: types.KeyTypeHash},
 			{AttributeName: aws.String(SortKey), KeyType: types.KeyTypeRange},
 		},
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
+			IndexName: aws.String(DueIndexName),
+			KeySchema: []types.KeySchemaElement{
+				{AttributeName: aws.String(DuePartitionAttr), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(DueSortAttr), KeyType: types.KeyTypeRange},
+			},
+			Projection: &types.Projection{ProjectionType: types.ProjectionType(DueProjection)},
+		}},
 		BillingMode: types.BillingMode(BillingMode),
 	})
 	var inUse *types.ResourceInUseException
@@ -98,6 +108,9 @@ func CreateTable(ctx context.Context, client TableAPI, name string) error {
 		if !hasKeys(t.KeySchema) {
 			return fmt.Errorf("orders: table %s exists with another key schema (want %s/%s)", name, PartitionKey, SortKey)
 		}
+		if !hasDueIndex(t.GlobalSecondaryIndexes) {
+			return fmt.Errorf("orders: table %s exists without the %s index", name, DueIndexName)
+		}
 		if t.TableStatus == types.TableStatusActive {
 			return nil
 		}
@@ -108,6 +121,15 @@ func CreateTable(ctx context.Context, client TableAPI, name string) error {
 		}
 	}
 	return fmt.Errorf("orders: table %s not active after 30s", name)
+}
+
+func hasDueIndex(gsis []types.GlobalSecondaryIndexDescription) bool {
+	for _, g := range gsis {
+		if aws.ToString(g.IndexName) == DueIndexName {
+			return true
+		}
+	}
+	return false
 }
 
 func hasKeys(ks []types.KeySchemaElement) bool {
@@ -154,6 +176,8 @@ type appPayItem struct {
 	SignScene           string               `dynamodbav:"sign_scene,omitempty"`
 	NotifyIDs           []string             `dynamodbav:"notify_ids,omitempty"`
 	Ops                 map[string]opRecItem `dynamodbav:"ops,omitempty"`
+	PayBy               string               `dynamodbav:"pay_by,omitempty"`
+	dueAttrs
 }
 
 type externalRefundItem struct {
@@ -214,6 +238,7 @@ type preAuthItem struct {
 	ExpiresAt     int64                  `dynamodbav:"expires_at,omitempty"`
 	NotifyIDs     []string               `dynamodbav:"notify_ids,omitempty"`
 	Ops           map[string]opRecItem   `dynamodbav:"ops,omitempty"`
+	dueAttrs
 }
 
 type requestItem struct {
@@ -229,6 +254,9 @@ type requestItem struct {
 	SubMsg      string `dynamodbav:"sub_msg,omitempty"`
 	CreatedAt   string `dynamodbav:"created_at"`
 	UpdatedAt   string `dynamodbav:"updated_at"`
+	BizContent  string `dynamodbav:"biz_content,omitempty"`
+	NotifyURL   string `dynamodbav:"notify_url,omitempty"`
+	PayBy       string `dynamodbav:"pay_by,omitempty"`
 }
 
 type opItem struct {
@@ -293,6 +321,8 @@ func encodeAppPay(o *AppPayOrder) (map[string]types.AttributeValue, error) {
 		CreatedAt: fmtTime(o.CreatedAt), UpdatedAt: fmtTime(o.UpdatedAt), ExpiresAt: fmtExpiry(o.ExpiresAt),
 		ExternalAgreementNo: o.ExternalAgreementNo, PersonalProductCode: o.PersonalProductCode, SignScene: o.SignScene,
 		NotifyIDs: o.NotifyIDs, Ops: encodeOps(o.Ops),
+		PayBy:    fmtTime(o.PayBy),
+		dueAttrs: encodeRecon(o.Recon),
 	})
 }
 
@@ -315,6 +345,8 @@ func decodeAppPay(m map[string]types.AttributeValue) (*AppPayOrder, error) {
 		ExpiresAt:           expiry(it.ExpiresAt),
 		ExternalAgreementNo: it.ExternalAgreementNo, PersonalProductCode: it.PersonalProductCode, SignScene: it.SignScene,
 		NotifyIDs: it.NotifyIDs, Ops: decodeOps(&d, it.Ops), version: it.Version,
+		PayBy: d.time("pay_by", it.PayBy),
+		Recon: decodeRecon(&d, it.dueAttrs),
 	}
 	if d.err != nil {
 		return nil, corrupt("out_trade_no "+it.OutTradeNo, d.err)
@@ -380,6 +412,7 @@ func encodePreAuth(o *PreAuthOrder) (map[string]types.AttributeValue, error) {
 		LatestRequest: o.LatestRequest,
 		CreatedAt:     fmtTime(o.CreatedAt), UpdatedAt: fmtTime(o.UpdatedAt), ExpiresAt: fmtExpiry(o.ExpiresAt),
 		NotifyIDs: o.NotifyIDs, Ops: encodeOps(o.Ops),
+		dueAttrs: encodeRecon(o.Recon),
 	}
 	if len(o.Requests) > 0 {
 		it.Requests = make(map[string]requestItem, len(o.Requests))
@@ -389,6 +422,7 @@ func encodePreAuth(o *PreAuthOrder) (map[string]types.AttributeValue, error) {
 				CodeType: r.CodeType, CodeValue: r.CodeValue, CodeURL: r.CodeURL,
 				Code: r.Code, SubCode: r.SubCode, SubMsg: r.SubMsg,
 				CreatedAt: fmtTime(r.CreatedAt), UpdatedAt: fmtTime(r.UpdatedAt),
+				BizContent: r.BizContent, NotifyURL: r.NotifyURL, PayBy: fmtTime(r.PayBy),
 			}
 		}
 	}
@@ -417,6 +451,7 @@ func decodePreAuth(m map[string]types.AttributeValue) (*PreAuthOrder, error) {
 		LatestRequest: it.LatestRequest,
 		CreatedAt:     d.time("created_at", it.CreatedAt), UpdatedAt: d.time("updated_at", it.UpdatedAt),
 		ExpiresAt: expiry(it.ExpiresAt), NotifyIDs: it.NotifyIDs, Ops: decodeOps(&d, it.Ops), version: it.Version,
+		Recon: decodeRecon(&d, it.dueAttrs),
 	}
 	if len(it.Requests) > 0 {
 		o.Requests = make(map[string]VoucherRequest, len(it.Requests))
@@ -427,6 +462,7 @@ func decodePreAuth(m map[string]types.AttributeValue) (*PreAuthOrder, error) {
 				CodeType:   r.CodeType, CodeValue: r.CodeValue, CodeURL: r.CodeURL,
 				Code: r.Code, SubCode: r.SubCode, SubMsg: r.SubMsg,
 				CreatedAt: d.time("created_at", r.CreatedAt), UpdatedAt: d.time("updated_at", r.UpdatedAt),
+				BizContent: r.BizContent, NotifyURL: r.NotifyURL, PayBy: d.time("pay_by", r.PayBy),
 			}
 		}
 	}
@@ -580,6 +616,7 @@ func (s *DynamoStore) CreateAppPayOrder(ctx context.Context, in *AppPayOrder) (C
 			return Conflict, nil, nil
 		}
 	}
+	refreshDue(o)
 	outcome := Created
 	err = s.retry(ctx, "create app-pay order", func() (bool, error) {
 		item, err := encodeAppPay(o)
@@ -896,6 +933,9 @@ func (a *Agreement) versionRef() *int64    { return &a.version }
 // failed (someone else wrote first).
 func writeRecord[T record](ctx context.Context, s *DynamoStore, cur, next T, isNew bool,
 	encode func(T) (map[string]types.AttributeValue, error), notifyID string) (bool, error) {
+	if h, ok := any(next).(dueHolder); ok {
+		refreshDue(h)
+	}
 	if isNew {
 		*next.versionRef() = 1
 		item, err := encode(next)

@@ -106,6 +106,7 @@ func newAppPayOrder(in *AppPayOrder) (*AppPayOrder, *Agreement, error) {
 		Status:              TradeCreated,
 		OrderStr:            in.OrderStr,
 		CreatedAt:           normTime(in.CreatedAt),
+		PayBy:               normTime(in.PayBy),
 		UpdatedAt:           normTime(in.CreatedAt),
 		ExpiresAt:           normExpiry(in.ExpiresAt),
 		ExternalAgreementNo: in.ExternalAgreementNo,
@@ -494,7 +495,13 @@ func beginVoucher(o *PreAuthOrder, b VoucherBegin, token string) (*PreAuthOrder,
 		LeaseUntil:   lease,
 		CreatedAt:    now,
 		UpdatedAt:    now,
+		BizContent:   b.BizContent,
+		NotifyURL:    b.NotifyURL,
+		PayBy:        normTime(b.PayBy),
 		token:        token,
+	}
+	if req.PayBy.IsZero() {
+		req.PayBy = now.Add(DefaultVoucherPayTimeout)
 	}
 	acquired := VoucherBeginResult{Outcome: VoucherAcquired, Token: token, LeaseUntil: lease}
 	if o == nil {
@@ -538,6 +545,13 @@ func beginVoucher(o *PreAuthOrder, b VoucherBegin, token string) (*PreAuthOrder,
 		}
 		// An expired lease or an unknown outcome: the same out_request_no may be sent again.
 		req.CreatedAt = cur.CreatedAt
+		// The same request again: Alipay keeps the voucher's original deadline.
+		if !cur.PayBy.IsZero() {
+			req.PayBy = cur.PayBy
+		}
+		if req.BizContent == "" {
+			req.BizContent, req.NotifyURL = cur.BizContent, cur.NotifyURL
+		}
 	}
 	switch o.Status {
 	case PreAuthAuthorized, PreAuthFinished:

@@ -129,6 +129,9 @@ const (
 	RequestIssued        RequestState = "ISSUED"         // the voucher reply is stored for replays
 	RequestBusinessError RequestState = "BUSINESS_ERROR" // a verified business error, replayed as such
 	RequestUnknown       RequestState = "UNKNOWN"        // gateway outcome unknown; a retry may take the lease again
+	// RequestNotCreated: the outcome was unknown and Alipay's detail query says the
+	// voucher does not exist; an identical retry sends it again.
+	RequestNotCreated RequestState = "NOT_CREATED"
 )
 
 // opState is the voucher request's state in the operation model (operation.go): the

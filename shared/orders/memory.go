@@ -57,6 +57,7 @@ func (s *MemoryStore) CreateAppPayOrder(ctx context.Context, in *AppPayOrder) (C
 		}
 		s.agreements[a.ExternalAgreementNo] = a
 	}
+	refreshDue(o)
 	s.appPay[o.OutTradeNo] = o
 	return Created, o.clone().withAgreement(a), nil
 }
@@ -105,6 +106,7 @@ func (s *MemoryStore) BeginVoucher(ctx context.Context, b VoucherBegin) (Voucher
 		return VoucherBeginResult{}, err
 	}
 	if next != nil {
+		refreshDue(next)
 		s.preAuth[b.OutOrderNo] = next
 	}
 	return res, nil
@@ -129,6 +131,7 @@ func (s *MemoryStore) CompleteVoucher(ctx context.Context, outOrderNo, outReques
 		return err
 	}
 	if changed {
+		refreshDue(next)
 		s.preAuth[outOrderNo] = next
 	}
 	return nil
@@ -173,6 +176,7 @@ func (s *MemoryStore) ApplyTrade(ctx context.Context, e TradeEffect) (ApplyResul
 		s.tradeNos[e.TradeNo] = e.OutTradeNo
 	}
 	if res == Applied {
+		refreshDue(next)
 		s.appPay[e.OutTradeNo] = next
 	}
 	return res, nil
@@ -197,6 +201,7 @@ func (s *MemoryStore) ApplyFundAuth(ctx context.Context, e FundAuthEffect) (Appl
 		return "", err
 	}
 	if res == Applied {
+		refreshDue(next)
 		s.preAuth[e.OutOrderNo] = next
 	}
 	return res, nil

@@ -18,12 +18,12 @@ func (s *MemoryStore) memParent(r OpRef) (opHolder, func(), error) {
 	case ParentPreAuth:
 		if o, ok := s.preAuth[r.OrderNo]; ok {
 			c := o.clone()
-			return c, func() { s.preAuth[r.OrderNo] = c }, nil
+			return c, func() { refreshDue(c); s.preAuth[r.OrderNo] = c }, nil
 		}
 	case ParentAppPay:
 		if o, ok := s.appPay[r.OrderNo]; ok {
 			c := o.clone()
-			return c, func() { s.appPay[r.OrderNo] = c }, nil
+			return c, func() { refreshDue(c); s.appPay[r.OrderNo] = c }, nil
 		}
 	}
 	return nil, nil, fmt.Errorf("%w: %s order %s", ErrNotFound, r.Parent, r.OrderNo)

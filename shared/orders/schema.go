@@ -1,7 +1,8 @@
 package orders
 
 // Table layout, declared once so template.yaml can be checked against it. One table,
-// on-demand, string keys pk/sk; every lookup is by key, so there is no secondary index.
+// on-demand, string keys pk/sk; every lookup is by key, except the reconciler's, which
+// reads the sparse due index.
 const (
 	PartitionKey = "pk"
 	SortKey      = "sk"
@@ -9,8 +10,19 @@ const (
 	// TTLAttribute holds epoch seconds on items that may expire (abandoned unpaid orders).
 	TTLAttribute = "expires_at"
 	BillingMode  = "PAY_PER_REQUEST"
-	// GlobalSecondaryIndexCount: owner checks read the order by key, no index needed.
-	GlobalSecondaryIndexCount = 0
+	// GlobalSecondaryIndexCount: the due index only; owner checks read by key.
+	GlobalSecondaryIndexCount = 1
+
+	// DueIndexName is the sparse index of due work (due.go): only items with unsettled
+	// work carry DuePartitionAttr (always DuePartition) and DueSortAttr (epoch ms of the
+	// time they are next due). Keys-only projection: a pass reads the item itself with
+	// its claim.
+	DueIndexName     = "due"
+	DuePartitionAttr = "due_pk"
+	DueSortAttr      = "due_at"
+	DueSortType      = "N"
+	DuePartition     = "DUE"
+	DueProjection    = "KEYS_ONLY"
 )
 
 // Item keys: pk = kind + "#" + Alipay key, sk = kind.

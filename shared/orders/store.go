@@ -54,6 +54,27 @@ type Store interface {
 	ApplyFundAuth(ctx context.Context, e FundAuthEffect) (ApplyResult, error)
 	// ApplyAgreement applies a verified dut_user_sign / dut_user_unsign notice.
 	ApplyAgreement(ctx context.Context, e AgreementEffect) (ApplyResult, error)
+
+	// MarkVoucherNotCreated records that Alipay does not know a voucher request whose
+	// outcome was unknown (detail query: not found): NOT_CREATED, sent again by an
+	// identical retry. A no-op when the request is settled otherwise or leased.
+	MarkVoucherNotCreated(ctx context.Context, outOrderNo, outRequestNo string, now time.Time) error
+	// ExpireAppPayOrder closes a CREATED order Alipay never heard of, past its expiry:
+	// TRADE_CLOSED, closed_reason EXPIRED (Stale when the order is in any other state).
+	ExpireAppPayOrder(ctx context.Context, outTradeNo string, now time.Time) (ApplyResult, error)
+
+	// ListDue returns up to limit items of the due index due at now, earliest first.
+	// It reads in proportion to the due items, never to the table.
+	ListDue(ctx context.Context, now time.Time, limit int) ([]DueRef, error)
+	// ClaimDue claims an item for one pass until until, if it is due at now (ErrNotDue
+	// otherwise: settled, backed off, STUCK or claimed by another pass). The claim counts
+	// an attempt and moves the item's due time to until, so a pass that dies releases it
+	// by expiry.
+	ClaimDue(ctx context.Context, ref DueRef, now, until time.Time) (DueClaim, error)
+	// FinishDue ends a claim with the pass's result and returns the item's schedule;
+	// ErrLeaseLost when the item's work changed since the claim (the new work's schedule
+	// stands), ErrNotFound when the item is gone.
+	FinishDue(ctx context.Context, ref DueRef, f DueFinish) (ReconState, error)
 }
 
 var (
@@ -160,6 +181,11 @@ type AppPayOrder struct {
 
 	Ops OpSet // refunds and closes (operation.go)
 
+	// PayBy is when Alipay stops accepting payment (time_expire / timeout_express; zero:
+	// unknown, then CreatedAt + 15 days, Alipay's default).
+	PayBy time.Time
+	Recon ReconState // due work (due.go)
+
 	version int64
 }
 
@@ -226,6 +252,8 @@ type PreAuthOrder struct {
 	ExpiresAt time.Time // zero never; cleared once authorized
 	NotifyIDs []string
 
+	Recon ReconState // due work (due.go)
+
 	version int64
 }
 
@@ -247,6 +275,13 @@ type VoucherRequest struct {
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
+
+	// What an identical create sends again (the reconciler recovers a lost reply with
+	// it, §9.2): the canonical biz_content, the notify_url sent, and when the voucher's
+	// pay_timeout ends.
+	BizContent string
+	NotifyURL  string
+	PayBy      time.Time
 
 	token string // lease holder; kept after completion so a repeated completion is a no-op
 }
@@ -277,6 +312,11 @@ type VoucherBegin struct {
 	LeaseUntil time.Time
 	// ExpiresAt, optional, lets an order that is never authorized expire (TTL).
 	ExpiresAt time.Time
+	// BizContent and NotifyURL, optional, are kept so the request can be sent again
+	// identically; PayBy is when its pay_timeout ends (zero: Now + 15m).
+	BizContent string
+	NotifyURL  string
+	PayBy      time.Time
 }
 
 // BeginOutcome classifies BeginVoucher.

@@ -27,6 +27,7 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/config"
 	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
+	"github.com/alipay-serverless/alipay-serverless/shared/metrics"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 )
 
@@ -80,8 +81,15 @@ func Load(ctx context.Context, getenv func(string) string, log *slog.Logger) (*D
 		Log:         log,
 		Credentials: cache,
 		Store:       orders.NewDynamoStore(db, cfg.OrdersTable),
-		Gateway:     alipay.NewClient(cfg.GatewayURL, alipay.WithTimeout(cfg.GatewayTimeout)),
+		Gateway: alipay.NewClient(cfg.GatewayURL, alipay.WithTimeout(cfg.GatewayTimeout),
+			alipay.WithCallHook(GatewayMetrics)),
 	}, nil
+}
+
+// GatewayMetrics counts every gateway call by method and outcome class (metrics
+// GatewayCalls); it is the gateway client's call hook in every function and locally.
+func GatewayMetrics(method string, err error) {
+	metrics.Count(metrics.GatewayCalls, 1, map[string]string{"Method": method, "Class": alipay.OutcomeClass(err)})
 }
 
 // lambdaAWSConfig is the AWS SDK configuration from the variables Lambda sets: the
@@ -119,10 +127,25 @@ func LambdaHandler(h http.Handler) func(context.Context, events.APIGatewayV2HTTP
 // runtime. An init failure is logged, posted to the Runtime API's /init/error (so Lambda
 // reports Runtime.InitError with our message) and ends the process, as Lambda expects.
 func Main(build func(*Deps) (http.Handler, error)) {
+	h := initOrExit(build)
+	lambda.Start(LambdaHandler(h))
+}
+
+// MainEvent runs a function that no route reaches (the scheduled reconciler): build
+// returns the handler Lambda invokes with each event (any signature lambda.Start takes).
+func MainEvent(build func(*Deps) (any, error)) {
+	h := initOrExit(build)
+	lambda.Start(h)
+}
+
+// initOrExit builds the deps and the handler; on failure it reports the init error and
+// ends the process, as Lambda expects. Metrics go to standard output (EMF lines).
+func initOrExit[H any](build func(*Deps) (H, error)) H {
 	log := NewLogger(os.Stdout)
 	slog.SetDefault(log)
+	metrics.SetDefault(metrics.New(os.Stdout))
 	deps, err := Load(context.Background(), os.Getenv, log)
-	var h http.Handler
+	var h H
 	if err == nil {
 		h, err = build(deps)
 	}
@@ -133,7 +156,7 @@ func Main(build func(*Deps) (http.Handler, error)) {
 		}
 		os.Exit(1)
 	}
-	lambda.Start(LambdaHandler(h))
+	return h
 }
 
 // ReportInitError posts err to the Runtime API's init error endpoint at addr (host:port).

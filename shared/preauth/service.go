@@ -37,6 +37,8 @@ type Store interface {
 	BeginVoucher(ctx context.Context, b orders.VoucherBegin) (orders.VoucherBeginResult, error)
 	CompleteVoucher(ctx context.Context, outOrderNo, outRequestNo, token string, out orders.VoucherOutcome) error
 	GetPreAuthOrder(ctx context.Context, outOrderNo string) (*orders.PreAuthOrder, error)
+	ApplyFundAuth(ctx context.Context, e orders.FundAuthEffect) (orders.ApplyResult, error)
+	MarkVoucherNotCreated(ctx context.Context, outOrderNo, outRequestNo string, now time.Time) error
 }
 
 // Credentials supplies Alipay credentials (implemented by *credentials.Cache).
@@ -175,6 +177,9 @@ func (s *Service) CreateVoucher(ctx context.Context, owner string, p *alipay.Vou
 		PayeeUserID:  p.PayeeUserID,
 		Now:          now,
 		LeaseUntil:   now.Add(lease),
+		BizContent:   biz,
+		NotifyURL:    notifyURL,
+		PayBy:        now.Add(payTimeout(p.PayTimeout)),
 	})
 	if err != nil {
 		return Created{}, storeError("begin voucher", err)
@@ -286,6 +291,7 @@ func (s *Service) issue(ctx context.Context, log *slog.Logger, creds *alipay.Cre
 	case orders.RequestBusinessError:
 		return Created{}, businessError(out.Code, out.SubCode, out.SubMsg)
 	}
+	recordUnknown()
 	return Created{}, fmt.Errorf("preauth: voucher not confirmed: %w", alipay.ErrUnknownOutcome)
 }
 
@@ -362,7 +368,12 @@ type Reconciliation struct {
 	OperationType alipay.FundAuthOperationType
 	AuthNo        string
 	OperationID   string
+	OutRequestNo  string
 	Amount        alipay.Amount
+	GmtTrans      time.Time
+	// The order-level snapshot, when the reply has it (HasTotals).
+	HasTotals                                  bool
+	TotalFreeze, TotalUnfreeze, TotalPay, Rest alipay.Amount
 }
 
 // notExistSubCodes are the detail query's "no such operation" answers.
@@ -422,7 +433,27 @@ func (s *Service) Reconcile(ctx context.Context, outOrderNo, outRequestNo string
 	}
 	res.Exists = true
 	res.OperationType = alipay.FundAuthOperationType(n.OperationType)
-	res.AuthNo, res.OperationID = n.AuthNo, n.OperationID
+	res.AuthNo, res.OperationID, res.OutRequestNo = n.AuthNo, n.OperationID, n.OutRequestNo
+	if n.GmtTrans != "" {
+		if res.GmtTrans, err = alipay.ParseTimestamp(n.GmtTrans); err != nil {
+			return nil, fmt.Errorf("preauth: reconcile: gmt_trans: %w", err)
+		}
+	}
+	if n.TotalFreezeAmount != "" {
+		amounts := []struct {
+			v   string
+			dst *alipay.Amount
+		}{{n.TotalFreezeAmount, &res.TotalFreeze}, {n.TotalUnfreezeAmount, &res.TotalUnfreeze}, {n.TotalPayAmount, &res.TotalPay}, {n.RestAmount, &res.Rest}}
+		for _, a := range amounts {
+			if a.v == "" {
+				continue // absent: nothing moved that way
+			}
+			if *a.dst, err = alipay.ParseAmount(a.v); err != nil {
+				return nil, fmt.Errorf("preauth: reconcile: order totals: %w", err)
+			}
+		}
+		res.HasTotals = true
+	}
 	domain.Logger(ctx).Info("voucher request reconciled", "out_order_no", outOrderNo, "out_request_no", outRequestNo,
 		"state", string(req.State), "alipay_status", n.Status)
 	return res, nil

@@ -286,3 +286,33 @@ func randomToken(n int) string {
 	}
 	return string(b)
 }
+
+// Ledger is what the simulated Alipay holds for one merchant number: voucher requests
+// created and frozen for an out_order_no, payments for an out_trade_no. Tests count
+// with it that money moved exactly once.
+type Ledger struct {
+	VoucherRequests int           // voucher.create requests recorded (out_request_no)
+	Freezes         int           // of those, frozen (SUCCESS)
+	Frozen          alipay.Amount // total frozen on the order
+	Payments        int           // trades paid for the out_trade_no (0 or 1)
+}
+
+// Ledger returns the simulator's records for outNo (an out_order_no or out_trade_no).
+func (s *Simulator) Ledger(outNo string) Ledger {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var l Ledger
+	if o := s.authOrders[outNo]; o != nil {
+		l.VoucherRequests = len(o.ops)
+		for _, op := range o.ops {
+			if op.status == alipay.FundAuthStatusSuccess {
+				l.Freezes++
+			}
+		}
+		l.Frozen = o.totalFreeze
+	}
+	if t := s.trades[outNo]; t != nil && (t.status == alipay.TradeStatusSuccess || t.status == alipay.TradeStatusFinished) {
+		l.Payments = 1
+	}
+	return l
+}

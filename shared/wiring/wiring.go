@@ -6,10 +6,12 @@ package wiring
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"maps"
 	"net/http"
+	"time"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/apppay"
@@ -19,6 +21,7 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 	"github.com/alipay-serverless/alipay-serverless/shared/platform"
 	"github.com/alipay-serverless/alipay-serverless/shared/preauth"
+	"github.com/alipay-serverless/alipay-serverless/shared/reconcile"
 )
 
 // Credentials is what the slices need of credentials (*credentials.Cache, or the local
@@ -47,9 +50,12 @@ type Constructor func(Deps) (Slice, error)
 
 // NewPreAuth builds the pre-auth slice (function createvoucher).
 func NewPreAuth(d Deps) (Slice, error) {
-	svc := preauth.NewService(d.Store, d.Credentials, d.Gateway,
+	return preauth.NewHandler(newPreAuthService(d)), nil
+}
+
+func newPreAuthService(d Deps) *preauth.Service {
+	return preauth.NewService(d.Store, d.Credentials, d.Gateway,
 		preauth.WithNotifyURL(d.Config.NotifyURL), preauth.WithGatewayTimeout(d.Config.GatewayTimeout))
-	return preauth.NewHandler(svc), nil
 }
 
 // NewAppPay builds the app-pay slice (function apppaysign).
@@ -86,6 +92,47 @@ func NewNotify(d Deps) (Slice, error) {
 	svc := notify.NewService(d.Store, d.Credentials, notify.WithSellerID(d.Config.SellerID),
 		notify.WithCertResolver(d.Gateway))
 	return notify.NewHandler(svc), nil
+}
+
+// Resolvers is the reconciler's registry for d: one resolver per kind of due work.
+// Operations register theirs here too, for orders.DueOperation and their OpKind (e.g.
+// reg.Register(orders.DueOperation, orders.OpCapture, <the capture's resolver>)).
+func Resolvers(d Deps) reconcile.Registry {
+	pre := newPreAuthService(d)
+	reg := reconcile.Registry{}
+	reg.Register(orders.DueVoucherRequest, "", reconcile.VoucherRequests(pre))
+	reg.Register(orders.DueCodeIssued, "", reconcile.CodeIssued(d.Store, pre))
+	reg.Register(orders.DueAppPayOpen, "", reconcile.AppPayOrders(d.Store, appPayService(d)))
+	return reg
+}
+
+// NewReconcile builds the reconciler (function reconcile, and cmd/local's timer).
+func NewReconcile(d Deps) (*reconcile.Reconciler, error) {
+	cfg := reconcile.Config{
+		Batch:       d.Config.ReconcileBatch,
+		Concurrency: d.Config.ReconcileConcurrency,
+		MaxAttempts: d.Config.ReconcileMaxAttempts,
+	}
+	return reconcile.New(d.Store, Resolvers(d), cfg, d.Log), nil
+}
+
+// Scheduled is the reconcile function's handler: one pass per scheduled invocation, on
+// the real clock, bounded by the invocation's deadline. An unreadable due index fails
+// the invocation (EventBridge Scheduler retries it, then sends it to the dead-letter
+// queue); failures of single items are counted and retried by later passes.
+func Scheduled(r *reconcile.Reconciler) func(ctx context.Context, event json.RawMessage) (reconcile.Summary, error) {
+	return func(ctx context.Context, _ json.RawMessage) (reconcile.Summary, error) {
+		return r.Pass(ctx, time.Now())
+	}
+}
+
+// ReconcileLambda is the build step of functions/reconcile.
+func ReconcileLambda(pd *platform.Deps) (any, error) {
+	r, err := NewReconcile(FromPlatform(pd))
+	if err != nil {
+		return nil, err
+	}
+	return Scheduled(r), nil
 }
 
 // All is every slice, in the order the local server mounts them.

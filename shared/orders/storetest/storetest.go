@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore func(t *testing.T) orders.Store) {
 	t.Run("trade_no_binding", func(t *testing.T) { testTradeNoBinding(t, newStore) })
 	t.Run("paid_amounts", func(t *testing.T) { testPaidAmounts(t, newStore) })
 	t.Run("app_pay_lifecycle", func(t *testing.T) { testAppPayLifecycle(t, newStore) })
+	t.Run("due", func(t *testing.T) { testDue(t, newStore) })
 }
 
 // testPaidAmounts: the order keeps what Alipay reported as paid; a notice whose
