@@ -173,7 +173,9 @@ func (o *PreAuthOrder) opRule(kind OpKind) opRule {
 	case OpCapture, OpUnfreeze:
 		return opRule{allowed: authorized, pool: "freeze"}
 	case OpCancel:
-		return opRule{allowed: authorized || o.Status == PreAuthCodeIssued}
+		// A voucher nobody paid, or whose outcome is unknown (the order may still be
+		// CREATED), or a freeze within Alipay's 24 h (L3).
+		return opRule{allowed: authorized || o.Status == PreAuthCodeIssued || o.Status == PreAuthCreated}
 	}
 	return opRule{}
 }
@@ -477,12 +479,16 @@ type opHolder interface {
 	setOps(ops OpSet, now time.Time)
 	// requestTaken reports whether a request number is used outside the OpSet.
 	requestTaken(requestNo string) bool
+	// receipts are the notify_ids applied to the order; addReceipt records one.
+	receipts() []string
+	addReceipt(notifyID string)
 }
 
 func (o *PreAuthOrder) ownerOf() string { return o.Owner }
 func (o *PreAuthOrder) opSet() OpSet    { return o.Ops }
 func (o *PreAuthOrder) setOps(ops OpSet, now time.Time) {
 	o.Ops, o.UpdatedAt = ops, normTime(now)
+	o.foldOps()
 }
 
 // A voucher's out_request_no is never reused by an unfreeze or cancel (L2.1).
@@ -498,12 +504,22 @@ func (o *AppPayOrder) setOps(ops OpSet, now time.Time) {
 }
 func (o *AppPayOrder) requestTaken(string) bool { return false }
 
+func (o *PreAuthOrder) receipts() []string   { return o.NotifyIDs }
+func (o *PreAuthOrder) addReceipt(id string) { o.NotifyIDs = addReceipt(o.NotifyIDs, id) }
+func (o *AppPayOrder) receipts() []string    { return o.NotifyIDs }
+func (o *AppPayOrder) addReceipt(id string)  { o.NotifyIDs = addReceipt(o.NotifyIDs, id) }
+
 // beginOn runs beginOperation on holder h; nil means nothing to write.
 func beginOn(h opHolder, b OpBegin, token string) (OpSet, OpBeginResult, error) {
 	if h.ownerOf() != b.Owner {
 		return nil, OpBeginResult{}, fmt.Errorf("%w: %s order %s", ErrNotFound, b.Parent, b.OrderNo)
 	}
-	if h.requestTaken(b.RequestNo) {
+	// A cancel names the voucher request it cancels (L3); every other operation needs a
+	// request number of its own.
+	if taken := h.requestTaken(b.RequestNo); taken != (b.Kind == OpCancel) {
+		if !taken {
+			return nil, OpBeginResult{}, invalid("request_no", "names no voucher request of the order")
+		}
 		return nil, OpBeginResult{Outcome: OpConflict, Status: h.opStatus()}, nil
 	}
 	return beginOperation(h, h.opSet(), b, token)
