@@ -13,6 +13,9 @@ const (
 	FnCreateVoucher = "createvoucher"
 	FnAppPaySign    = "apppaysign"
 	FnNotify        = "notify"
+	// FnSettle serves the money-moving back-office routes, so the functions a mobile
+	// app reaches hold none (docs/design.md, "Routes and scopes").
+	FnSettle = "settle"
 )
 
 // JWT scopes.
@@ -22,11 +25,13 @@ const (
 	// ScopeOrders: creating app-pay orders when the merchant's backend sets the price
 	// (APP_PAY_PRICING=server).
 	ScopeOrders = "orders"
+	// ScopeSettle: calls that move money after the fact (captures, unfreezes, cancels).
+	ScopeSettle = "settle"
 )
 
 // AllScopes is every scope; the local caller holds them unless X-Caller-Scopes says
 // otherwise.
-var AllScopes = []string{ScopePreAuth, ScopeOrders}
+var AllScopes = []string{ScopePreAuth, ScopeSettle, ScopeOrders}
 
 // Route is one entry of the HTTP contract.
 type Route struct {
@@ -55,6 +60,10 @@ func (rt Route) RequiredScope(serverPricing bool) string {
 var Routes = []Route{
 	{http.MethodPost, "/v1/preauth/vouchers", FnCreateVoucher, true, ScopePreAuth, ""},
 	{http.MethodGet, "/v1/preauth/orders/{out_order_no}", FnCreateVoucher, true, ScopePreAuth, ""},
+	{http.MethodPost, "/v1/preauth/orders/{out_order_no}/sync", FnCreateVoucher, true, ScopePreAuth, ""},
+	{http.MethodPost, "/v1/preauth/orders/{out_order_no}/captures", FnSettle, true, ScopeSettle, ""},
+	{http.MethodPost, "/v1/preauth/orders/{out_order_no}/unfreezes", FnSettle, true, ScopeSettle, ""},
+	{http.MethodPost, "/v1/preauth/orders/{out_order_no}/cancel", FnSettle, true, ScopeSettle, ""},
 	// Client pricing: the app creates its own orders. Server pricing: only the merchant's
 	// backend does, for an owner; the owner reads them with GET.
 	{http.MethodPost, "/v1/app-pay/orders", FnAppPaySign, true, "", ScopeOrders},

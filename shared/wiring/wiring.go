@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
@@ -44,11 +45,32 @@ type Slice interface {
 // Constructor builds one slice from Deps.
 type Constructor func(Deps) (Slice, error)
 
-// NewPreAuth builds the pre-auth slice (function createvoucher).
+// NewPreAuth builds the pre-auth slice (function createvoucher): vouchers, reads, sync.
 func NewPreAuth(d Deps) (Slice, error) {
-	svc := preauth.NewService(d.Store, d.Credentials, d.Gateway,
+	s := newSettler(d)
+	return preauth.NewHandler(s.Service).WithSync(s), nil
+}
+
+func newSettler(d Deps) *preauth.Settler {
+	return preauth.NewSettler(d.Store, d.Credentials, d.Gateway,
 		preauth.WithNotifyURL(d.Config.NotifyURL), preauth.WithGatewayTimeout(d.Config.GatewayTimeout))
-	return preauth.NewHandler(svc), nil
+}
+
+// NewSettle builds the settle slice (function settle): every slice's money-moving
+// back-office routes, mounted together.
+func NewSettle(d Deps) (Slice, error) {
+	return settleSlice{preauth.NewSettleHandler(newSettler(d)).Handlers()}, nil
+}
+
+// settleSlice mounts the settle routes several slices contribute.
+type settleSlice []map[string]http.Handler
+
+func (s settleSlice) Mount(r *httpapi.Router) error {
+	all := map[string]http.Handler{}
+	for _, hs := range s {
+		maps.Copy(all, hs)
+	}
+	return r.MountFunction(httpapi.FnSettle, all)
 }
 
 // NewAppPay builds the app-pay slice (function apppaysign).
@@ -67,7 +89,7 @@ func NewNotify(d Deps) (Slice, error) {
 }
 
 // All is every slice, in the order the local server mounts them.
-var All = []Constructor{NewPreAuth, NewAppPay, NewNotify}
+var All = []Constructor{NewPreAuth, NewAppPay, NewNotify, NewSettle}
 
 // Mount builds each slice and mounts it on r.
 func Mount(r *httpapi.Router, d Deps, slices ...Constructor) error {
