@@ -67,7 +67,10 @@ type Operation struct {
 	ParamsHash string // canonical params; decides replay vs conflict
 	// Amount is reserved against the parent while PENDING, SUCCEEDED or UNKNOWN (see
 	// opRule); FAILED releases it.
-	Amount     alipay.Amount
+	Amount alipay.Amount
+	// Params are request fields an outcome learned from a notice or query needs (a
+	// capture's auth_confirm_mode); at most MaxResultFields, as given to BeginOperation.
+	Params     map[string]string
 	State      OpState
 	LeaseUntil time.Time // PENDING only
 
@@ -103,6 +106,7 @@ type OpBegin struct {
 	Owner      string // must own the parent; another owner's order is ErrNotFound
 	ParamsHash string
 	Amount     alipay.Amount
+	Params     map[string]string // kept on a new operation (Operation.Params)
 	Now        time.Time
 	// LeaseUntil bounds the gateway call; must be after Now.
 	LeaseUntil time.Time
@@ -252,6 +256,8 @@ func validateOpBegin(b OpBegin) error {
 		return invalid("params_hash", "is empty")
 	case b.Amount < 0:
 		return invalid("amount", "is negative")
+	case len(b.Params) > MaxResultFields:
+		return invalid("params", fmt.Sprintf("has %d fields, at most %d", len(b.Params), MaxResultFields))
 	case b.Now.IsZero():
 		return invalid("now", "is zero")
 	case !b.LeaseUntil.After(b.Now):
@@ -344,7 +350,7 @@ func beginOperation(p opParent, ops OpSet, b OpBegin, token string) (OpSet, OpBe
 		}
 	}
 	op := Operation{
-		Kind: b.Kind, RequestNo: b.RequestNo, ParamsHash: b.ParamsHash, Amount: b.Amount,
+		Kind: b.Kind, RequestNo: b.RequestNo, ParamsHash: b.ParamsHash, Amount: b.Amount, Params: maps.Clone(b.Params),
 		State: OpPending, LeaseUntil: lease, CreatedAt: now, UpdatedAt: now, token: token,
 	}
 	if known {
@@ -362,7 +368,7 @@ func beginOperation(p opParent, ops OpSet, b OpBegin, token string) (OpSet, OpBe
 		}
 		// Its amount is reserved already (PENDING and UNKNOWN hold it); the status rule is
 		// not asked again: the first attempt may have changed the status itself.
-		op.CreatedAt = cur.CreatedAt
+		op.CreatedAt, op.Params = cur.CreatedAt, cur.Params
 		res.Retried = true
 	} else {
 		rule := p.opRule(b.Kind)

@@ -387,6 +387,7 @@ type opRecItem struct {
 	RequestNo  string            `dynamodbav:"request_no"`
 	ParamsHash string            `dynamodbav:"params_hash"`
 	Amount     int64             `dynamodbav:"amount"`
+	Params     map[string]string `dynamodbav:"params,omitempty"`
 	State      string            `dynamodbav:"state"`
 	Token      string            `dynamodbav:"token,omitempty"`
 	LeaseUntil string            `dynamodbav:"lease_until,omitempty"`
@@ -405,7 +406,7 @@ func encodeOps(ops OpSet) map[string]opRecItem {
 	m := make(map[string]opRecItem, len(ops))
 	for k, op := range ops {
 		m[k] = opRecItem{
-			Kind: string(op.Kind), RequestNo: op.RequestNo, ParamsHash: op.ParamsHash, Amount: int64(op.Amount),
+			Kind: string(op.Kind), RequestNo: op.RequestNo, ParamsHash: op.ParamsHash, Amount: int64(op.Amount), Params: op.Params,
 			State: string(op.State), Token: op.token, LeaseUntil: fmtTime(op.LeaseUntil), Result: op.Result,
 			Code: op.Code, SubCode: op.SubCode, SubMsg: op.SubMsg,
 			CreatedAt: fmtTime(op.CreatedAt), UpdatedAt: fmtTime(op.UpdatedAt),
@@ -421,7 +422,7 @@ func decodeOps(d *itemDecoder, m map[string]opRecItem) OpSet {
 	ops := make(OpSet, len(m))
 	for k, it := range m {
 		ops[k] = Operation{
-			Kind: OpKind(it.Kind), RequestNo: it.RequestNo, ParamsHash: it.ParamsHash, Amount: alipay.Amount(it.Amount),
+			Kind: OpKind(it.Kind), RequestNo: it.RequestNo, ParamsHash: it.ParamsHash, Amount: alipay.Amount(it.Amount), Params: it.Params,
 			State: OpState(it.State), token: it.Token, LeaseUntil: d.time("lease_until", it.LeaseUntil), Result: it.Result,
 			Code: it.Code, SubCode: it.SubCode, SubMsg: it.SubMsg,
 			CreatedAt: d.time("created_at", it.CreatedAt), UpdatedAt: d.time("updated_at", it.UpdatedAt),

@@ -1,6 +1,7 @@
 package orders
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -55,7 +56,7 @@ func (o *PreAuthOrder) foldOps() {
 		switch op.Kind {
 		case OpCapture:
 			paid += op.Amount
-			complete = complete || op.Result[ResultAuthConfirmMode] == alipay.AuthConfirmComplete
+			complete = complete || cmp.Or(op.Params[ResultAuthConfirmMode], op.Result[ResultAuthConfirmMode]) == alipay.AuthConfirmComplete
 		case OpUnfreeze:
 			unfrozen += op.Amount
 		case OpCancel:

@@ -82,6 +82,7 @@ type opCall struct {
 	ref    orders.OpRef
 	hash   string
 	amount alipay.Amount
+	params map[string]string
 	method string
 	query  func(ctx context.Context, creds *alipay.Credentials) (*orders.OpOutcome, error)
 	send   func(ctx context.Context, creds *alipay.Credentials) (*orders.OpOutcome, error)
@@ -120,6 +121,7 @@ func (s *Settler) Capture(ctx context.Context, owner, outOrderNo string, p *alip
 	mode := p.AuthConfirmMode
 	call := opCall{
 		ref: ref, hash: p.CanonicalHash(), amount: p.Amount, method: alipay.MethodTradePay,
+		params: map[string]string{orders.ResultAuthConfirmMode: mode},
 		query: func(ctx context.Context, creds *alipay.Credentials) (*orders.OpOutcome, error) {
 			return s.queryCapture(ctx, creds, p.OutTradeNo, p.Amount, mode)
 		},
@@ -301,7 +303,7 @@ func (s *Settler) run(ctx context.Context, owner string, c opCall, what string) 
 		return orders.Operation{}, false, fmt.Errorf("preauth: too little time left: %w", domain.ErrNotSent)
 	}
 	res, err := s.ops.BeginOperation(ctx, orders.OpBegin{
-		OpRef: c.ref, Owner: owner, ParamsHash: c.hash, Amount: c.amount, Now: now, LeaseUntil: now.Add(lease),
+		OpRef: c.ref, Owner: owner, ParamsHash: c.hash, Amount: c.amount, Params: c.params, Now: now, LeaseUntil: now.Add(lease),
 	})
 	if err != nil {
 		if errors.Is(err, orders.ErrLimit) {
@@ -568,7 +570,7 @@ func (s *Settler) syncOp(ctx context.Context, log *slog.Logger, creds *alipay.Cr
 	var err error
 	switch op.Kind {
 	case orders.OpCapture:
-		found, err = s.queryCapture(ctx, creds, op.RequestNo, op.Amount, "")
+		found, err = s.queryCapture(ctx, creds, op.RequestNo, op.Amount, op.Params[orders.ResultAuthConfirmMode])
 	case orders.OpUnfreeze:
 		// The detail answer carries the order's snapshot: applied as a notice, it also
 		// settles our unfreeze (orders.ApplyFundAuth).
@@ -593,10 +595,6 @@ func (s *Settler) syncOp(ctx context.Context, log *slog.Logger, creds *alipay.Cr
 	if err != nil || found == nil {
 		return err
 	}
-	if op.Kind == orders.OpCapture && found.State == orders.OpSucceeded {
-		// The mode is ours, not Alipay's: keep what the capture was sent with.
-		found.Result[orders.ResultAuthConfirmMode] = captureMode(op)
-	}
 	found.Now = now
 	err = s.ops.ResolveOperation(ctx, ref, *found)
 	if errors.Is(err, orders.ErrInProgress) || errors.Is(err, orders.ErrSettled) {
@@ -604,16 +602,6 @@ func (s *Settler) syncOp(ctx context.Context, log *slog.Logger, creds *alipay.Cr
 		return nil
 	}
 	return storeErrorOrNil(err)
-}
-
-// captureMode is the auth_confirm_mode a capture was sent with: its canonical params
-// are not kept, so an unsettled COMPLETE capture is recognised by nothing but Alipay's
-// later snapshot; NOT_COMPLETE is assumed until then (the totals never overstate).
-func captureMode(op orders.Operation) string {
-	if m := op.Result[orders.ResultAuthConfirmMode]; m != "" {
-		return m
-	}
-	return alipay.AuthConfirmNotComplete
 }
 
 func storeErrorOrNil(err error) error {

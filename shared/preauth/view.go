@@ -174,7 +174,7 @@ func orderView(o *orders.PreAuthOrder) *Order {
 		switch op.Kind {
 		case orders.OpCapture:
 			v.Captures = append(v.Captures, Capture{OutTradeNo: op.RequestNo, Amount: op.Amount, Status: string(op.State),
-				AuthConfirmMode: op.Result[orders.ResultAuthConfirmMode], TradeNo: op.Result[orders.ResultTradeNo],
+				AuthConfirmMode: cmp.Or(op.Params[orders.ResultAuthConfirmMode], op.Result[orders.ResultAuthConfirmMode]), TradeNo: op.Result[orders.ResultTradeNo],
 				GmtPayment: op.Result["gmt_payment"], SubCode: op.SubCode, SubMsg: op.SubMsg, CreatedAt: created, UpdatedAt: updated})
 		case orders.OpUnfreeze:
 			v.Unfreezes = append(v.Unfreezes, Unfreeze{OutRequestNo: op.RequestNo, Amount: op.Amount, Status: string(op.State),
