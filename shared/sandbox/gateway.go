@@ -42,6 +42,12 @@ func (s *Simulator) serveGateway(w http.ResponseWriter, r *http.Request) {
 			rep = s.detailQuery(params)
 		case alipay.MethodTradeQuery:
 			rep = s.tradeQuery(params)
+		case alipay.MethodTradePay:
+			rep = s.tradePay(params)
+		case alipay.MethodFundAuthUnfreeze:
+			rep = s.fundAuthUnfreeze(params)
+		case alipay.MethodFundAuthCancel:
+			rep = s.fundAuthCancel(params)
 		}
 	}
 	if rep.node.get("code") != "10000" {
@@ -119,7 +125,8 @@ func (s *Simulator) checkCommon(p map[string]string) *reply {
 		return gwError(code40002, msg40002, "isv.invalid-app-id", "无效的AppID参数")
 	}
 	switch p["method"] {
-	case alipay.MethodVoucherCreate, alipay.MethodFundAuthDetailQuery, alipay.MethodTradeQuery:
+	case alipay.MethodVoucherCreate, alipay.MethodFundAuthDetailQuery, alipay.MethodTradeQuery,
+		alipay.MethodTradePay, alipay.MethodFundAuthUnfreeze, alipay.MethodFundAuthCancel:
 	case alipay.MethodTradeAppPay:
 		return gwError(code40002, msg40002, "isv.invalid-method",
 			"alipay.trade.app.pay 不能通过网关调用，请在客户端使用 orderStr (POST /sandbox/orders/pay)")

@@ -105,6 +105,7 @@ type Simulator struct {
 	tradesByNo map[string]*trade // by trade_no
 	agreements map[string]*agreement
 	agreeByExt map[string]*agreement
+	ledger     []Movement // money moved, oldest first (Ledger)
 
 	dmu       sync.Mutex // guards the delivery bookkeeping below
 	closed    bool
@@ -209,6 +210,7 @@ func (s *Simulator) Handler() http.Handler {
 		{http.MethodPost, "/sandbox/orders/refund", s.control(s.refundOrder)},
 		{http.MethodPost, "/sandbox/agreements/unsign", s.control(s.unsignAgreement)},
 		{http.MethodGet, "/sandbox/deliveries", s.serveDeliveries},
+		{http.MethodGet, "/sandbox/ledger", s.serveLedger},
 		{http.MethodGet, "/sandbox/{$}", s.serveIndex},
 	}
 	mux := http.NewServeMux()

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"time"
@@ -26,6 +27,8 @@ type trade struct {
 	gmtClose     time.Time
 	refunded     alipay.Amount // cumulative
 	magic        magic         // forced outcome of alipay.trade.query
+	sellerID     string        // a capture's seller (the freeze's payee); "" is the simulator's PID
+	authNo       string        // a capture's auth order
 }
 
 // agreement is a withholding agreement signed together with a payment.
@@ -282,7 +285,7 @@ func (s *Simulator) tradeNotice(t *trade, now time.Time) map[string]string {
 	set(p, "point_amount", alipay.Amount(0).String())
 	set(p, "buyer_id", t.buyerID)
 	set(p, "buyer_logon_id", t.buyerLogonID)
-	set(p, "seller_id", s.sellerID)
+	set(p, "seller_id", cmp.Or(t.sellerID, s.sellerID))
 	set(p, "subject", t.params.Subject)
 	set(p, "body", t.params.Body)
 	set(p, "gmt_create", alipay.FormatTimestamp(t.gmtCreate))
