@@ -18,20 +18,20 @@ const (
 
 // authOrder is a pre-auth order (out_order_no) and its voucher requests.
 type authOrder struct {
-	outOrderNo   string
-	authNo       string
-	orderHash    string // the order's parameters without out_request_no
-	title        string
-	extraParam   string
-	payeeUserID  string
-	payeeLogonID string
-	status       string
+	outOrderNo    string
+	authNo        string
+	orderHash     string // the order's parameters without out_request_no
+	title         string
+	extraParam    string
+	payeeUserID   string
+	payeeLogonID  string
+	status        string
 	ops           []*authOp
 	totalFreeze   alipay.Amount
 	totalUnfreeze alipay.Amount
 	totalPay      alipay.Amount
 	payerUserID   string
-	payerLogonID string
+	payerLogonID  string
 }
 
 // authOp is one fund operation (out_request_no): a voucher request's FREEZE, or an
