@@ -8,7 +8,7 @@ FUZZTIME ?= 3s
 # AWS's Lambda Runtime Interface Emulator, under which shared/deploytest runs the bootstraps.
 RIE ?= $(GOBIN)/aws-lambda-rie
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
-FUNCTIONS := createvoucher apppaysign notify
+FUNCTIONS := createvoucher apppaysign notify settle
 
 .PHONY: all test lint fmt-check vet staticcheck unit fuzz-short fuzz-long deps run build deploy bench soak clean
 
@@ -92,13 +92,15 @@ build:
 	done
 
 # Targets `sam build` runs for BuildMethod: makefile (see template.yaml).
-.PHONY: build-CreateVoucherFunction build-AppPaySignFunction build-NotifyFunction
+.PHONY: build-CreateVoucherFunction build-AppPaySignFunction build-NotifyFunction build-SettleFunction
 build-CreateVoucherFunction:
 	$(LAMBDA_GO_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/createvoucher
 build-AppPaySignFunction:
 	$(LAMBDA_GO_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/apppaysign
 build-NotifyFunction:
 	$(LAMBDA_GO_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/notify
+build-SettleFunction:
+	$(LAMBDA_GO_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/settle
 
 deploy:
 	sam build && sam deploy

@@ -27,6 +27,7 @@ var logicalIDs = map[string]string{
 	httpapi.FnCreateVoucher: "CreateVoucherFunction",
 	httpapi.FnAppPaySign:    "AppPaySignFunction",
 	httpapi.FnNotify:        "NotifyFunction",
+	httpapi.FnSettle:        "SettleFunction",
 }
 
 // tableActions is what each function is granted on the orders table. TestBootstrapsEndToEnd
@@ -36,6 +37,7 @@ var tableActions = map[string][]string{
 	httpapi.FnCreateVoucher: {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 	httpapi.FnAppPaySign:    {"dynamodb:GetItem", "dynamodb:PutItem"},
 	httpapi.FnNotify:        {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+	httpapi.FnSettle:        {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 }
 
 // envRead is every variable each function's code reads (config.Load and the credentials
@@ -45,6 +47,7 @@ var envRead = map[string][]string{
 	httpapi.FnAppPaySign: {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvNotifyURL,
 		config.EnvSignNotifyURL, config.EnvAppPayPricing},
 	httpapi.FnNotify: {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvSellerID},
+	httpapi.FnSettle: {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvGatewayTimeout, config.EnvNotifyURL},
 }
 
 type node = map[string]any
@@ -204,7 +207,7 @@ func TestTemplateTableMatchesTheStore(t *testing.T) {
 func TestTemplateIAMIsLeastPrivilege(t *testing.T) {
 	tpl := loadTemplate(t)
 	resources := get(tpl, "Resources").(node)
-	roles := map[string]string{httpapi.FnCreateVoucher: "CreateVoucherRole", httpapi.FnAppPaySign: "AppPaySignRole", httpapi.FnNotify: "NotifyRole"}
+	roles := map[string]string{httpapi.FnCreateVoucher: "CreateVoucherRole", httpapi.FnAppPaySign: "AppPaySignRole", httpapi.FnNotify: "NotifyRole", httpapi.FnSettle: "SettleRole"}
 	var statements []any
 	for name, r := range resources {
 		switch get(r, "Type") {

@@ -88,15 +88,16 @@ type opCall struct {
 	send   func(ctx context.Context, creds *alipay.Credentials) (*orders.OpOutcome, error)
 }
 
-// Capture takes p.Amount of the frozen funds (alipay.trade.pay with auth_no, L1).
-func (s *Settler) Capture(ctx context.Context, owner, outOrderNo string, p *alipay.CaptureParams, notifyURL string) (Settled[CaptureReply], error) {
+// Capture takes p.Amount of the frozen funds (alipay.trade.pay with auth_no, L1) on
+// behalf of caller (scope settle: any order).
+func (s *Settler) Capture(ctx context.Context, caller, outOrderNo string, p *alipay.CaptureParams, notifyURL string) (Settled[CaptureReply], error) {
 	if err := alipay.CheckOutOrderNo("out_order_no", outOrderNo); err != nil {
 		return Settled[CaptureReply]{}, err
 	}
 	if err := p.Validate(); err != nil {
 		return Settled[CaptureReply]{}, err
 	}
-	o, err := s.ownOrder(ctx, owner, outOrderNo)
+	o, err := s.anyOrder(ctx, caller, outOrderNo)
 	if err != nil {
 		return Settled[CaptureReply]{}, err
 	}
@@ -138,7 +139,7 @@ func (s *Settler) Capture(ctx context.Context, owner, outOrderNo string, p *alip
 			}), nil
 		},
 	}
-	op, replayed, err := s.run(ctx, owner, call, "a capture")
+	op, replayed, err := s.run(ctx, caller, o.Owner, call, "a capture")
 	if err != nil {
 		return Settled[CaptureReply]{Replayed: replayed}, err
 	}
@@ -153,14 +154,14 @@ func (s *Settler) Capture(ctx context.Context, owner, outOrderNo string, p *alip
 }
 
 // Unfreeze releases p.Amount of the frozen funds (alipay.fund.auth.order.unfreeze, L2).
-func (s *Settler) Unfreeze(ctx context.Context, owner, outOrderNo string, p *alipay.UnfreezeParams, notifyURL string) (Settled[UnfreezeReply], error) {
+func (s *Settler) Unfreeze(ctx context.Context, caller, outOrderNo string, p *alipay.UnfreezeParams, notifyURL string) (Settled[UnfreezeReply], error) {
 	if err := alipay.CheckOutOrderNo("out_order_no", outOrderNo); err != nil {
 		return Settled[UnfreezeReply]{}, err
 	}
 	if err := p.Validate(); err != nil {
 		return Settled[UnfreezeReply]{}, err
 	}
-	o, err := s.ownOrder(ctx, owner, outOrderNo)
+	o, err := s.anyOrder(ctx, caller, outOrderNo)
 	if err != nil {
 		return Settled[UnfreezeReply]{}, err
 	}
@@ -190,7 +191,7 @@ func (s *Settler) Unfreeze(ctx context.Context, owner, outOrderNo string, p *ali
 			return succeededOutcome(map[string]string{orders.ResultOperationID: n.OperationID, "gmt_trans": n.GmtTrans}), nil
 		},
 	}
-	op, replayed, err := s.run(ctx, owner, call, "an unfreeze")
+	op, replayed, err := s.run(ctx, caller, o.Owner, call, "an unfreeze")
 	if err != nil {
 		return Settled[UnfreezeReply]{Replayed: replayed}, err
 	}
@@ -205,14 +206,14 @@ func (s *Settler) Unfreeze(ctx context.Context, owner, outOrderNo string, p *ali
 }
 
 // Cancel cancels a voucher request (alipay.fund.auth.operation.cancel, L3).
-func (s *Settler) Cancel(ctx context.Context, owner, outOrderNo string, p *alipay.CancelParams, notifyURL string) (Settled[CancelReply], error) {
+func (s *Settler) Cancel(ctx context.Context, caller, outOrderNo string, p *alipay.CancelParams, notifyURL string) (Settled[CancelReply], error) {
 	if err := alipay.CheckOutOrderNo("out_order_no", outOrderNo); err != nil {
 		return Settled[CancelReply]{}, err
 	}
 	if err := p.Validate(); err != nil {
 		return Settled[CancelReply]{}, err
 	}
-	o, err := s.ownOrder(ctx, owner, outOrderNo)
+	o, err := s.anyOrder(ctx, caller, outOrderNo)
 	if err != nil {
 		return Settled[CancelReply]{}, err
 	}
@@ -243,7 +244,7 @@ func (s *Settler) Cancel(ctx context.Context, owner, outOrderNo string, p *alipa
 			return succeededOutcome(map[string]string{orders.ResultAction: n.Action, orders.ResultOperationID: n.OperationID}), nil
 		},
 	}
-	op, replayed, err := s.run(ctx, owner, call, "a cancel")
+	op, replayed, err := s.run(ctx, caller, o.Owner, call, "a cancel")
 	if err != nil {
 		return Settled[CancelReply]{Replayed: replayed}, err
 	}
@@ -263,15 +264,23 @@ func succeededOutcome(result map[string]string) *orders.OpOutcome {
 
 // ownOrder reads the caller's order; another owner's is not found.
 func (s *Settler) ownOrder(ctx context.Context, owner, outOrderNo string) (*orders.PreAuthOrder, error) {
-	if owner == "" {
+	o, err := s.anyOrder(ctx, owner, outOrderNo)
+	if err == nil && o.Owner != owner {
+		return nil, orders.ErrNotFound
+	}
+	return o, err
+}
+
+// anyOrder reads an order for a settle call: the scope settle (checked by the router)
+// acts on every order, whoever created it (docs/design.md, "Routes and scopes"); the
+// operation is begun on behalf of the order's owner.
+func (s *Settler) anyOrder(ctx context.Context, caller, outOrderNo string) (*orders.PreAuthOrder, error) {
+	if caller == "" {
 		return nil, errNoOwner
 	}
 	o, err := s.ops.GetPreAuthOrder(ctx, outOrderNo)
-	switch {
-	case err != nil:
+	if err != nil {
 		return nil, storeError("get order", err)
-	case o.Owner != owner:
-		return nil, orders.ErrNotFound
 	}
 	return o, nil
 }
@@ -287,8 +296,8 @@ func (s *Settler) rest(ctx context.Context, outOrderNo string) (alipay.Amount, e
 
 // run begins the operation, calls Alipay under the lease when it is ours, records the
 // outcome and returns the operation as recorded (or replayed).
-func (s *Settler) run(ctx context.Context, owner string, c opCall, what string) (orders.Operation, bool, error) {
-	log := domain.Logger(ctx).With("out_order_no", c.ref.OrderNo, "kind", string(c.ref.Kind), "request_no", c.ref.RequestNo)
+func (s *Settler) run(ctx context.Context, caller, owner string, c opCall, what string) (orders.Operation, bool, error) {
+	log := domain.Logger(ctx).With("out_order_no", c.ref.OrderNo, "kind", string(c.ref.Kind), "request_no", c.ref.RequestNo, "caller", caller)
 	creds, err := s.creds.Get(ctx)
 	if err == nil {
 		err = creds.Validate()
