@@ -439,3 +439,33 @@ func TestNoticesReorderedAndDuplicatedSettleLostReplies(t *testing.T) {
 		t.Fatalf("capture moved money %d times", n)
 	}
 }
+
+func TestIdenticalCaptureWhileTheFirstIsCallingIsInProgress(t *testing.T) {
+	s := newStack(t)
+	s.authorized("PA5")
+	body := captureBody("PA5C1", "30.00", "Rental SIM_TIMEOUT")
+	first := make(chan resp, 1)
+	go func() { first <- s.post(capturePath("PA5"), body) }()
+	for i := 0; ; i++ { // bounded: the simulator records the capture before it holds the reply
+		if n, _ := s.moved("PA5C1"); n == 1 {
+			break
+		}
+		if i == 500 {
+			t.Fatal("the capture never reached the simulator")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	dup := s.post(capturePath("PA5"), body)
+	if dup.status != http.StatusConflict || dup.code() != "REQUEST_IN_PROGRESS" || dup.header.Get("Retry-After") == "" {
+		t.Fatalf("duplicate during the call: %d %s", dup.status, dup.raw)
+	}
+	if r := <-first; r.status != http.StatusServiceUnavailable {
+		t.Fatalf("first: %d %s", r.status, r.raw)
+	}
+	if r := s.post(capturePath("PA5"), body); r.status != http.StatusOK {
+		t.Fatalf("retry: %d %s", r.status, r.raw)
+	}
+	if n, _ := s.moved("PA5C1"); n != 1 {
+		t.Fatalf("capture moved money %d times", n)
+	}
+}
