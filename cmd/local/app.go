@@ -246,7 +246,7 @@ func (a *app) banner(out io.Writer) {
 	fmt.Fprintf(&b, "  store:       %s\n", a.store)
 	fmt.Fprintf(&b, "  credentials: %s\n", a.creds)
 	fmt.Fprintf(&b, "  gateway:     %s\n", a.gateway)
-	fmt.Fprintf(&b, "  caller:      header X-Caller (default local-dev); no JWT locally\n\n")
+	fmt.Fprintf(&b, "  caller:      header X-Caller (default local-dev), scopes X-Caller-Scopes (default all); no JWT locally\n\n")
 	fmt.Fprintf(&b, "Try it:\n")
 	fmt.Fprintf(&b, "  curl -s %s/healthz\n", a.base)
 	fmt.Fprintf(&b, "  curl -s -X POST %s/v1/app-pay/orders -H 'Content-Type: application/json' \\\n", a.base)
@@ -260,5 +260,11 @@ func (a *app) banner(out io.Writer) {
 		fmt.Fprintf(&b, "  curl -s -X POST %s/sandbox/vouchers/scan -H 'Content-Type: application/json' -d '{\"out_order_no\":\"PA001\"}'\n", a.base)
 		fmt.Fprintf(&b, "  curl -s -X POST %s/sandbox/orders/pay -H 'Content-Type: application/json' -d \"{\\\"order_str\\\":\\\"$ORDER_STR\\\"}\"\n", a.base)
 	}
+	fmt.Fprintf(&b, "Settle the deposit (scope settle): capture 30.00, then unfreeze the rest:\n")
+	fmt.Fprintf(&b, "  curl -s -X POST %s/v1/preauth/orders/PA001/captures -H 'Content-Type: application/json' \\\n", a.base)
+	fmt.Fprintf(&b, "    -d '{\"out_trade_no\":\"PA001C1\",\"amount\":\"30.00\",\"subject\":\"Rental\"}'\n")
+	fmt.Fprintf(&b, "  curl -s -X POST %s/v1/preauth/orders/PA001/unfreezes -H 'Content-Type: application/json' \\\n", a.base)
+	fmt.Fprintf(&b, "    -d '{\"out_request_no\":\"PA001U1\",\"amount\":\"70.00\",\"remark\":\"return the rest\"}'\n")
+	fmt.Fprintf(&b, "  curl -s %s/v1/preauth/orders/PA001\n", a.base)
 	fmt.Fprint(out, b.String())
 }
