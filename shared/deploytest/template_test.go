@@ -47,7 +47,8 @@ var envRead = map[string][]string{
 	httpapi.FnAppPaySign: {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvNotifyURL,
 		config.EnvSignNotifyURL, config.EnvAppPayPricing},
 	httpapi.FnNotify: {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvSellerID},
-	httpapi.FnSettle: {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvGatewayTimeout, config.EnvNotifyURL},
+	httpapi.FnSettle: {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvGatewayTimeout, config.EnvNotifyURL,
+		config.EnvSellerID},
 }
 
 type node = map[string]any

@@ -1,6 +1,7 @@
 package preauth
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -111,7 +112,7 @@ func (s *Settler) Capture(ctx context.Context, caller, outOrderNo string, p *ali
 	req := &alipay.TradePay{
 		OutTradeNo: p.OutTradeNo, TotalAmount: p.Amount, Subject: p.Subject, Body: p.Body,
 		ProductCode: alipay.ProductCodePreAuth, AuthNo: o.AuthNo, AuthConfirmMode: p.AuthConfirmMode,
-		SellerID: o.PayeeUserID,
+		SellerID: cmp.Or(o.PayeeUserID, s.sellerID),
 	}
 	// open_id apps name the payer by open_id (L11); the user id wins when both are known.
 	if o.PayerUserID != "" {

@@ -198,7 +198,7 @@ type stackOptions struct {
 	jwt bool
 }
 
-// stack is the three slices behind one loopback server, the simulator as their gateway
+// stack is the four slices behind one loopback server, the simulator as their gateway
 // and buyer, and the order store.
 type stack struct {
 	URL     string
@@ -275,9 +275,10 @@ func newStack(t *testing.T, o stackOptions) *stack {
 		auth = httpapi.JWTCaller
 	}
 	router := httpapi.NewRouter(auth, log)
+	settler := preauth.NewSettler(s.Store, creds, gw, preauth.WithNotifyURL(o.notifyURL), preauth.WithGatewayTimeout(timeout))
 	if err := errors.Join(
-		preauth.NewHandler(preauth.NewService(s.Store, creds, gw,
-			preauth.WithNotifyURL(o.notifyURL), preauth.WithGatewayTimeout(timeout))).Mount(router),
+		preauth.NewHandler(settler.Service).WithSync(settler).Mount(router),
+		router.MountFunction(httpapi.FnSettle, preauth.NewSettleHandler(settler).Handlers()),
 		apppay.NewHandler(apppay.NewService(s.Store, creds), o.notifyURL).Mount(router),
 		notify.NewHandler(notify.NewService(s.Store, creds, notify.WithSellerID(o.sellerID))).Mount(router),
 	); err != nil {

@@ -52,8 +52,8 @@ func NewPreAuth(d Deps) (Slice, error) {
 }
 
 func newSettler(d Deps) *preauth.Settler {
-	return preauth.NewSettler(d.Store, d.Credentials, d.Gateway,
-		preauth.WithNotifyURL(d.Config.NotifyURL), preauth.WithGatewayTimeout(d.Config.GatewayTimeout))
+	return preauth.NewSettler(d.Store, d.Credentials, d.Gateway, preauth.WithNotifyURL(d.Config.NotifyURL),
+		preauth.WithGatewayTimeout(d.Config.GatewayTimeout), preauth.WithSellerID(d.Config.SellerID))
 }
 
 // NewSettle builds the settle slice (function settle): every slice's money-moving
