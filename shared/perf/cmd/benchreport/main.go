@@ -449,7 +449,7 @@ type row struct{ area, what, result, target, met string }
 // hot is what the hot-path section needs from the rounds.
 type hot struct {
 	orderStr, floorSign, notify, floorVerify, voucher, floorSV, capture []float64
-	sdkExec, checkV2, checkV1                                  []float64
+	sdkExec, checkV2, checkV1                                           []float64
 }
 
 func (rp *report) hotFigures() (hot, error) {
