@@ -133,12 +133,6 @@ func (r resp) code() string {
 	return s
 }
 
-func (r resp) errField(k string) string {
-	e, _ := r.body["error"].(map[string]any)
-	s, _ := e[k].(string)
-	return s
-}
-
 func (r resp) str(k string) string { s, _ := r.body[k].(string); return s }
 
 // do sends one request as caller (scopes "" = every scope).
