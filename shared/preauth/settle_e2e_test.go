@@ -133,6 +133,12 @@ func (r resp) code() string {
 	return s
 }
 
+func (r resp) errField(k string) string {
+	e, _ := r.body["error"].(map[string]any)
+	s, _ := e[k].(string)
+	return s
+}
+
 func (r resp) str(k string) string { s, _ := r.body[k].(string); return s }
 
 // do sends one request as caller (scopes "" = every scope).
@@ -461,5 +467,35 @@ func TestIdenticalCaptureWhileTheFirstIsCallingIsInProgress(t *testing.T) {
 	}
 	if n, _ := s.moved("PA5C1"); n != 1 {
 		t.Fatalf("capture moved money %d times", n)
+	}
+}
+
+// A refusal whose meaning depends on state we may have caused (STATE, L1.4, L2.3) is
+// settled by a query: Alipay knows no such capture or unfreeze, so the refusal stands,
+// is recorded and replayed, and the amount is released.
+func TestStateRefusalsAreSettledByAQuery(t *testing.T) {
+	s := newStack(t)
+	s.authorized("PA6")
+	cases := []struct{ path, body, subCode string }{
+		{capturePath("PA6"), captureBody("PA6C1", "30.00", "SIM_BIZ_ACQ.AUTH_ORDER_HAS_FINISHED"), "ACQ.AUTH_ORDER_HAS_FINISHED"},
+		{capturePath("PA6"), captureBody("PA6C2", "30.00", "SIM_BIZ_ACQ.TRADE_HAS_SUCCESS"), "ACQ.TRADE_HAS_SUCCESS"},
+		{unfreezePath("PA6"), unfreezeBody("PA6U1", "30.00", "SIM_BIZ_REQUEST_AMOUNT_EXCEED"), "REQUEST_AMOUNT_EXCEED"},
+	}
+	for _, c := range cases {
+		first := s.post(c.path, c.body)
+		if first.status != http.StatusBadGateway || first.errField("sub_code") != c.subCode {
+			t.Fatalf("%s: %d %s", c.subCode, first.status, first.raw)
+		}
+		again := s.post(c.path, c.body)
+		if again.status != http.StatusBadGateway || again.header.Get(httpapi.ReplayedHeader) != "true" {
+			t.Fatalf("%s replay: %d %s", c.subCode, again.status, again.raw)
+		}
+	}
+	if g := s.get("PA6"); g.str("rest_amount") != "100.00" {
+		t.Fatalf("refused operations still hold amounts: %s", g.raw)
+	}
+	// The refused amounts are free again.
+	if r := s.post(capturePath("PA6"), captureBody("PA6C3", "100.00", "Rental")); r.status != http.StatusOK {
+		t.Fatalf("capture of everything: %d %s", r.status, r.raw)
 	}
 }
