@@ -1,5 +1,6 @@
 // Command settle is the Lambda function behind the money-moving back-office routes
-// (scope settle): app-pay refunds. The mobile-facing apppaysign holds none of them.
+// (scope settle): pre-auth captures, unfreezes and cancels, app-pay refunds. The
+// functions a mobile app reaches hold none of these paths (docs/design.md).
 package main
 
 import (

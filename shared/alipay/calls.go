@@ -42,11 +42,15 @@ type FundAuthDetailResult struct {
 	Status        string `json:"status"`
 	Amount        string `json:"amount"`
 	GmtTrans      string `json:"gmt_trans"`
-	// The order-level snapshot (§9.4), as a notice carries it.
+	// The auth order as a whole (§9.4): its status (INIT, AUTHORIZED, FINISH, CLOSED),
+	// totals and payer.
+	OrderStatus         string `json:"order_status"`
 	TotalFreezeAmount   string `json:"total_freeze_amount"`
 	TotalUnfreezeAmount string `json:"total_unfreeze_amount"`
 	TotalPayAmount      string `json:"total_pay_amount"`
 	RestAmount          string `json:"rest_amount"`
+	PayerUserID         string `json:"payer_user_id"`
+	PayerOpenID         string `json:"payer_open_id"`
 }
 
 // TradeQuery asks for a trade by out_trade_no (L8).

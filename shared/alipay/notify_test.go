@@ -255,7 +255,7 @@ func notifyCheckView(t *testing.T, n *Notification, p map[string]string) {
 		if tn.PassbackParams != p["passback_params"] {
 			t.Errorf("PassbackParams = %q, want %q (decoded once)", tn.PassbackParams, p["passback_params"])
 		}
-	case KindFundAuth:
+	case KindFundAuth, KindFundAuthUnfreeze:
 		fa, err := n.FundAuth()
 		if err != nil {
 			t.Fatalf("FundAuth: %v", err)
@@ -624,6 +624,9 @@ func TestNotificationKind(t *testing.T) {
 		{"trade_status_present_keeps_trade_label", map[string]string{"notify_type": "trade_status_sync", "auth_no": "A", "operation_type": "FREEZE", "trade_status": "TRADE_SUCCESS"}, KindTradeStatus},
 		{"blank_trade_status_is_absent", map[string]string{"notify_type": "trade_status_sync", "auth_no": "A", "operation_type": "PAY", "trade_status": ""}, KindFundAuth},
 		{"auth_no_without_operation_type_uses_label", map[string]string{"notify_type": "trade_status_sync", "auth_no": "A"}, KindTradeStatus},
+		// L12: the unfreeze and cancel notices are what their notify_type says, first.
+		{"fund_auth_unfreeze", map[string]string{"notify_type": "fund_auth_unfreeze", "auth_no": "A", "operation_type": "UNFREEZE"}, KindFundAuthUnfreeze},
+		{"fund_auth_operation_cancel", map[string]string{"notify_type": "fund_auth_operation_cancel", "auth_no": "A", "action": "close"}, KindFundAuthCancel},
 		{"dut_user_sign", map[string]string{"notify_type": "dut_user_sign"}, KindAgreementSign},
 		{"dut_user_unsign", map[string]string{"notify_type": "dut_user_unsign"}, KindAgreementUnsign},
 		{"notify_type_upper_case_unknown", map[string]string{"notify_type": "TRADE_STATUS_SYNC"}, KindUnknown},

@@ -11,11 +11,13 @@ type NotifyKind string
 
 // Notification kinds; the values are Alipay's notify_type values.
 const (
-	KindTradeStatus     NotifyKind = "trade_status_sync"
-	KindFundAuth        NotifyKind = "fund_auth_freeze"
-	KindAgreementSign   NotifyKind = "dut_user_sign"
-	KindAgreementUnsign NotifyKind = "dut_user_unsign"
-	KindUnknown         NotifyKind = "unknown"
+	KindTradeStatus      NotifyKind = "trade_status_sync"
+	KindFundAuth         NotifyKind = "fund_auth_freeze"
+	KindFundAuthUnfreeze NotifyKind = "fund_auth_unfreeze"         // L2.4
+	KindFundAuthCancel   NotifyKind = "fund_auth_operation_cancel" // L3
+	KindAgreementSign    NotifyKind = "dut_user_sign"
+	KindAgreementUnsign  NotifyKind = "dut_user_unsign"
+	KindUnknown          NotifyKind = "unknown"
 )
 
 // TradeStatus is trade_status of a trade_status_sync notification (§8.5).
@@ -74,12 +76,17 @@ func (e *NotifyMismatchError) Error() string {
 // Unwrap makes errors.Is(err, ErrNotifyMismatch) hold.
 func (e *NotifyMismatchError) Unwrap() error { return ErrNotifyMismatch }
 
-// Kind classifies the notification by notify_type, except that a body with auth_no and
+// Kind classifies the notification by notify_type first (L12): fund_auth_unfreeze and
+// fund_auth_operation_cancel are what they say. Otherwise a body with auth_no and
 // operation_type but no trade_status is a fund-auth notice whatever notify_type says
 // (Alipay's own fund-auth example is labelled trade_status_sync, §8.6). Blank values
 // count as absent: they are not signed.
 func (n *Notification) Kind() NotifyKind {
 	p := n.Params
+	switch k := NotifyKind(p["notify_type"]); k {
+	case KindFundAuthUnfreeze, KindFundAuthCancel:
+		return k
+	}
 	if !isBlank(p["auth_no"]) && !isBlank(p["operation_type"]) && isBlank(p["trade_status"]) {
 		return KindFundAuth
 	}
@@ -295,17 +302,19 @@ type FundAuthNotice struct {
 
 	PayeeUserID string
 	PayerUserID string
+	PayerOpenID string // instead of (or beside) PayerUserID for open_id apps (L11)
 	PreAuthType string // CREDIT_AUTH: credit-based, nothing actually frozen
 
 	GmtCreate time.Time
 	GmtTrans  time.Time
 }
 
-// FundAuth returns the fund-auth view. Required: notify_id, notify_time, auth_no,
-// out_order_no, operation_id, out_request_no, operation_type and status (known values),
-// amount.
+// FundAuth returns the view of a fund_auth_freeze or fund_auth_unfreeze notice (the
+// same fields, L2.4). Required: notify_id, notify_time, auth_no, out_order_no,
+// operation_id, out_request_no, operation_type and status (known values), amount. A
+// fund_auth_unfreeze notice must be an UNFREEZE operation.
 func (n *Notification) FundAuth() (*FundAuthNotice, error) {
-	f, _, err := n.notifyView(KindFundAuth)
+	f, k, err := n.notifyView(KindFundAuth, KindFundAuthUnfreeze)
 	if err != nil {
 		return nil, err
 	}
@@ -322,6 +331,7 @@ func (n *Notification) FundAuth() (*FundAuthNotice, error) {
 		Status:        notifyOneOf(&f, "status", FundAuthStatusInit, FundAuthStatusSuccess, FundAuthStatusClosed),
 		PayeeUserID:   f.str("payee_user_id", false),
 		PayerUserID:   f.str("payer_user_id", false),
+		PayerOpenID:   f.str("payer_open_id", false),
 		PreAuthType:   f.str("pre_auth_type", false),
 		GmtCreate:     f.time("gmt_create", false),
 		GmtTrans:      f.time("gmt_trans", false),
@@ -348,10 +358,52 @@ func (n *Notification) FundAuth() (*FundAuthNotice, error) {
 			*t.dst, _ = f.amount(t.key, true)
 		}
 	}
+	if k == KindFundAuthUnfreeze && a.OperationType != "" && a.OperationType != FundAuthOpUnfreeze {
+		f.fail("operation_type", "is not UNFREEZE in a fund_auth_unfreeze notice")
+	}
 	if f.err != nil {
 		return nil, f.err
 	}
 	return a, nil
+}
+
+// FundAuthCancelNotice is a fund_auth_operation_cancel notification: ids and action
+// only, no amount, status or totals (L3, L12).
+type FundAuthCancelNotice struct {
+	NotifyID   string
+	NotifyTime time.Time
+	AppID      string
+	AuthAppID  string
+
+	AuthNo       string
+	OutOrderNo   string
+	OperationID  string
+	OutRequestNo string // the cancelled freeze request's
+	Action       string // CancelActionClose or CancelActionUnfreeze
+}
+
+// FundAuthCancel returns the cancel view. Required: notify_id, notify_time,
+// out_order_no, out_request_no, action (a known value).
+func (n *Notification) FundAuthCancel() (*FundAuthCancelNotice, error) {
+	f, _, err := n.notifyView(KindFundAuthCancel)
+	if err != nil {
+		return nil, err
+	}
+	c := &FundAuthCancelNotice{
+		NotifyID:     f.str("notify_id", true),
+		NotifyTime:   f.time("notify_time", true),
+		AppID:        f.str("app_id", false),
+		AuthAppID:    f.str("auth_app_id", false),
+		AuthNo:       f.str("auth_no", false),
+		OutOrderNo:   f.str("out_order_no", true),
+		OperationID:  f.str("operation_id", false),
+		OutRequestNo: f.str("out_request_no", true),
+		Action:       notifyOneOf(&f, "action", CancelActionClose, CancelActionUnfreeze),
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	return c, nil
 }
 
 // CheckRest checks rest_amount = total_freeze_amount − total_unfreeze_amount −

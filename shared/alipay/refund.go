@@ -46,7 +46,7 @@ func (p *RefundParams) CanonicalHash() string {
 	}{p.RefundAmount, p.RefundReason}))
 }
 
-// DecodeEmpty accepts an empty body or an empty JSON object (close, sync): any field is
+// DecodeEmpty accepts an empty body or an empty JSON object (close, sync, unsign): any field is
 // refused naming it.
 func DecodeEmpty(body []byte) error {
 	if len(strings.TrimSpace(string(body))) == 0 {

@@ -42,7 +42,7 @@ func simulator(t *testing.T) (*sandbox.Simulator, *httptest.Server) {
 	return sim, srv
 }
 
-// TestBootstrapsEndToEnd runs all three bootstraps as Lambda would, against one table:
+// TestBootstrapsEndToEnd runs all four bootstraps as Lambda would, against one table:
 // a voucher through the simulator, an app-pay order, and the notifications that move
 // both, delivered as API Gateway events with base64 form bodies.
 func TestBootstrapsEndToEnd(t *testing.T) {
@@ -82,6 +82,32 @@ func TestBootstrapsEndToEnd(t *testing.T) {
 	got := invoke(t, voucherFn, apiEvent("GET", "/v1/preauth/orders/LPA001", "", preauthClaims, false, ""))
 	if got.StatusCode != 200 || !strings.Contains(got.Body, `"status":"AUTHORIZED"`) || !strings.Contains(got.Body, `"total_freeze_amount":"200.00"`) {
 		t.Fatalf("pre-auth order: %d %s", got.StatusCode, got.Body)
+	}
+
+	// Settle (scope settle, its own function): capture 30.00, unfreeze the rest; the
+	// capture's trade_status_sync and the fund_auth_unfreeze notice land once each.
+	settleClaims := map[string]string{"sub": "backoffice-1", "scope": "settle"}
+	if r := invoke(t, settleFn, apiEvent("POST", "/v1/preauth/orders/LPA001/captures", `{}`, preauthClaims, false, "application/json")); r.StatusCode != 403 {
+		t.Fatalf("capture without scope settle: %d", r.StatusCode)
+	}
+	resp = invoke(t, settleFn, apiEvent("POST", "/v1/preauth/orders/LPA001/captures",
+		`{"out_trade_no":"LPA001C1","amount":"30.00","subject":"Rental"}`, settleClaims, false, "application/json"))
+	if resp.StatusCode != 200 || !strings.Contains(resp.Body, `"status":"SUCCEEDED"`) || !strings.Contains(resp.Body, `"rest_amount":"170.00"`) {
+		t.Fatalf("capture: %d %s", resp.StatusCode, resp.Body)
+	}
+	captureNotice := receive(t, captured)
+	deliver(t, notifyFn, captureNotice)
+	deliver(t, notifyFn, captureNotice)
+	resp = invoke(t, settleFn, apiEvent("POST", "/v1/preauth/orders/LPA001/unfreezes",
+		`{"out_request_no":"LPA001U1","amount":"170.00","remark":"return the rest"}`, settleClaims, false, "application/json"))
+	if resp.StatusCode != 200 || !strings.Contains(resp.Body, `"rest_amount":"0.00"`) {
+		t.Fatalf("unfreeze: %d %s", resp.StatusCode, resp.Body)
+	}
+	deliver(t, notifyFn, receive(t, captured))
+	got = invoke(t, voucherFn, apiEvent("GET", "/v1/preauth/orders/LPA001", "", preauthClaims, false, ""))
+	if !strings.Contains(got.Body, `"status":"FINISHED"`) || !strings.Contains(got.Body, `"total_pay_amount":"30.00"`) ||
+		!strings.Contains(got.Body, `"total_unfreeze_amount":"170.00"`) {
+		t.Fatalf("settled order: %d %s", got.StatusCode, got.Body)
 	}
 
 	// App pay: orderStr → pay → trade notification → TRADE_SUCCESS; redelivery applied once.
@@ -251,18 +277,23 @@ func TestSampleEventsRunThroughTheBootstraps(t *testing.T) {
 		file, fn string
 		want     int
 		contains string
+		scan     bool // the buyer scans the voucher first (its notice cannot reach the sample's domain: sync learns it)
 	}{
-		{"apppay-order-create.json", httpapi.FnAppPaySign, 200, `"status":"CREATED"`},
-		{"apppay-order-get.json", httpapi.FnAppPaySign, 200, `"status":"CREATED"`},
+		{"apppay-order-create.json", httpapi.FnAppPaySign, 200, `"status":"CREATED"`, false},
+		{"apppay-order-get.json", httpapi.FnAppPaySign, 200, `"status":"CREATED"`, false},
 		// The simulator never saw this order's orderStr paid: ACQ.TRADE_NOT_EXIST, unchanged.
-		{"apppay-order-sync.json", httpapi.FnAppPaySign, 200, `"status":"CREATED"`},
-		{"notify-alipay.json", httpapi.FnNotify, 200, "success"},
-		{"apppay-order-get.json", httpapi.FnAppPaySign, 200, `"status":"TRADE_SUCCESS"`},
-		{"apppay-order-close.json", httpapi.FnAppPaySign, 409, `"code":"ORDER_ALREADY_PAID"`},
+		{"apppay-order-sync.json", httpapi.FnAppPaySign, 200, `"status":"CREATED"`, false},
+		{"notify-alipay.json", httpapi.FnNotify, 200, "success", false},
+		{"apppay-order-get.json", httpapi.FnAppPaySign, 200, `"status":"TRADE_SUCCESS"`, false},
+		{"apppay-order-close.json", httpapi.FnAppPaySign, 409, `"code":"ORDER_ALREADY_PAID"`, false},
 		// Paid by the sample notice, unknown to the simulator: Alipay's refusal, as is.
-		{"apppay-order-refund.json", httpapi.FnSettle, 502, `"sub_code":"ACQ.TRADE_NOT_EXIST"`},
-		{"preauth-voucher-create.json", httpapi.FnCreateVoucher, 200, `"status":"CODE_ISSUED"`},
-		{"preauth-order-get.json", httpapi.FnCreateVoucher, 200, `"status":"CODE_ISSUED"`},
+		{"apppay-order-refund.json", httpapi.FnSettle, 502, `"sub_code":"ACQ.TRADE_NOT_EXIST"`, false},
+		{"preauth-voucher-create.json", httpapi.FnCreateVoucher, 200, `"status":"CODE_ISSUED"`, false},
+		{"preauth-order-get.json", httpapi.FnCreateVoucher, 200, `"status":"CODE_ISSUED"`, false},
+		{"preauth-order-sync.json", httpapi.FnCreateVoucher, 200, `"status":"AUTHORIZED"`, true},
+		{"preauth-order-capture.json", httpapi.FnSettle, 200, `"rest_amount":"70.00"`, false},
+		{"preauth-order-unfreeze.json", httpapi.FnSettle, 200, `"rest_amount":"0.00"`, false},
+		{"preauth-order-cancel.json", httpapi.FnSettle, 409, `"ORDER_NOT_AUTHORIZED"`, false},
 	}
 	covered := map[string]bool{}
 	for _, step := range order {
@@ -275,6 +306,9 @@ func TestSampleEventsRunThroughTheBootstraps(t *testing.T) {
 			t.Fatalf("%s: %v", step.file, err)
 		}
 		covered[ev.RouteKey] = true
+		if step.scan {
+			postJSON(t, gw.URL+"/sandbox/vouchers/scan", `{"out_order_no":"`+ev.PathParameters["out_order_no"]+`"}`)
+		}
 		resp := invoke(t, fns[step.fn], raw) // the file's bytes, as `sam local invoke -e` sends them
 		if resp.StatusCode != step.want || !strings.Contains(resp.Body, step.contains) {
 			t.Fatalf("%s: %d %s", step.file, resp.StatusCode, resp.Body)

@@ -17,6 +17,7 @@ import (
 	"go/token"
 	"io"
 	"log/slog"
+	"maps"
 	"math/big"
 	"mime"
 	"net/http"
@@ -47,15 +48,19 @@ import (
 )
 
 const (
-	oaAppID        = "2021000000000001"
-	oaPathVouchers = "/v1/preauth/vouchers"
-	oaPathPreAuth  = "/v1/preauth/orders/{out_order_no}"
-	oaPathAppPay   = "/v1/app-pay/orders"
-	oaPathAppOrder = "/v1/app-pay/orders/{out_trade_no}"
-	oaPathSync     = "/v1/app-pay/orders/{out_trade_no}/sync"
-	oaPathClose    = "/v1/app-pay/orders/{out_trade_no}/close"
-	oaPathRefunds  = "/v1/app-pay/orders/{out_trade_no}/refunds"
-	oaSecurity     = "bearerAuth"
+	oaAppID           = "2021000000000001"
+	oaPathVouchers    = "/v1/preauth/vouchers"
+	oaPathPreAuth     = "/v1/preauth/orders/{out_order_no}"
+	oaPathAppPay      = "/v1/app-pay/orders"
+	oaPathAppOrder    = "/v1/app-pay/orders/{out_trade_no}"
+	oaPathAppPaySync  = "/v1/app-pay/orders/{out_trade_no}/sync"
+	oaPathClose       = "/v1/app-pay/orders/{out_trade_no}/close"
+	oaPathRefunds     = "/v1/app-pay/orders/{out_trade_no}/refunds"
+	oaPathPreAuthSync = "/v1/preauth/orders/{out_order_no}/sync"
+	oaPathCapture     = "/v1/preauth/orders/{out_order_no}/captures"
+	oaPathUnfreeze    = "/v1/preauth/orders/{out_order_no}/unfreezes"
+	oaPathCancel      = "/v1/preauth/orders/{out_order_no}/cancel"
+	oaSecurity        = "bearerAuth"
 )
 
 var oaMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -80,10 +85,32 @@ var oaValidate = map[string]func(body []byte) error{
 		return p.CheckRequestFields(false) // the default pricing mode, client
 
 	},
-	oaPathSync:  alipay.DecodeEmpty,
-	oaPathClose: alipay.DecodeEmpty,
+	oaPathAppPaySync: alipay.DecodeEmpty,
+	oaPathClose:      alipay.DecodeEmpty,
 	oaPathRefunds: func(body []byte) error {
 		p, err := alipay.DecodeRefund(body)
+		if err != nil {
+			return err
+		}
+		return p.Validate()
+	},
+	oaPathPreAuthSync: alipay.DecodeEmpty,
+	oaPathCapture: func(body []byte) error {
+		p, err := alipay.DecodeCapture(body)
+		if err != nil {
+			return err
+		}
+		return p.Validate()
+	},
+	oaPathUnfreeze: func(body []byte) error {
+		p, err := alipay.DecodeUnfreeze(body)
+		if err != nil {
+			return err
+		}
+		return p.Validate()
+	},
+	oaPathCancel: func(body []byte) error {
+		p, err := alipay.DecodeCancel(body)
 		if err != nil {
 			return err
 		}
@@ -534,16 +561,20 @@ func oaKey(t testing.TB, name string) []byte {
 	return b
 }
 
-// oaRouter mounts the three slices on one router over store, as cmd/local does.
+// oaRouter mounts the four slices on one router over store, as cmd/local does.
 func oaRouter(t *testing.T, auth httpapi.Authenticator, store *orders.MemoryStore, creds oaCreds, gw preauth.Gateway) *httpapi.Router {
 	t.Helper()
 	r := httpapi.NewRouter(auth, slog.New(slog.DiscardHandler))
 	app := apppay.NewHandler(apppay.NewService(store, creds, apppay.WithGateway(gw), apppay.WithGatewayTimeout(5*time.Second),
 		apppay.WithDefaultTimeoutExpress("30m")), "")
+	settler := preauth.NewSettler(store, creds, gw, preauth.WithGatewayTimeout(5*time.Second))
+	settle := map[string]http.Handler{}
+	maps.Copy(settle, app.SettleHandlers())
+	maps.Copy(settle, preauth.NewSettleHandler(settler).Handlers())
 	err := errors.Join(
-		preauth.NewHandler(preauth.NewService(store, creds, gw, preauth.WithGatewayTimeout(5*time.Second))).Mount(r),
+		preauth.NewHandler(settler.Service).WithSync(settler).Mount(r),
 		app.Mount(r),
-		r.MountFunction(httpapi.FnSettle, app.SettleHandlers()),
+		r.MountFunction(httpapi.FnSettle, settle),
 		notify.NewHandler(notify.NewService(store, creds)).Mount(r),
 	)
 	if err != nil {
@@ -946,6 +977,15 @@ func TestOpenAPISchemasMatchTheStructsTheCodeUses(t *testing.T) {
 		{"PreAuthOrder", reflect.TypeFor[preauth.Order](), true, nil, nil},
 		{"VoucherRequest", reflect.TypeFor[preauth.Request](), true, nil, nil},
 		{"FundOperation", reflect.TypeFor[preauth.Operation](), true, nil, nil},
+		{"Capture", reflect.TypeFor[preauth.Capture](), true, nil, nil},
+		{"Unfreeze", reflect.TypeFor[preauth.Unfreeze](), true, nil, nil},
+		{"Cancel", reflect.TypeFor[preauth.Cancel](), true, nil, nil},
+		{"CaptureReply", reflect.TypeFor[preauth.CaptureReply](), true, nil, nil},
+		{"UnfreezeReply", reflect.TypeFor[preauth.UnfreezeReply](), true, nil, nil},
+		{"CancelReply", reflect.TypeFor[preauth.CancelReply](), true, nil, nil},
+		{"CaptureRequest", reflect.TypeFor[alipay.CaptureParams](), false, nil, nil},
+		{"UnfreezeRequest", reflect.TypeFor[alipay.UnfreezeParams](), false, nil, nil},
+		{"CancelRequest", reflect.TypeFor[alipay.CancelParams](), false, nil, nil},
 		{"AppPayOrder", reflect.TypeFor[apppay.OrderView](), true, nil, nil},
 		{"Agreement", reflect.TypeFor[apppay.AgreementView](), true, nil, nil},
 		{"RefundReply", reflect.TypeFor[apppay.RefundReply](), true, nil, nil},
@@ -1030,6 +1070,14 @@ func TestOpenAPIEnumsEqualTheCodeConstants(t *testing.T) {
 		{"access_channel", schema("AccessParams", "properties", "channel", "enum"),
 			[]string{alipay.ChannelAlipayApp, alipay.ChannelQRCode, alipay.ChannelQRCodeOrSMS}},
 		{"period_type", schema("PeriodRuleParams", "properties", "period_type", "enum"), []string{alipay.PeriodTypeDay, alipay.PeriodTypeMonth}},
+		{"capture_status", schema("Capture", "properties", "status", "enum"),
+			oaStrings(orders.OpPending, orders.OpSucceeded, orders.OpFailed, orders.OpUnknown)},
+		{"capture_reply_status", schema("CaptureReply", "properties", "status", "enum"),
+			oaStrings(orders.OpPending, orders.OpSucceeded, orders.OpFailed, orders.OpUnknown)},
+		{"auth_confirm_mode", schema("CaptureRequest", "properties", "auth_confirm_mode", "enum"),
+			[]string{alipay.AuthConfirmNotComplete, alipay.AuthConfirmComplete}},
+		{"cancel_action", schema("CancelReply", "properties", "action", "enum"),
+			[]string{alipay.CancelActionClose, alipay.CancelActionUnfreeze}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+"_enum_is_the_code_constants", func(t *testing.T) {
@@ -1443,13 +1491,13 @@ func TestOpenAPIRepliesOfTheHandlersConformToTheDocument(t *testing.T) {
 		{"refund_unknown_order_is_404", "POST", oaPathRefunds, "/v1/app-pay/orders/APNOSUCH/refunds", jsonCT, refundEx, 404, httpapi.CodeNotFound, false},
 		{"refund_bad_id_is_400", "POST", oaPathRefunds, "/v1/app-pay/orders/bad-id/refunds", jsonCT, refundEx, 400, httpapi.CodeIllegalArgument, false},
 		{"refund_get_is_405", "GET", oaPathRefunds, paid + "/refunds", "", nil, 405, httpapi.CodeMethodNotAllowed, false},
-		{"sync_is_200", "POST", oaPathSync, paid + "/sync", "", nil, 200, "", false},
-		{"sync_unpaid_is_200", "POST", oaPathSync, "/v1/app-pay/orders/APUNPAID1/sync", jsonCT, []byte("{}"), 200, "", false},
-		{"sync_with_a_field_is_400", "POST", oaPathSync, paid + "/sync", jsonCT, []byte(`{"force":true}`), 400, httpapi.CodeIllegalArgument, false},
-		{"sync_not_json_is_415", "POST", oaPathSync, paid + "/sync", "text/plain", []byte("x"), 415, httpapi.CodeUnsupportedMediaType, false},
-		{"sync_body_over_64_kib_is_413", "POST", oaPathSync, paid + "/sync", jsonCT, huge, 413, httpapi.CodeBodyTooLarge, false},
-		{"sync_unknown_order_is_404", "POST", oaPathSync, "/v1/app-pay/orders/APNOSUCH/sync", "", nil, 404, httpapi.CodeNotFound, false},
-		{"sync_get_is_405", "GET", oaPathSync, paid + "/sync", "", nil, 405, httpapi.CodeMethodNotAllowed, false},
+		{"sync_is_200", "POST", oaPathAppPaySync, paid + "/sync", "", nil, 200, "", false},
+		{"sync_unpaid_is_200", "POST", oaPathAppPaySync, "/v1/app-pay/orders/APUNPAID1/sync", jsonCT, []byte("{}"), 200, "", false},
+		{"sync_with_a_field_is_400", "POST", oaPathAppPaySync, paid + "/sync", jsonCT, []byte(`{"force":true}`), 400, httpapi.CodeIllegalArgument, false},
+		{"sync_not_json_is_415", "POST", oaPathAppPaySync, paid + "/sync", "text/plain", []byte("x"), 415, httpapi.CodeUnsupportedMediaType, false},
+		{"sync_body_over_64_kib_is_413", "POST", oaPathAppPaySync, paid + "/sync", jsonCT, huge, 413, httpapi.CodeBodyTooLarge, false},
+		{"sync_unknown_order_is_404", "POST", oaPathAppPaySync, "/v1/app-pay/orders/APNOSUCH/sync", "", nil, 404, httpapi.CodeNotFound, false},
+		{"sync_get_is_405", "GET", oaPathAppPaySync, paid + "/sync", "", nil, 405, httpapi.CodeMethodNotAllowed, false},
 		{"close_paid_order_is_409", "POST", oaPathClose, paid + "/close", "", nil, 409, httpapi.CodeOrderAlreadyPaid, false},
 		{"close_unpaid_is_200", "POST", oaPathClose, "/v1/app-pay/orders/APUNPAID1/close", jsonCT, []byte("{}"), 200, "", false},
 		{"close_with_a_field_is_400", "POST", oaPathClose, paid + "/close", jsonCT, []byte(`{"reason":"x"}`), 400, httpapi.CodeIllegalArgument, false},
@@ -1465,6 +1513,84 @@ func TestOpenAPIRepliesOfTheHandlersConformToTheDocument(t *testing.T) {
 			if tc.status == http.StatusAccepted && r.header.Get("Retry-After") == "" {
 				t.Error("202 without Retry-After")
 			}
+		})
+	}
+
+	// Settle: every example on the authorized orders, replayed, then every error row.
+	settleExamples := []struct{ path, example, order string }{
+		{oaPathCapture, "capture", "PA20261122000001"},
+		{oaPathCapture, "capture_complete", "PA20261122000003"},
+		{oaPathUnfreeze, "unfreeze", "PA20261122000001"},
+		{oaPathCancel, "cancel", "PA20261122000002"},
+		{oaPathPreAuthSync, "empty", "PA20261122000001"},
+	}
+	settleURL := func(path, order string) string { return strings.Replace(path, "{out_order_no}", order, 1) }
+	for _, ex := range settleExamples {
+		t.Run(ex.example+"_example_replies_as_documented", func(t *testing.T) {
+			body := oaExamples(t, ops[http.MethodPost+" "+ex.path])[ex.example]
+			r := s.do(t, http.MethodPost, settleURL(ex.path, ex.order), jsonCT, body)
+			if r.status != http.StatusOK {
+				t.Fatalf("POST %s example %s: %s", ex.path, ex.example, r)
+			}
+			oaConform(t, spec, http.MethodPost, ex.path, r)
+			if ex.path == oaPathPreAuthSync {
+				return
+			}
+			again := s.do(t, http.MethodPost, settleURL(ex.path, ex.order), jsonCT, body)
+			if again.status != http.StatusOK || again.header.Get("Idempotent-Replayed") != "true" {
+				t.Errorf("identical retry: %s, want 200 replayed", again)
+			}
+			oaConform(t, spec, http.MethodPost, ex.path, again)
+		})
+	}
+	capture := oaExamples(t, ops[http.MethodPost+" "+oaPathCapture])["capture"]
+	unfreeze := oaExamples(t, ops[http.MethodPost+" "+oaPathUnfreeze])["unfreeze"]
+	cancel := oaExamples(t, ops[http.MethodPost+" "+oaPathCancel])["cancel"]
+	newCapture := func(no string, kv ...any) []byte {
+		b := oaMutate(t, capture, "out_trade_no", no, false)
+		for i := 0; i+1 < len(kv); i += 2 {
+			b = oaMutate(t, b, kv[i].(string), kv[i+1], false)
+		}
+		return b
+	}
+	captureRefused := newCapture("PA1REFUSED", "subject", "SIM_BIZ_ACQ.PAYER_UNMATCHED")
+	o1, o3 := settleURL(oaPathCapture, "PA20261122000001"), "PA20261122000003"
+	settleCases := []struct {
+		name, method, path, url, ct string
+		body                        []byte
+		status                      int
+		code                        string
+		replayed                    bool
+	}{
+		{"capture_invalid_field_is_400", "POST", oaPathCapture, o1, jsonCT, newCapture("PA1C9", "amount", "1.234"), 400, httpapi.CodeIllegalArgument, false},
+		{"capture_not_json_is_415", "POST", oaPathCapture, o1, "text/plain", capture, 415, httpapi.CodeUnsupportedMediaType, false},
+		{"capture_body_over_64_kib_is_413", "POST", oaPathCapture, o1, jsonCT, huge, 413, httpapi.CodeBodyTooLarge, false},
+		{"capture_unknown_order_is_404", "POST", oaPathCapture, settleURL(oaPathCapture, "PANOSUCH"), jsonCT, capture, 404, httpapi.CodeNotFound, false},
+		{"capture_bad_order_id_is_400", "POST", oaPathCapture, settleURL(oaPathCapture, "bad.id"), jsonCT, capture, 400, httpapi.CodeIllegalArgument, false},
+		{"capture_get_is_405", "GET", oaPathCapture, o1, "", nil, 405, httpapi.CodeMethodNotAllowed, false},
+		{"capture_key_with_other_params_is_409", "POST", oaPathCapture, o1, jsonCT, newCapture("PA20261122000001C1", "amount", "1.00"), 409, httpapi.CodeIdempotencyConflict, false},
+		{"capture_over_the_frozen_rest_is_409", "POST", oaPathCapture, o1, jsonCT, newCapture("PA1C2", "amount", "999.00"), 409, httpapi.CodeAmountExceedsAvailable, false},
+		{"capture_of_an_unauthorized_order_is_409", "POST", oaPathCapture, settleURL(oaPathCapture, "PAUNKNOWN1"), jsonCT, newCapture("PA1C3"), 409, httpapi.CodeOrderNotAuthorized, false},
+		{"capture_refused_by_alipay_is_502", "POST", oaPathCapture, o1, jsonCT, captureRefused, 502, httpapi.CodeAlipayBusinessError, false},
+		{"capture_refusal_retried_is_502_replayed", "POST", oaPathCapture, o1, jsonCT, captureRefused, 502, httpapi.CodeAlipayBusinessError, true},
+		{"capture_unknown_outcome_is_503", "POST", oaPathCapture, o1, jsonCT, newCapture("PA1C4", "subject", "SIM_20000"), 503, httpapi.CodeAlipayUnavailable, false},
+		{"unfreeze_without_remark_is_400", "POST", oaPathUnfreeze, settleURL(oaPathUnfreeze, "PA20261122000001"), jsonCT, oaMutate(t, unfreeze, "remark", nil, true), 400, httpapi.CodeIllegalArgument, false},
+		{"unfreeze_with_a_voucher_request_no_is_409", "POST", oaPathUnfreeze, settleURL(oaPathUnfreeze, "PA20261122000001"), jsonCT,
+			oaMutate(t, unfreeze, "out_request_no", "PA20261122000001R1", false), 409, httpapi.CodeIdempotencyConflict, false},
+		{"unfreeze_over_the_frozen_rest_is_409", "POST", oaPathUnfreeze, settleURL(oaPathUnfreeze, "PA20261122000001"), jsonCT,
+			oaMutate(t, oaMutate(t, unfreeze, "out_request_no", "PA1U9", false), "amount", "999.00", false), 409, httpapi.CodeAmountExceedsAvailable, false},
+		{"cancel_of_no_voucher_request_is_400", "POST", oaPathCancel, settleURL(oaPathCancel, "PA20261122000001"), jsonCT,
+			oaMutate(t, cancel, "out_request_no", "PANOREQUEST", false), 400, httpapi.CodeIllegalArgument, false},
+		{"cancel_of_a_finished_order_is_409", "POST", oaPathCancel, settleURL(oaPathCancel, o3), jsonCT,
+			oaMutate(t, cancel, "out_request_no", o3+"R1", false), 409, httpapi.CodeOrderNotAuthorized, false},
+		{"sync_unknown_order_is_404", "POST", oaPathPreAuthSync, settleURL(oaPathPreAuthSync, "PANOSUCH"), jsonCT, []byte(`{}`), 404, httpapi.CodeNotFound, false},
+		{"sync_with_a_field_is_400", "POST", oaPathPreAuthSync, settleURL(oaPathPreAuthSync, "PA20261122000001"), jsonCT, []byte(`{"x":1}`), 400, httpapi.CodeIllegalArgument, false},
+		{"sync_get_is_405", "GET", oaPathPreAuthSync, settleURL(oaPathPreAuthSync, "PA20261122000001"), "", nil, 405, httpapi.CodeMethodNotAllowed, false},
+	}
+	for _, tc := range settleCases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := s.do(t, tc.method, tc.url, tc.ct, tc.body)
+			oaCheckCase(t, spec, ops, tc.method, tc.path, r, tc.status, tc.code, tc.replayed)
 		})
 	}
 
@@ -1492,13 +1618,18 @@ func TestOpenAPIRepliesOfTheHandlersConformToTheDocument(t *testing.T) {
 		{"voucher_without_scope_is_403", unscoped, "POST", oaPathVouchers, oaPathVouchers, jsonCT, plain, 403, httpapi.CodeForbidden},
 		{"preauth_order_without_scope_is_403", unscoped, "GET", oaPathPreAuth, "/v1/preauth/orders/PA1", "", nil, 403, httpapi.CodeForbidden},
 		{"app_pay_without_scope_is_served", unscoped, "POST", oaPathAppPay, oaPathAppPay, jsonCT, basic, 200, ""},
+		{"capture_without_caller_is_401", nobody, "POST", oaPathCapture, "/v1/preauth/orders/PA1/captures", jsonCT, capture, 401, httpapi.CodeUnauthorized},
+		{"capture_without_scope_is_403", unscoped, "POST", oaPathCapture, "/v1/preauth/orders/PA1/captures", jsonCT, capture, 403, httpapi.CodeForbidden},
+		{"unfreeze_without_scope_is_403", unscoped, "POST", oaPathUnfreeze, "/v1/preauth/orders/PA1/unfreezes", jsonCT, unfreeze, 403, httpapi.CodeForbidden},
+		{"cancel_without_scope_is_403", unscoped, "POST", oaPathCancel, "/v1/preauth/orders/PA1/cancel", jsonCT, cancel, 403, httpapi.CodeForbidden},
+		{"sync_without_scope_is_403", unscoped, "POST", oaPathPreAuthSync, "/v1/preauth/orders/PA1/sync", jsonCT, []byte(`{}`), 403, httpapi.CodeForbidden},
 		{"voucher_without_credentials_is_503", noCreds, "POST", oaPathVouchers, oaPathVouchers, jsonCT, plain, 503, httpapi.CodeDependencyUnavailable},
 		{"app_pay_without_credentials_is_503", noCreds, "POST", oaPathAppPay, oaPathAppPay, jsonCT, apps["pay_and_sign"], 503, httpapi.CodeDependencyUnavailable},
 		{"refund_without_caller_is_401", nobody, "POST", oaPathRefunds, "/v1/app-pay/orders/AP1/refunds", jsonCT, []byte("{}"), 401, httpapi.CodeUnauthorized},
-		{"sync_without_caller_is_401", nobody, "POST", oaPathSync, "/v1/app-pay/orders/AP1/sync", "", nil, 401, httpapi.CodeUnauthorized},
+		{"sync_without_caller_is_401", nobody, "POST", oaPathAppPaySync, "/v1/app-pay/orders/AP1/sync", "", nil, 401, httpapi.CodeUnauthorized},
 		{"close_without_caller_is_401", nobody, "POST", oaPathClose, "/v1/app-pay/orders/AP1/close", "", nil, 401, httpapi.CodeUnauthorized},
 		{"refund_without_scope_is_403", unscoped, "POST", oaPathRefunds, "/v1/app-pay/orders/AP1/refunds", jsonCT, []byte("{}"), 403, httpapi.CodeForbidden},
-		{"sync_of_another_callers_order_is_404", unscoped, "POST", oaPathSync, "/v1/app-pay/orders/AP1/sync", "", nil, 404, httpapi.CodeNotFound},
+		{"sync_of_another_callers_order_is_404", unscoped, "POST", oaPathAppPaySync, "/v1/app-pay/orders/AP1/sync", "", nil, 404, httpapi.CodeNotFound},
 		{"refund_without_credentials_is_503", noCreds, "POST", oaPathRefunds, "/v1/app-pay/orders/AP1/refunds", jsonCT,
 			[]byte(`{"out_request_no":"R1","refund_amount":"1.00"}`), 503, httpapi.CodeDependencyUnavailable},
 		{"notify_without_credentials_is_503_fail", noCreds, "POST", httpapi.NotifyPath, httpapi.NotifyPath, signed.ct, signed.body, 503, alipay.NotifyFailReply},

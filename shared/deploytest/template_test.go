@@ -40,7 +40,7 @@ var tableActions = map[string][]string{
 	httpapi.FnCreateVoucher: {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 	httpapi.FnAppPaySign:    {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 	httpapi.FnNotify:        {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
-	httpapi.FnSettle:        {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+	httpapi.FnSettle:        {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 	// Query on the due index only (TestTemplateIAMIsLeastPrivilege checks the resource).
 	httpapi.FnReconcile: {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
 }
@@ -51,7 +51,8 @@ var envRead = map[string][]string{
 	httpapi.FnCreateVoucher: {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvGatewayTimeout, config.EnvNotifyURL},
 	httpapi.FnAppPaySign: {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvNotifyURL,
 		config.EnvSignNotifyURL, config.EnvAppPayPricing, config.EnvAppPayTimeout, config.EnvGatewayTimeout},
-	httpapi.FnSettle: {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvGatewayTimeout},
+	httpapi.FnSettle: {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvGatewayTimeout, config.EnvNotifyURL,
+		config.EnvSellerID},
 	httpapi.FnNotify: {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvSellerID},
 	httpapi.FnReconcile: {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvGatewayTimeout,
 		config.EnvReconcileBatch, config.EnvReconcileConcurrency, config.EnvReconcileMaxAttempts},

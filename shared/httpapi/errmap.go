@@ -11,17 +11,18 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 )
 
-// Codes of the lifecycle's refusals (docs/design.md, the lifecycle contract); the
-// domain package owns them, the contract spells them the same.
+// Codes of the lifecycle's refusals (docs/design.md, the lifecycle contract), spelled
+// out so the contract's list of codes reads them here; the domain package's constants
+// are the same strings (TestLifecycleCodesAreTheDomainCodes).
 const (
-	CodeOrderNotAuthorized     = domain.CodeOrderNotAuthorized
-	CodeOrderNotPaid           = domain.CodeOrderNotPaid
-	CodeOrderNotRefundable     = domain.CodeOrderNotRefundable
-	CodeOrderAlreadyPaid       = domain.CodeOrderAlreadyPaid
-	CodeAgreementNotActive     = domain.CodeAgreementNotActive
-	CodeOutsideChargeWindow    = domain.CodeOutsideChargeWindow
-	CodeChargeLimitExceeded    = domain.CodeChargeLimitExceeded
-	CodeAmountExceedsAvailable = domain.CodeAmountExceedsAvailable
+	CodeOrderNotAuthorized     = "ORDER_NOT_AUTHORIZED"
+	CodeOrderNotPaid           = "ORDER_NOT_PAID"
+	CodeOrderNotRefundable     = "ORDER_NOT_REFUNDABLE"
+	CodeOrderAlreadyPaid       = "ORDER_ALREADY_PAID"
+	CodeAgreementNotActive     = "AGREEMENT_NOT_ACTIVE"
+	CodeOutsideChargeWindow    = "OUTSIDE_CHARGE_WINDOW"
+	CodeChargeLimitExceeded    = "CHARGE_LIMIT_EXCEEDED"
+	CodeAmountExceedsAvailable = "AMOUNT_EXCEEDS_AVAILABLE"
 )
 
 // Retry-After of the 503s, in seconds.

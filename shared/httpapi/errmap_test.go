@@ -163,3 +163,23 @@ func TestMountFunctionMatchesTheTable(t *testing.T) {
 		})
 	}
 }
+
+func TestLifecycleCodesAreTheDomainCodes(t *testing.T) {
+	pairs := [][2]string{
+		{CodeOrderNotAuthorized, domain.CodeOrderNotAuthorized},
+		{CodeOrderNotPaid, domain.CodeOrderNotPaid},
+		{CodeOrderNotRefundable, domain.CodeOrderNotRefundable},
+		{CodeOrderAlreadyPaid, domain.CodeOrderAlreadyPaid},
+		{CodeAgreementNotActive, domain.CodeAgreementNotActive},
+		{CodeOutsideChargeWindow, domain.CodeOutsideChargeWindow},
+		{CodeChargeLimitExceeded, domain.CodeChargeLimitExceeded},
+		{CodeAmountExceedsAvailable, domain.CodeAmountExceedsAvailable},
+		{CodeIdempotencyConflict, domain.CodeIdempotencyConflict},
+		{CodeOrderAlreadyAuthorized, domain.CodeOrderAlreadyAuthorized},
+	}
+	for _, p := range pairs {
+		if p[0] != p[1] {
+			t.Errorf("httpapi %q, domain %q", p[0], p[1])
+		}
+	}
+}

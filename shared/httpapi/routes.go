@@ -27,8 +27,8 @@ const (
 	// ScopeOrders: creating app-pay orders when the merchant's backend sets the price
 	// (APP_PAY_PRICING=server).
 	ScopeOrders = "orders"
-	// ScopeSettle: calls that move money after the fact (refunds, captures…), and
-	// close/sync of any caller's order.
+	// ScopeSettle: calls that move money after the fact (captures, unfreezes, cancels,
+	// refunds), and close/sync of any caller's order.
 	ScopeSettle = "settle"
 )
 
@@ -63,6 +63,10 @@ func (rt Route) RequiredScope(serverPricing bool) string {
 var Routes = []Route{
 	{http.MethodPost, "/v1/preauth/vouchers", FnCreateVoucher, true, ScopePreAuth, ""},
 	{http.MethodGet, "/v1/preauth/orders/{out_order_no}", FnCreateVoucher, true, ScopePreAuth, ""},
+	{http.MethodPost, "/v1/preauth/orders/{out_order_no}/sync", FnCreateVoucher, true, ScopePreAuth, ""},
+	{http.MethodPost, "/v1/preauth/orders/{out_order_no}/captures", FnSettle, true, ScopeSettle, ""},
+	{http.MethodPost, "/v1/preauth/orders/{out_order_no}/unfreezes", FnSettle, true, ScopeSettle, ""},
+	{http.MethodPost, "/v1/preauth/orders/{out_order_no}/cancel", FnSettle, true, ScopeSettle, ""},
 	// Client pricing: the app creates its own orders. Server pricing: only the merchant's
 	// backend does, for an owner; the owner reads them with GET.
 	{http.MethodPost, "/v1/app-pay/orders", FnAppPaySign, true, "", ScopeOrders},

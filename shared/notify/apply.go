@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"errors"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/apppay"
@@ -39,6 +40,17 @@ func (s *Service) trade(ctx context.Context, creds *alipay.Credentials, n *alipa
 		return
 	}
 	ord, err := s.store.GetAppPayOrder(ctx, t.OutTradeNo)
+	if errors.Is(err, orders.ErrNotFound) {
+		// Not an app-pay order: a capture's (or charge's) out_trade_no, one namespace.
+		ref, lerr := s.store.LookupOutTradeNo(ctx, t.OutTradeNo)
+		if lerr == nil {
+			s.operationTrade(ctx, t, ref, o)
+			return
+		}
+		if !errors.Is(lerr, orders.ErrNotFound) {
+			err = lerr
+		}
+	}
 	if o.load(err) {
 		return
 	}
@@ -120,6 +132,10 @@ func (s *Service) fundAuth(ctx context.Context, creds *alipay.Credentials, n *al
 		Amount:          a.Amount,
 		GmtTrans:        a.GmtTrans,
 		Now:             s.now(),
+		// The parties a capture is sent with (L1.2).
+		PayerUserID: a.PayerUserID,
+		PayerOpenID: a.PayerOpenID,
+		PayeeUserID: a.PayeeUserID,
 	}
 	// Without the order-level snapshot the totals stay zero: the store then treats the
 	// notice as no newer than what it holds and records only the operation.
@@ -226,4 +242,77 @@ func (s *Service) agreement(ctx context.Context, creds *alipay.Credentials, n *a
 		AlipayUserID:        userID,
 		Now:                 s.now(),
 	}))
+}
+
+// operationTrade applies a trade_status_sync about one of our operations: a capture's
+// (docs/design.md, "Routes and scopes"). The trade must be the capture's amount and
+// seller; a paid trade settles the capture (and so the order's totals), any other
+// status changes nothing and is acknowledged.
+func (s *Service) operationTrade(ctx context.Context, t *alipay.TradeNotice, ref orders.OpRef, o *outcome) {
+	o.orderKey, o.orderID = "out_order_no", ref.OrderNo
+	if ref.Parent != orders.ParentPreAuth || ref.Kind != orders.OpCapture {
+		o.fail(ErrMismatch, "trade notice for an operation this slice does not apply", nil)
+		return
+	}
+	ord, err := s.store.GetPreAuthOrder(ctx, ref.OrderNo)
+	if o.load(err) {
+		return
+	}
+	op, ok := ord.Ops[string(ref.Kind)+":"+ref.RequestNo]
+	switch {
+	case !ok:
+		o.fail(ErrMismatch, "unknown order", nil)
+		return
+	case s.sellerID != "" && t.SellerID != s.sellerID:
+		o.mismatch("seller_id")
+		return
+	case t.SellerID != "" && ord.PayeeUserID != "" && t.SellerID != ord.PayeeUserID:
+		o.mismatch("seller_id")
+		return
+	case t.TotalAmount != op.Amount:
+		o.mismatch("total_amount")
+		return
+	case op.Result[orders.ResultTradeNo] != "" && op.Result[orders.ResultTradeNo] != t.TradeNo:
+		o.mismatch("trade_no")
+		return
+	}
+	if t.TradeStatus != alipay.TradeStatusSuccess && t.TradeStatus != alipay.TradeStatusFinished {
+		domain.Logger(ctx).Warn("capture trade notice with a status that changes nothing", "out_trade_no", bounded(t.OutTradeNo),
+			"trade_status", string(t.TradeStatus))
+		o.result, o.acked = orders.Stale, true
+		return
+	}
+	res := map[string]string{orders.ResultTradeNo: t.TradeNo}
+	if !t.GmtPayment.IsZero() {
+		res["gmt_payment"] = alipay.FormatTimestamp(t.GmtPayment)
+	}
+	o.apply(s.store.ApplyOpNotice(ctx, orders.OpNotice{NotifyID: t.NotifyID, OpRef: ref, Result: res, TradeNo: t.TradeNo, Now: s.now()}))
+}
+
+// fundAuthCancel applies a fund_auth_operation_cancel notice (ids and action only, L3)
+// to our cancel of that voucher request.
+func (s *Service) fundAuthCancel(ctx context.Context, creds *alipay.Credentials, n *alipay.Notification, o *outcome) {
+	c, err := n.FundAuthCancel()
+	if err != nil {
+		o.fail(ErrRejected, "malformed fund-auth cancel notice", err)
+		return
+	}
+	o.notifyID, o.orderID = c.NotifyID, c.OutOrderNo
+	if !s.checkFundAuthApp(o, creds, &alipay.FundAuthNotice{AppID: c.AppID, AuthAppID: c.AuthAppID}) {
+		return
+	}
+	ord, err := s.store.GetPreAuthOrder(ctx, c.OutOrderNo)
+	if o.load(err) {
+		return
+	}
+	if ord.AuthNo != "" && c.AuthNo != "" && c.AuthNo != ord.AuthNo {
+		o.mismatch("auth_no")
+		return
+	}
+	res := map[string]string{orders.ResultAction: c.Action}
+	if c.OperationID != "" {
+		res[orders.ResultOperationID] = c.OperationID
+	}
+	ref := orders.OpRef{Parent: orders.ParentPreAuth, OrderNo: c.OutOrderNo, Kind: orders.OpCancel, RequestNo: c.OutRequestNo}
+	o.apply(s.store.ApplyOpNotice(ctx, orders.OpNotice{NotifyID: c.NotifyID, OpRef: ref, Result: res, Now: s.now()}))
 }

@@ -1,5 +1,6 @@
 // Package notify is the notification slice: Alipay POSTs asynchronous notifications
-// (trade_status_sync, fund_auth_freeze, dut_user_sign/dut_user_unsign) to
+// (trade_status_sync, fund_auth_freeze, fund_auth_unfreeze, fund_auth_operation_cancel,
+// dut_user_sign/dut_user_unsign) to
 // POST /v1/notify/alipay; each is parsed once, verified with Alipay's key, checked
 // against the order we created and applied to the order state with one conditional
 // store update. The reply is exactly "success" only once the effect is durably stored
@@ -27,6 +28,8 @@ type Store interface {
 	ApplyTrade(ctx context.Context, e orders.TradeEffect) (orders.ApplyResult, error)
 	ApplyFundAuth(ctx context.Context, e orders.FundAuthEffect) (orders.ApplyResult, error)
 	ApplyAgreement(ctx context.Context, e orders.AgreementEffect) (orders.ApplyResult, error)
+	LookupOutTradeNo(ctx context.Context, outTradeNo string) (orders.OpRef, error)
+	ApplyOpNotice(ctx context.Context, n orders.OpNotice) (orders.ApplyResult, error)
 }
 
 // Credentials gives the current Alipay credentials and re-fetches them when Alipay's
@@ -198,8 +201,10 @@ func (s *Service) handle(ctx context.Context, contentType string, body []byte) *
 	switch o.kind {
 	case alipay.KindTradeStatus:
 		s.trade(ctx, creds, n, o)
-	case alipay.KindFundAuth:
+	case alipay.KindFundAuth, alipay.KindFundAuthUnfreeze:
 		s.fundAuth(ctx, creds, n, o)
+	case alipay.KindFundAuthCancel:
+		s.fundAuthCancel(ctx, creds, n, o)
 	case alipay.KindAgreementSign, alipay.KindAgreementUnsign:
 		s.agreement(ctx, creds, n, o)
 	default:
@@ -295,6 +300,14 @@ func (o *outcome) apply(res orders.ApplyResult, err error) {
 		o.fail(ErrMismatch, "forgery attempt: trade_no is bound to another order", err)
 	case errors.Is(err, orders.ErrInvalid):
 		o.fail(ErrMismatch, "notice rejected by the order model", err)
+	case errors.Is(err, orders.ErrSettled):
+		// Alipay says an operation we recorded as refused moved money: never
+		// acknowledged, so the redeliveries stay visible until someone looks.
+		o.fail(ErrMismatch, "notice contradicts the operation's recorded outcome", err)
+	case errors.Is(err, orders.ErrInProgress):
+		// The call is still being answered; its holder records the outcome and
+		// Alipay's resend finds it settled.
+		o.fail(ErrUnavailable, "operation in progress", err)
 	default:
 		o.fail(ErrUnavailable, "order store unavailable", err)
 	}
@@ -433,7 +446,7 @@ func (o *outcome) rejectReason() string {
 // orderRef names the order a notice is about, by kind.
 func orderRef(k alipay.NotifyKind, p map[string]string) (key, id string) {
 	switch k {
-	case alipay.KindFundAuth:
+	case alipay.KindFundAuth, alipay.KindFundAuthUnfreeze, alipay.KindFundAuthCancel:
 		key = "out_order_no"
 	case alipay.KindAgreementSign, alipay.KindAgreementUnsign:
 		key = "external_agreement_no"

@@ -108,7 +108,7 @@ func TestNotifyVectors(t *testing.T) {
 				if params != nil && params["out_trade_no"] != tradeNo {
 					seedAppPay(t, e.store, params["out_trade_no"], amount)
 				}
-			case string(alipay.KindFundAuth):
+			case string(alipay.KindFundAuth), string(alipay.KindFundAuthUnfreeze):
 				// The voucher these notices are about: the FREEZE carries the voucher's
 				// out_request_no and amount; PAY/UNFREEZE report the order's total freeze.
 				orderNo = params["out_order_no"]
@@ -134,7 +134,7 @@ func TestNotifyVectors(t *testing.T) {
 				want = http.StatusBadRequest
 			case vc.BusinessChecksPass != nil && !*vc.BusinessChecksPass:
 				want = http.StatusConflict
-			case params != nil && vc.Kind == string(alipay.KindFundAuth) && params["app_id"] == "" && params["auth_app_id"] == "":
+			case params != nil && (vc.Kind == string(alipay.KindFundAuth) || vc.Kind == string(alipay.KindFundAuthUnfreeze)) && params["app_id"] == "" && params["auth_app_id"] == "":
 				// Genuinely signed, but naming no app (the §8.6 seed example): since issue
 				// 15 a fund-auth notice must carry app_id or auth_app_id equal to ours.
 				want, vc.FailedCheck = http.StatusConflict, "app_id"
@@ -189,7 +189,7 @@ func checkVectorEffect(t *testing.T, kind string, p map[string]string, s snapsho
 		if o.RefundFee != refund {
 			t.Errorf("refund fee %s, want %s", o.RefundFee, refund)
 		}
-	case string(alipay.KindFundAuth):
+	case string(alipay.KindFundAuth), string(alipay.KindFundAuthUnfreeze):
 		o := s.preAuth
 		freeze, unfreeze := alipay.MustAmount(p["total_freeze_amount"]), alipay.MustAmount(p["total_unfreeze_amount"])
 		pay, rest := alipay.MustAmount(p["total_pay_amount"]), alipay.MustAmount(p["rest_amount"])
@@ -204,8 +204,10 @@ func checkVectorEffect(t *testing.T, kind string, p map[string]string, s snapsho
 		switch {
 		case p["status"] == "CLOSED":
 			want = orders.PreAuthClosed
-		case freeze > 0 && rest == 0:
+		case freeze > 0 && rest == 0 && pay > 0:
 			want = orders.PreAuthFinished
+		case freeze > 0 && rest == 0:
+			want = orders.PreAuthClosed // everything unfrozen, nothing captured (L2.2)
 		}
 		if o.Status != want || o.AuthNo != p["auth_no"] {
 			t.Errorf("order %s auth_no %s, want %s %s", o.Status, o.AuthNo, want, p["auth_no"])

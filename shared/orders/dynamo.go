@@ -226,6 +226,8 @@ type preAuthItem struct {
 	PayeeUserID   string                 `dynamodbav:"payee_user_id,omitempty"`
 	Status        string                 `dynamodbav:"status"`
 	AuthNo        string                 `dynamodbav:"auth_no,omitempty"`
+	PayerUserID   string                 `dynamodbav:"payer_user_id,omitempty"`
+	PayerOpenID   string                 `dynamodbav:"payer_open_id,omitempty"`
 	TotalFreeze   int64                  `dynamodbav:"total_freeze_amount"`
 	TotalUnfreeze int64                  `dynamodbav:"total_unfreeze_amount"`
 	TotalPay      int64                  `dynamodbav:"total_pay_amount"`
@@ -408,6 +410,7 @@ func encodePreAuth(o *PreAuthOrder) (map[string]types.AttributeValue, error) {
 		PK: pk, SK: sk, Version: o.version,
 		OutOrderNo: o.OutOrderNo, Owner: o.Owner, OrderHash: o.OrderHash, Amount: int64(o.Amount),
 		OrderTitle: o.OrderTitle, PayeeUserID: o.PayeeUserID, Status: string(o.Status), AuthNo: o.AuthNo,
+		PayerUserID: o.PayerUserID, PayerOpenID: o.PayerOpenID,
 		TotalFreeze: int64(o.TotalFreeze), TotalUnfreeze: int64(o.TotalUnfreeze), TotalPay: int64(o.TotalPay), Rest: int64(o.Rest),
 		LatestRequest: o.LatestRequest,
 		CreatedAt:     fmtTime(o.CreatedAt), UpdatedAt: fmtTime(o.UpdatedAt), ExpiresAt: fmtExpiry(o.ExpiresAt),
@@ -447,6 +450,7 @@ func decodePreAuth(m map[string]types.AttributeValue) (*PreAuthOrder, error) {
 	o := &PreAuthOrder{
 		OutOrderNo: it.OutOrderNo, Owner: it.Owner, OrderHash: it.OrderHash, Amount: alipay.Amount(it.Amount),
 		OrderTitle: it.OrderTitle, PayeeUserID: it.PayeeUserID, Status: PreAuthStatus(it.Status), AuthNo: it.AuthNo,
+		PayerUserID: it.PayerUserID, PayerOpenID: it.PayerOpenID,
 		TotalFreeze: alipay.Amount(it.TotalFreeze), TotalUnfreeze: alipay.Amount(it.TotalUnfreeze), TotalPay: alipay.Amount(it.TotalPay), Rest: alipay.Amount(it.Rest),
 		LatestRequest: it.LatestRequest,
 		CreatedAt:     d.time("created_at", it.CreatedAt), UpdatedAt: d.time("updated_at", it.UpdatedAt),
@@ -615,6 +619,11 @@ func (s *DynamoStore) CreateAppPayOrder(ctx context.Context, in *AppPayOrder) (C
 		if cur != nil && cur.OutTradeNo != o.OutTradeNo {
 			return Conflict, nil, nil
 		}
+	}
+	if ref, err := s.getOutTrade(ctx, o.OutTradeNo); err != nil {
+		return "", nil, err
+	} else if ref != nil {
+		return Conflict, nil, nil // a capture's or charge's out_trade_no
 	}
 	refreshDue(o)
 	outcome := Created

@@ -1,6 +1,7 @@
 package orders
 
 import (
+	"cmp"
 	"crypto/rand"
 	"fmt"
 	"maps"
@@ -352,10 +353,10 @@ func fundAuthTarget(o *PreAuthOrder, e FundAuthEffect) PreAuthStatus {
 		// Any successful operation proves the order was authorized; a snapshot with
 		// something frozen and nothing left means everything was unfrozen or paid.
 		if e.TotalFreeze > 0 && e.Rest == 0 {
-			return PreAuthFinished
+			return settledStatus(e.TotalPay)
 		}
 		return PreAuthAuthorized
-	case e.OperationType == OperationFreeze && e.OperationStatus == OperationClosed && e.TotalFreeze == 0:
+	case e.OperationType == OperationFreeze && e.OperationStatus == OperationClosed && e.TotalFreeze == 0 && o.Status != PreAuthAuthorized:
 		// A voucher closed unpaid closes the order only when it is the latest one: an
 		// earlier voucher may expire while a newer one is being paid.
 		if e.OutRequestNo == "" || e.OutRequestNo == o.LatestRequest {
@@ -394,7 +395,13 @@ func applyFundAuth(o *PreAuthOrder, e FundAuthEffect) (ApplyResult, error) {
 	target := fundAuthTarget(o, e)
 	statusChange := fresh && target != "" && PreAuthMachine.Allowed(o.Status, target)
 	authNoChange := o.AuthNo == "" && e.AuthNo != ""
-	if !opChange && !snapChange && !statusChange && !authNoChange {
+	partiesChange := (o.PayerUserID == "" && e.PayerUserID != "") || (o.PayerOpenID == "" && e.PayerOpenID != "") ||
+		(o.PayeeUserID == "" && e.PayeeUserID != "")
+	ours, err := unfreezeNoticed(o.Ops, e)
+	if err != nil {
+		return "", err
+	}
+	if !opChange && !snapChange && !statusChange && !authNoChange && !partiesChange && ours == nil {
 		return Stale, nil
 	}
 	now := normTime(e.Now)
@@ -421,6 +428,14 @@ func applyFundAuth(o *PreAuthOrder, e FundAuthEffect) (ApplyResult, error) {
 	}
 	if authNoChange {
 		o.AuthNo = e.AuthNo
+	}
+	if partiesChange {
+		o.PayerUserID = cmp.Or(o.PayerUserID, e.PayerUserID)
+		o.PayerOpenID = cmp.Or(o.PayerOpenID, e.PayerOpenID)
+		o.PayeeUserID = cmp.Or(o.PayeeUserID, e.PayeeUserID)
+	}
+	if ours != nil {
+		o.setOps(ours, now)
 	}
 	o.UpdatedAt = now
 	o.NotifyIDs = addReceipt(o.NotifyIDs, e.NotifyID)

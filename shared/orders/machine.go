@@ -55,22 +55,23 @@ const (
 	PreAuthCreated    PreAuthStatus = "CREATED"     // first voucher request is calling the gateway
 	PreAuthCodeIssued PreAuthStatus = "CODE_ISSUED" // a QR voucher was issued
 	PreAuthAuthorized PreAuthStatus = "AUTHORIZED"  // funds frozen
-	PreAuthFinished   PreAuthStatus = "FINISHED"    // everything frozen was unfrozen or paid
-	PreAuthClosed     PreAuthStatus = "CLOSED"      // closed without ever being authorized
+	PreAuthFinished   PreAuthStatus = "FINISHED"    // nothing frozen, something captured
+	PreAuthClosed     PreAuthStatus = "CLOSED"      // nothing frozen, nothing ever captured
 )
 
 // PreAuthMachine. FINISHED and AUTHORIZED are reachable from every open state because an
 // UNFREEZE/PAY notice may arrive before the FREEZE one (notices are reordered). An
-// authorized order ends only in FINISHED: Alipay's order is finished once all frozen funds
-// are unfrozen or paid, and cancelling a successful freeze unfreezes it (§9.4). A CLOSED
-// notice for a voucher is therefore honoured only while nothing was ever frozen, so a late
-// "closed" for an expired earlier voucher cannot close an order another voucher authorized.
+// authorized order ends FINISHED when nothing is frozen and something was captured, and
+// CLOSED when nothing is frozen and nothing was ever captured (everything unfrozen, or
+// the freeze cancelled, L2.2, L3). A CLOSED notice for a voucher is honoured only while
+// nothing was ever frozen, so a late "closed" for an expired earlier voucher cannot close
+// an order another voucher authorized (fundAuthTarget).
 var PreAuthMachine = newMachine(
 	[]PreAuthStatus{PreAuthCreated, PreAuthCodeIssued, PreAuthAuthorized, PreAuthFinished, PreAuthClosed},
 	map[PreAuthStatus][]PreAuthStatus{
 		PreAuthCreated:    {PreAuthCodeIssued, PreAuthAuthorized, PreAuthFinished, PreAuthClosed},
 		PreAuthCodeIssued: {PreAuthAuthorized, PreAuthFinished, PreAuthClosed},
-		PreAuthAuthorized: {PreAuthFinished},
+		PreAuthAuthorized: {PreAuthFinished, PreAuthClosed},
 	})
 
 // AgreementStatus is a pay-and-sign agreement's status; the notified values are Alipay's.

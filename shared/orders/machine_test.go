@@ -51,7 +51,9 @@ func TestMachinesMatchProtocol(t *testing.T) {
 		// §8.6: a freeze may be reported before the voucher reply was recorded.
 		{"pre_auth_created_to_authorized", true, PreAuthMachine.Allowed(PreAuthCreated, PreAuthAuthorized)},
 		{"pre_auth_code_issued_to_closed", true, PreAuthMachine.Allowed(PreAuthCodeIssued, PreAuthClosed)},
-		{"pre_auth_authorized_to_closed", false, PreAuthMachine.Allowed(PreAuthAuthorized, PreAuthClosed)},
+		// L2.2: fully unfrozen without a capture is CLOSED, with one FINISHED.
+		{"pre_auth_authorized_to_closed", true, PreAuthMachine.Allowed(PreAuthAuthorized, PreAuthClosed)},
+		{"pre_auth_authorized_to_finished", true, PreAuthMachine.Allowed(PreAuthAuthorized, PreAuthFinished)},
 		{"pre_auth_finished_to_authorized", false, PreAuthMachine.Allowed(PreAuthFinished, PreAuthAuthorized)},
 		// §8.7: TEMP precedes NORMAL; UNSIGN is final.
 		{"agreement_temp_to_normal", true, AgreementMachine.Allowed(AgreementTemp, AgreementNormal)},

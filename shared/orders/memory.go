@@ -14,6 +14,7 @@ type MemoryStore struct {
 	agreements map[string]*Agreement
 	preAuth    map[string]*PreAuthOrder
 	tradeNos   map[string]string // trade_no → out_trade_no
+	outTrades  map[string]OpRef  // out_trade_no of an operation → the operation
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -25,6 +26,7 @@ func NewMemoryStore() *MemoryStore {
 		agreements: map[string]*Agreement{},
 		preAuth:    map[string]*PreAuthOrder{},
 		tradeNos:   map[string]string{},
+		outTrades:  map[string]OpRef{},
 	}
 }
 
@@ -45,6 +47,9 @@ func (s *MemoryStore) CreateAppPayOrder(ctx context.Context, in *AppPayOrder) (C
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.outTrades[o.OutTradeNo]; ok {
+		return Conflict, nil, nil // a capture's or charge's out_trade_no
+	}
 	if cur, ok := s.appPay[o.OutTradeNo]; ok {
 		if !sameAppPayRequest(cur, o) {
 			return Conflict, nil, nil

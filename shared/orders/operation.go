@@ -67,7 +67,10 @@ type Operation struct {
 	ParamsHash string // canonical params; decides replay vs conflict
 	// Amount is reserved against the parent while PENDING, SUCCEEDED or UNKNOWN (see
 	// opRule); FAILED releases it.
-	Amount     alipay.Amount
+	Amount alipay.Amount
+	// Params are request fields an outcome learned from a notice or query needs (a
+	// capture's auth_confirm_mode); at most MaxResultFields, as given to BeginOperation.
+	Params     map[string]string
 	State      OpState
 	LeaseUntil time.Time // PENDING only
 
@@ -103,6 +106,7 @@ type OpBegin struct {
 	Owner      string // must own the parent; another owner's order is ErrNotFound
 	ParamsHash string
 	Amount     alipay.Amount
+	Params     map[string]string // kept on a new operation (Operation.Params)
 	Now        time.Time
 	// LeaseUntil bounds the gateway call; must be after Now.
 	LeaseUntil time.Time
@@ -173,7 +177,9 @@ func (o *PreAuthOrder) opRule(kind OpKind) opRule {
 	case OpCapture, OpUnfreeze:
 		return opRule{allowed: authorized, pool: "freeze"}
 	case OpCancel:
-		return opRule{allowed: authorized || o.Status == PreAuthCodeIssued}
+		// A voucher nobody paid, or whose outcome is unknown (the order may still be
+		// CREATED), or a freeze within Alipay's 24 h (L3).
+		return opRule{allowed: authorized || o.Status == PreAuthCodeIssued || o.Status == PreAuthCreated}
 	}
 	return opRule{}
 }
@@ -250,6 +256,8 @@ func validateOpBegin(b OpBegin) error {
 		return invalid("params_hash", "is empty")
 	case b.Amount < 0:
 		return invalid("amount", "is negative")
+	case len(b.Params) > MaxResultFields:
+		return invalid("params", fmt.Sprintf("has %d fields, at most %d", len(b.Params), MaxResultFields))
 	case b.Now.IsZero():
 		return invalid("now", "is zero")
 	case !b.LeaseUntil.After(b.Now):
@@ -342,7 +350,7 @@ func beginOperation(p opParent, ops OpSet, b OpBegin, token string) (OpSet, OpBe
 		}
 	}
 	op := Operation{
-		Kind: b.Kind, RequestNo: b.RequestNo, ParamsHash: b.ParamsHash, Amount: b.Amount,
+		Kind: b.Kind, RequestNo: b.RequestNo, ParamsHash: b.ParamsHash, Amount: b.Amount, Params: maps.Clone(b.Params),
 		State: OpPending, LeaseUntil: lease, CreatedAt: now, UpdatedAt: now, token: token,
 	}
 	if known {
@@ -360,7 +368,7 @@ func beginOperation(p opParent, ops OpSet, b OpBegin, token string) (OpSet, OpBe
 		}
 		// Its amount is reserved already (PENDING and UNKNOWN hold it); the status rule is
 		// not asked again: the first attempt may have changed the status itself.
-		op.CreatedAt = cur.CreatedAt
+		op.CreatedAt, op.Params = cur.CreatedAt, cur.Params
 		res.Retried = true
 	} else {
 		rule := p.opRule(b.Kind)
@@ -484,6 +492,9 @@ type opHolder interface {
 	requestTaken(requestNo string) bool
 	// opSettled applies what a newly settled operation means for the order itself.
 	opSettled(op Operation)
+	// receipts are the notify_ids applied to the order; addReceipt records one.
+	receipts() []string
+	addReceipt(notifyID string)
 }
 
 // settledOn runs h.opSettled for the operation r names in ops, once it is settled.
@@ -543,6 +554,7 @@ func (o *PreAuthOrder) ownerOf() string { return o.Owner }
 func (o *PreAuthOrder) opSet() OpSet    { return o.Ops }
 func (o *PreAuthOrder) setOps(ops OpSet, now time.Time) {
 	o.Ops, o.UpdatedAt = ops, normTime(now)
+	o.foldOps()
 }
 
 // A voucher's out_request_no is never reused by an unfreeze or cancel (L2.1).
@@ -558,12 +570,22 @@ func (o *AppPayOrder) setOps(ops OpSet, now time.Time) {
 }
 func (o *AppPayOrder) requestTaken(string) bool { return false }
 
+func (o *PreAuthOrder) receipts() []string   { return o.NotifyIDs }
+func (o *PreAuthOrder) addReceipt(id string) { o.NotifyIDs = addReceipt(o.NotifyIDs, id) }
+func (o *AppPayOrder) receipts() []string    { return o.NotifyIDs }
+func (o *AppPayOrder) addReceipt(id string)  { o.NotifyIDs = addReceipt(o.NotifyIDs, id) }
+
 // beginOn runs beginOperation on holder h; nil means nothing to write.
 func beginOn(h opHolder, b OpBegin, token string) (OpSet, OpBeginResult, error) {
 	if h.ownerOf() != b.Owner {
 		return nil, OpBeginResult{}, fmt.Errorf("%w: %s order %s", ErrNotFound, b.Parent, b.OrderNo)
 	}
-	if h.requestTaken(b.RequestNo) {
+	// A cancel names the voucher request it cancels (L3); every other operation needs a
+	// request number of its own.
+	if taken := h.requestTaken(b.RequestNo); taken != (b.Kind == OpCancel) {
+		if !taken {
+			return nil, OpBeginResult{}, invalid("request_no", "names no voucher request of the order")
+		}
 		return nil, OpBeginResult{Outcome: OpConflict, Status: h.opStatus()}, nil
 	}
 	return beginOperation(h, h.opSet(), b, token)

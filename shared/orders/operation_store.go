@@ -2,8 +2,11 @@ package orders
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
@@ -54,13 +57,74 @@ func (s *MemoryStore) BeginOperation(ctx context.Context, b OpBegin) (OpBeginRes
 	}
 	var res OpBeginResult
 	err := s.memChange(ctx, b.OpRef, func(h opHolder) (OpSet, error) {
+		if tradeKind(b.Kind) {
+			if claimed, ok := s.outTrades[b.RequestNo]; (ok && claimed != outTradeRef(b.OpRef)) || s.appPay[b.RequestNo] != nil {
+				res = OpBeginResult{Outcome: OpConflict, Status: h.opStatus()}
+				return nil, nil
+			}
+		}
 		next, r, err := beginOn(h, b, newToken())
 		if next != nil {
 			h.setOps(next, b.Now)
+			if tradeKind(b.Kind) {
+				s.outTrades[b.RequestNo] = outTradeRef(b.OpRef)
+			}
 		}
 		res = r
 		return next, err
 	})
+	return res, err
+}
+
+// outTradeRef is what an out_trade_no claim points to.
+func outTradeRef(r OpRef) OpRef {
+	return OpRef{Parent: r.Parent, OrderNo: r.OrderNo, Kind: r.Kind, RequestNo: r.RequestNo}
+}
+
+func (s *MemoryStore) LookupOutTradeNo(ctx context.Context, outTradeNo string) (OpRef, error) {
+	if err := ctxErr(ctx); err != nil {
+		return OpRef{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.outTrades[outTradeNo]
+	if !ok {
+		return OpRef{}, fmt.Errorf("%w: out_trade_no %s", ErrNotFound, outTradeNo)
+	}
+	return r, nil
+}
+
+func (s *MemoryStore) ApplyOpNotice(ctx context.Context, n OpNotice) (ApplyResult, error) {
+	if err := validateOpNotice(n); err != nil {
+		return "", err
+	}
+	var res ApplyResult
+	err := s.memChange(ctx, n.OpRef, func(h opHolder) (OpSet, error) {
+		next, r, err := noticeOperation(h, h.receipts(), n)
+		if err != nil || r == Duplicate || r == NotFound {
+			res = r
+			return nil, err
+		}
+		if n.TradeNo != "" {
+			te := TradeEffect{TradeNo: n.TradeNo, OutTradeNo: n.RequestNo}
+			claim, err := bindTradeNo(s.tradeNos[n.TradeNo], te)
+			if err != nil {
+				return nil, err
+			}
+			if claim {
+				s.tradeNos[n.TradeNo] = n.RequestNo
+			}
+		}
+		res = r
+		if next != nil {
+			h.setOps(next, n.Now)
+			h.addReceipt(n.NotifyID)
+		}
+		return next, nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return NotFound, nil
+	}
 	return res, err
 }
 
@@ -112,19 +176,133 @@ func validateOpResolve(r OpRef, out OpOutcome) error {
 // dynChange reads the parent item, runs decide on a copy and writes it conditional on
 // the version read, retrying on a lost race like every other update.
 func (s *DynamoStore) dynChange(ctx context.Context, what string, r OpRef, decide func(h opHolder) (OpSet, error)) error {
+	return s.dynChangeN(ctx, what, r, "", decide)
+}
+
+// dynChangeN is dynChange for a notice: the write is also conditional on notifyID not
+// being among the item's receipts.
+func (s *DynamoStore) dynChangeN(ctx context.Context, what string, r OpRef, notifyID string, decide func(h opHolder) (OpSet, error)) error {
 	switch r.Parent {
 	case ParentPreAuth:
-		return dynChangeOf(ctx, s, what, kindPreAuth, r, decodePreAuth, encodePreAuth, (*PreAuthOrder).clone, decide)
+		return dynChangeOf(ctx, s, what, kindPreAuth, r, notifyID, decodePreAuth, encodePreAuth, (*PreAuthOrder).clone, decide)
 	case ParentAppPay:
-		return dynChangeOf(ctx, s, what, kindAppPay, r, decodeAppPay, encodeAppPay, (*AppPayOrder).clone, decide)
+		return dynChangeOf(ctx, s, what, kindAppPay, r, notifyID, decodeAppPay, encodeAppPay, (*AppPayOrder).clone, decide)
 	}
 	return invalid("parent", fmt.Sprintf("%q is unknown", r.Parent))
 }
 
+// outTradeItem claims an out_trade_no for one operation. No TTL: the number stays taken
+// as long as a notice or query could name it.
+type outTradeItem struct {
+	PK        string `dynamodbav:"pk"`
+	SK        string `dynamodbav:"sk"`
+	Parent    string `dynamodbav:"parent"`
+	OrderNo   string `dynamodbav:"order_no"`
+	Kind      string `dynamodbav:"kind"`
+	RequestNo string `dynamodbav:"request_no"`
+	CreatedAt string `dynamodbav:"created_at"`
+}
+
+func (s *DynamoStore) getOutTrade(ctx context.Context, outTradeNo string) (*OpRef, error) {
+	raw, err := s.get(ctx, kindOutTrade, outTradeNo)
+	if err != nil || raw == nil {
+		return nil, err
+	}
+	var it outTradeItem
+	if err := attributevalue.UnmarshalMap(raw, &it); err != nil || it.OrderNo == "" {
+		return nil, corrupt(kindOutTrade+"#"+outTradeNo, fmt.Errorf("unreadable claim: %v", err))
+	}
+	return &OpRef{Parent: ParentKind(it.Parent), OrderNo: it.OrderNo, Kind: OpKind(it.Kind), RequestNo: it.RequestNo}, nil
+}
+
+// claimOutTrade claims r.RequestNo (an out_trade_no) for r unless an app-pay order or
+// another operation holds it. The claim is written before the operation: a crash
+// between leaves a claim our identical retry takes again, never an operation whose
+// number another record could also use.
+func (s *DynamoStore) claimOutTrade(ctx context.Context, r OpRef, now time.Time) (bool, error) {
+	want := outTradeRef(r)
+	var ok bool
+	err := s.retry(ctx, "claim out_trade_no", func() (bool, error) {
+		if raw, err := s.get(ctx, kindAppPay, r.RequestNo); err != nil || raw != nil {
+			return true, err
+		}
+		cur, err := s.getOutTrade(ctx, r.RequestNo)
+		if err != nil {
+			return false, err
+		}
+		if cur != nil {
+			ok = *cur == want
+			return true, nil
+		}
+		pk, sk := itemKey(kindOutTrade, r.RequestNo)
+		item, err := attributevalue.MarshalMap(outTradeItem{PK: pk, SK: sk, Parent: string(r.Parent), OrderNo: r.OrderNo,
+			Kind: string(r.Kind), RequestNo: r.RequestNo, CreatedAt: fmtTime(normTime(now))})
+		if err != nil {
+			return false, corrupt("new item", err)
+		}
+		put, err := s.putNew(ctx, item)
+		ok = put
+		return put, err // lost a race: read the winner
+	})
+	return ok, err
+}
+
+func (s *DynamoStore) LookupOutTradeNo(ctx context.Context, outTradeNo string) (OpRef, error) {
+	r, err := s.getOutTrade(ctx, outTradeNo)
+	if err != nil {
+		return OpRef{}, err
+	}
+	if r == nil {
+		return OpRef{}, fmt.Errorf("%w: out_trade_no %s", ErrNotFound, outTradeNo)
+	}
+	return *r, nil
+}
+
+// ApplyOpNotice binds the notice's trade_no (when it has one) before it settles the
+// operation, as ApplyTrade does, then writes the order conditional on its version and
+// on the notice's receipt being absent.
+func (s *DynamoStore) ApplyOpNotice(ctx context.Context, n OpNotice) (ApplyResult, error) {
+	if err := validateOpNotice(n); err != nil {
+		return "", err
+	}
+	var res ApplyResult
+	bound := n.TradeNo == ""
+	err := s.dynChangeN(ctx, "apply operation notice", n.OpRef, n.NotifyID, func(h opHolder) (OpSet, error) {
+		next, r, err := noticeOperation(h, h.receipts(), n)
+		res = r
+		if err != nil || next == nil {
+			return nil, err
+		}
+		if !bound {
+			ok, err := s.bindTradeNo(ctx, TradeEffect{TradeNo: n.TradeNo, OutTradeNo: n.RequestNo, Now: n.Now})
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				return nil, errRetry
+			}
+			bound = true
+		}
+		h.setOps(next, n.Now)
+		h.addReceipt(n.NotifyID)
+		return next, nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return NotFound, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return res, nil
+}
+
+// errRetry asks dynChangeOf to decide again on a fresh read.
+var errRetry = errors.New("orders: retry")
+
 func dynChangeOf[T interface {
 	record
 	opHolder
-}](ctx context.Context, s *DynamoStore, what, kind string, r OpRef,
+}](ctx context.Context, s *DynamoStore, what, kind string, r OpRef, notifyID string,
 	decode func(map[string]types.AttributeValue) (T, error), encode func(T) (map[string]types.AttributeValue, error),
 	clone func(T) T, decide func(h opHolder) (OpSet, error)) error {
 	return s.retry(ctx, what, func() (bool, error) {
@@ -141,16 +319,28 @@ func dynChangeOf[T interface {
 		}
 		next := clone(cur)
 		ops, err := decide(next)
+		if errors.Is(err, errRetry) {
+			return false, nil
+		}
 		if err != nil || ops == nil {
 			return true, err
 		}
-		return writeRecord(ctx, s, cur, next, false, encode, "")
+		return writeRecord(ctx, s, cur, next, false, encode, notifyID)
 	})
 }
 
 func (s *DynamoStore) BeginOperation(ctx context.Context, b OpBegin) (OpBeginResult, error) {
 	if err := validateOpBegin(b); err != nil {
 		return OpBeginResult{}, err
+	}
+	if tradeKind(b.Kind) {
+		ok, err := s.claimOutTrade(ctx, b.OpRef, b.Now)
+		if err != nil {
+			return OpBeginResult{}, err
+		}
+		if !ok {
+			return OpBeginResult{Outcome: OpConflict}, nil
+		}
 	}
 	var res OpBeginResult
 	err := s.dynChange(ctx, "begin operation", b.OpRef, func(h opHolder) (OpSet, error) {
@@ -201,6 +391,7 @@ type opRecItem struct {
 	RequestNo  string            `dynamodbav:"request_no"`
 	ParamsHash string            `dynamodbav:"params_hash"`
 	Amount     int64             `dynamodbav:"amount"`
+	Params     map[string]string `dynamodbav:"params,omitempty"`
 	State      string            `dynamodbav:"state"`
 	Token      string            `dynamodbav:"token,omitempty"`
 	LeaseUntil string            `dynamodbav:"lease_until,omitempty"`
@@ -219,7 +410,7 @@ func encodeOps(ops OpSet) map[string]opRecItem {
 	m := make(map[string]opRecItem, len(ops))
 	for k, op := range ops {
 		m[k] = opRecItem{
-			Kind: string(op.Kind), RequestNo: op.RequestNo, ParamsHash: op.ParamsHash, Amount: int64(op.Amount),
+			Kind: string(op.Kind), RequestNo: op.RequestNo, ParamsHash: op.ParamsHash, Amount: int64(op.Amount), Params: op.Params,
 			State: string(op.State), Token: op.token, LeaseUntil: fmtTime(op.LeaseUntil), Result: op.Result,
 			Code: op.Code, SubCode: op.SubCode, SubMsg: op.SubMsg,
 			CreatedAt: fmtTime(op.CreatedAt), UpdatedAt: fmtTime(op.UpdatedAt),
@@ -235,7 +426,7 @@ func decodeOps(d *itemDecoder, m map[string]opRecItem) OpSet {
 	ops := make(OpSet, len(m))
 	for k, it := range m {
 		ops[k] = Operation{
-			Kind: OpKind(it.Kind), RequestNo: it.RequestNo, ParamsHash: it.ParamsHash, Amount: alipay.Amount(it.Amount),
+			Kind: OpKind(it.Kind), RequestNo: it.RequestNo, ParamsHash: it.ParamsHash, Amount: alipay.Amount(it.Amount), Params: it.Params,
 			State: OpState(it.State), token: it.Token, LeaseUntil: d.time("lease_until", it.LeaseUntil), Result: it.Result,
 			Code: it.Code, SubCode: it.SubCode, SubMsg: it.SubMsg,
 			CreatedAt: d.time("created_at", it.CreatedAt), UpdatedAt: d.time("updated_at", it.UpdatedAt),

@@ -32,6 +32,10 @@ const (
 	kindAgreement = "AGREEMENT"
 	// kindTradeNo binds an Alipay trade_no to the one order it pays (pk TRADENO#<trade_no>).
 	kindTradeNo = "TRADENO"
+	// kindOutTrade claims an out_trade_no for an operation (a capture or charge), so
+	// the number names one record across app-pay orders and operations (pk
+	// OUTTRADE#<out_trade_no>).
+	kindOutTrade = "OUTTRADE"
 )
 
 func itemKey(kind, id string) (pk, sk string) { return kind + "#" + id, kind }

@@ -46,11 +46,26 @@ type Store interface {
 	// already has another definite outcome, a no-op if the same.
 	ResolveOperation(ctx context.Context, r OpRef, out OpOutcome) error
 
+	// LookupOutTradeNo finds the operation an out_trade_no names when it is not an
+	// app-pay order's: a capture (or charge) claims its out_trade_no when it begins, so
+	// the number is one namespace across records (docs/design.md, "One mechanism for
+	// every money-moving call"). ErrNotFound when no operation claimed it.
+	LookupOutTradeNo(ctx context.Context, outTradeNo string) (OpRef, error)
+	// ApplyOpNotice applies a verified notice about one of our operations (a capture's
+	// trade_status_sync, a fund_auth_operation_cancel): it settles an UNKNOWN (or
+	// abandoned PENDING) operation, is Stale for one already settled the same way,
+	// ErrSettled for one settled otherwise, ErrInProgress while a lease is live, NotFound
+	// when the operation does not exist. A notice with a TradeNo binds it as ApplyTrade
+	// does.
+	ApplyOpNotice(ctx context.Context, n OpNotice) (ApplyResult, error)
+
 	// ApplyTrade applies a verified trade_status_sync notice. Its trade_no is bound to the
 	// order on first sight, before the order changes; a notice whose trade_no is bound to
 	// another order is refused with ErrTradeNoBound and changes nothing.
 	ApplyTrade(ctx context.Context, e TradeEffect) (ApplyResult, error)
-	// ApplyFundAuth applies a verified fund_auth_freeze notice.
+	// ApplyFundAuth applies a verified fund_auth_freeze or fund_auth_unfreeze notice (or
+	// the same facts learned by a detail query); a successful UNFREEZE settles our
+	// unsettled unfreeze of that out_request_no.
 	ApplyFundAuth(ctx context.Context, e FundAuthEffect) (ApplyResult, error)
 	// ApplyAgreement applies a verified dut_user_sign / dut_user_unsign notice.
 	ApplyAgreement(ctx context.Context, e AgreementEffect) (ApplyResult, error)
@@ -232,9 +247,13 @@ type PreAuthOrder struct {
 	OrderHash   string // order params excluding out_request_no
 	Amount      alipay.Amount
 	OrderTitle  string
-	PayeeUserID string
+	PayeeUserID string // the voucher's, or else the freeze's payee once known
 	Status      PreAuthStatus
 	AuthNo      string
+	// The freeze's payer (L11: user id, open_id or both), from the freeze notice or the
+	// detail query: a capture is sent with them as buyer_id / buyer_open_id (L1.2).
+	PayerUserID string
+	PayerOpenID string
 
 	// Order-level snapshot from the newest notice (all three totals non-decreasing).
 	TotalFreeze   alipay.Amount
@@ -391,6 +410,20 @@ type FundAuthEffect struct {
 	Rest            alipay.Amount
 	GmtTrans        time.Time
 	Now             time.Time
+	// Parties of the auth order (kept on the order when first seen).
+	PayerUserID string
+	PayerOpenID string
+	PayeeUserID string
+}
+
+// OpNotice is a verified notice (or query answer with a synthetic NotifyID) about one of
+// our operations.
+type OpNotice struct {
+	NotifyID string
+	OpRef
+	Result  map[string]string // the operation's outcome fields, as for OpOutcome
+	TradeNo string            // bound to OpRef.RequestNo (an out_trade_no) when set
+	Now     time.Time
 }
 
 // AgreementEffect is a verified dut_user_sign / dut_user_unsign notice.

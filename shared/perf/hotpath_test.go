@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -440,6 +441,114 @@ func BenchmarkRefundPath(b *testing.B) {
 		resp, err := fn(ctx, evs[i])
 		if err == nil && (resp.StatusCode != http.StatusOK || !bytes.Contains([]byte(resp.Body), []byte(`"status":"SUCCEEDED"`))) {
 			err = fmt.Errorf("status %d: %s", resp.StatusCode, resp.Body)
+		}
+		if err != nil {
+			b.Fatalf("op %d: %v", i, err)
+		}
+	}
+}
+
+// ---- capture: validate → lease + reservation → trade.pay (simulator) → record → reply
+
+// capturesPerOrder stays under the store's bound of operations per order.
+const capturesPerOrder = 90
+
+func captureOrderID(i int) string { return fmt.Sprintf("PK%010d", i/capturesPerOrder) }
+
+func captureBodies(n int) []string {
+	bodies := make([]string, n)
+	for i := range bodies {
+		bodies[i] = fmt.Sprintf(`{"out_trade_no":"PC%010d","amount":"1.00","subject":"租车 Rental"}`, i)
+	}
+	return bodies
+}
+
+// failingTransport refuses every notification delivery at once, so the simulator's
+// deliveries cost no network time during the timed loop.
+type failingTransport struct{}
+
+func (failingTransport) RoundTrip(*http.Request) (*http.Response, error) {
+	return nil, fmt.Errorf("perf: notifications are not delivered")
+}
+
+// captureFunction is the settle function over a memory store holding authorized orders
+// for n captures, calling the simulator on loopback. The simulator verifies each
+// trade.pay, signs its reply and signs the capture's notification on the same CPU, so
+// one op holds three signs and two verifies, of which one sign and one verify are ours.
+func captureFunction(tb testing.TB, n int) lambdaFunc {
+	tb.Helper()
+	sim, err := sandbox.New(sandbox.Options{
+		AppID: testAppID, AppPublicKey: privateKey(tb, "app_private_pkcs1.pem").Public(),
+		AlipayKey: privateKey(tb, "alipay_private_pkcs1.pem"), MaxOrders: 1 << 22,
+		HTTPClient: &http.Client{Transport: failingTransport{}}, RetrySchedule: []time.Duration{},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(sim.Handler())
+	tb.Cleanup(func() { srv.Close(); _ = sim.Close() })
+	gw := alipay.NewClient(srv.URL + sandbox.GatewayPath)
+	store := orders.NewMemoryStore()
+	settler := preauth.NewSettler(store, credentialsCache(tb), gw, preauth.WithNotifyURL("https://"+apiHost+httpapi.NotifyPath))
+	ctx := httpapi.WithLogger(context.Background(), lambdaLogger())
+	for k := 0; k*capturesPerOrder < n; k++ {
+		seedAuthorized(tb, ctx, settler, store, srv.URL, captureOrderID(k*capturesPerOrder))
+	}
+	router := httpapi.NewRouter(httpapi.JWTCaller, lambdaLogger())
+	if err := router.MountFunction(httpapi.FnSettle, preauth.NewSettleHandler(settler).Handlers()); err != nil {
+		tb.Fatal(err)
+	}
+	return platform.LambdaHandler(router)
+}
+
+// seedAuthorized issues a voucher for order through the simulator, has the buyer scan it
+// and applies the freeze notice the simulator signed.
+func seedAuthorized(tb testing.TB, ctx context.Context, s *preauth.Settler, store orders.Store, simURL, order string) {
+	p, err := alipay.DecodeVoucherCreate([]byte(`{"out_order_no":"` + order + `","out_request_no":"` + order + `R1",` +
+		`"order_title":"押金","amount":"100000000.00","product_code":"PRE_AUTH"}`))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := s.CreateVoucher(ctx, "cashier-1", p, ""); err != nil {
+		tb.Fatal(err)
+	}
+	resp, err := http.Post(simURL+"/sandbox/vouchers/scan", "application/json", strings.NewReader(`{"out_order_no":"`+order+`"}`))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var scan struct {
+		Notifications []sandbox.Notification `json:"notifications"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&scan); err != nil || len(scan.Notifications) != 1 {
+		tb.Fatalf("scan %s: %v", order, err)
+	}
+	n := scan.Notifications[0].Params
+	total := alipay.MustAmount(n["total_freeze_amount"])
+	if _, err := store.ApplyFundAuth(ctx, orders.FundAuthEffect{
+		NotifyID: n["notify_id"], OutOrderNo: order, AuthNo: n["auth_no"], OperationID: n["operation_id"],
+		OutRequestNo: n["out_request_no"], OperationType: orders.OperationFreeze, OperationStatus: orders.OperationSuccess,
+		Amount: total, TotalFreeze: total, Rest: total, Now: time.Now(),
+		PayerUserID: n["payer_user_id"], PayeeUserID: n["payee_user_id"],
+	}); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// BenchmarkCapturePath is POST /v1/preauth/orders/{out_order_no}/captures with a new
+// out_trade_no per op (90 captures of 1.00 per authorized order), through the simulator.
+func BenchmarkCapturePath(b *testing.B) {
+	fn := captureFunction(b, b.N)
+	bodies := captureBodies(b.N)
+	ctx := lambdaCtx()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		ev := apiEvent(http.MethodPost, "/v1/preauth/orders/"+captureOrderID(i)+"/captures", "application/json", bodies[i], backOffice)
+		ev.PathParameters = map[string]string{"out_order_no": captureOrderID(i)}
+		resp, err := fn(ctx, ev)
+		if err == nil {
+			err = isOK(resp)
 		}
 		if err != nil {
 			b.Fatalf("op %d: %v", i, err)

@@ -1,6 +1,7 @@
 package preauth
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
@@ -9,24 +10,78 @@ import (
 
 // Routes of this slice, as written in httpapi.Routes.
 const (
-	PathVouchers = "/v1/preauth/vouchers"
-	PathOrder    = "/v1/preauth/orders/{out_order_no}"
+	PathVouchers  = "/v1/preauth/vouchers"
+	PathOrder     = "/v1/preauth/orders/{out_order_no}"
+	PathSync      = PathOrder + "/sync"
+	PathCaptures  = PathOrder + "/captures"
+	PathUnfreezes = PathOrder + "/unfreezes"
+	PathCancel    = PathOrder + "/cancel"
 )
 
-// Handler serves the pre-auth routes over a Service.
+// Handler serves the createvoucher function's routes over a Service (and a Settler
+// for sync).
 type Handler struct {
-	svc *Service
+	svc  *Service
+	sync *Settler
 }
 
 // NewHandler returns the HTTP handler of svc.
 func NewHandler(svc *Service) *Handler { return &Handler{svc: svc} }
+
+// WithSync serves POST .../sync with s.
+func (h *Handler) WithSync(s *Settler) *Handler {
+	h.sync = s
+	return h
+}
 
 // Mount registers the createvoucher function's routes on r.
 func (h *Handler) Mount(r *httpapi.Router) error {
 	return r.MountFunction(httpapi.FnCreateVoucher, map[string]http.Handler{
 		http.MethodPost + " " + PathVouchers: http.HandlerFunc(h.CreateVoucher),
 		http.MethodGet + " " + PathOrder:     http.HandlerFunc(h.GetOrder),
+		http.MethodPost + " " + PathSync:     http.HandlerFunc(h.Sync),
 	})
+}
+
+// errNoSync: the sync route was mounted without a Settler (a wiring bug).
+var errNoSync = errors.New("preauth: sync mounted without a settler")
+
+// Sync serves POST /v1/preauth/orders/{out_order_no}/sync; the body is empty or {}.
+func (h *Handler) Sync(w http.ResponseWriter, r *http.Request) {
+	caller, err := httpapi.RequireCaller(r)
+	if err == nil && h.sync == nil {
+		err = errNoSync
+	}
+	if err != nil {
+		httpapi.WriteErr(w, r, err)
+		return
+	}
+	if herr := readEmpty(r); herr != nil {
+		httpapi.WriteErr(w, r, herr)
+		return
+	}
+	o, err := h.sync.Sync(r.Context(), caller.ID, r.PathValue("out_order_no"))
+	if err != nil {
+		httpapi.WriteErr(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, o)
+}
+
+// readEmpty accepts no body, or a JSON body that is an empty object.
+func readEmpty(r *http.Request) error {
+	body, herr := httpapi.ReadBody(r)
+	if herr != nil {
+		return herr
+	}
+	if len(body) == 0 {
+		return nil
+	}
+	if !httpapi.IsJSON(r.Header.Get("Content-Type")) {
+		return &httpapi.Error{Status: http.StatusUnsupportedMediaType, Code: httpapi.CodeUnsupportedMediaType,
+			Message: "Content-Type must be application/json"}
+	}
+	return httpapi.AsBadRequest(alipay.DecodeEmpty(body))
 }
 
 // CreateVoucher serves POST /v1/preauth/vouchers.

@@ -61,6 +61,7 @@ type Service struct {
 	notifyURL      string
 	gatewayTimeout time.Duration
 	leaseMargin    time.Duration
+	sellerID       string
 }
 
 // Option configures a Service.
@@ -78,6 +79,11 @@ func WithClock(now func() time.Time) Option {
 // WithNotifyURL sets the configured notify_url (ALIPAY_NOTIFY_URL); empty derives it
 // from the request's domain.
 func WithNotifyURL(u string) Option { return func(s *Service) { s.notifyURL = u } }
+
+// WithSellerID is the merchant PID (ALIPAY_SELLER_ID): a capture's seller_id when the
+// order knows no payee (the voucher named none and the freeze was learned by query,
+// which does not report the payee).
+func WithSellerID(id string) Option { return func(s *Service) { s.sellerID = id } }
 
 // WithGatewayTimeout is the bound on one gateway call (ALIPAY_GATEWAY_TIMEOUT, the same
 // value the alipay.Client uses); non-positive keeps alipay.DefaultTimeout.

@@ -24,6 +24,9 @@ type Order struct {
 	RestAmount          alipay.Amount `json:"rest_amount"`
 	Requests            []Request     `json:"requests"`
 	Operations          []Operation   `json:"operations"`
+	Captures            []Capture     `json:"captures"`
+	Unfreezes           []Unfreeze    `json:"unfreezes"`
+	Cancels             []Cancel      `json:"cancels"`
 	CreatedAt           string        `json:"created_at,omitempty"`
 	UpdatedAt           string        `json:"updated_at,omitempty"`
 }
@@ -53,6 +56,44 @@ type Operation struct {
 	UpdatedAt     string        `json:"updated_at,omitempty"`
 }
 
+// Capture is one of our captures (out_trade_no). status is PENDING, SUCCEEDED, FAILED
+// or UNKNOWN; trade_no once it succeeded, sub_code/sub_msg when Alipay refused it.
+type Capture struct {
+	OutTradeNo      string        `json:"out_trade_no"`
+	Amount          alipay.Amount `json:"amount"`
+	Status          string        `json:"status"`
+	AuthConfirmMode string        `json:"auth_confirm_mode,omitempty"`
+	TradeNo         string        `json:"trade_no,omitempty"`
+	GmtPayment      string        `json:"gmt_payment,omitempty"`
+	SubCode         string        `json:"sub_code,omitempty"`
+	SubMsg          string        `json:"sub_msg,omitempty"`
+	CreatedAt       string        `json:"created_at,omitempty"`
+	UpdatedAt       string        `json:"updated_at,omitempty"`
+}
+
+// Unfreeze is one of our unfreezes (out_request_no).
+type Unfreeze struct {
+	OutRequestNo string        `json:"out_request_no"`
+	Amount       alipay.Amount `json:"amount"`
+	Status       string        `json:"status"`
+	OperationID  string        `json:"operation_id,omitempty"`
+	SubCode      string        `json:"sub_code,omitempty"`
+	SubMsg       string        `json:"sub_msg,omitempty"`
+	CreatedAt    string        `json:"created_at,omitempty"`
+	UpdatedAt    string        `json:"updated_at,omitempty"`
+}
+
+// Cancel is one of our cancels, named by the voucher request it cancels.
+type Cancel struct {
+	OutRequestNo string `json:"out_request_no"`
+	Status       string `json:"status"`
+	Action       string `json:"action,omitempty"`
+	SubCode      string `json:"sub_code,omitempty"`
+	SubMsg       string `json:"sub_msg,omitempty"`
+	CreatedAt    string `json:"created_at,omitempty"`
+	UpdatedAt    string `json:"updated_at,omitempty"`
+}
+
 // chinaTime formats t as RFC 3339 in China time; zero is "".
 func chinaTime(t time.Time) string {
 	if t.IsZero() {
@@ -75,6 +116,9 @@ func orderView(o *orders.PreAuthOrder) *Order {
 		RestAmount:          o.Rest,
 		Requests:            make([]Request, 0, len(o.Requests)),
 		Operations:          make([]Operation, 0, len(o.Operations)),
+		Captures:            []Capture{},
+		Unfreezes:           []Unfreeze{},
+		Cancels:             []Cancel{},
 		CreatedAt:           chinaTime(o.CreatedAt),
 		UpdatedAt:           chinaTime(o.UpdatedAt),
 	}
@@ -117,6 +161,28 @@ func orderView(o *orders.PreAuthOrder) *Order {
 			GmtTrans:      chinaTime(op.GmtTrans),
 			UpdatedAt:     chinaTime(op.UpdatedAt),
 		})
+	}
+	mine := make([]orders.Operation, 0, len(o.Ops))
+	for _, op := range o.Ops {
+		mine = append(mine, op)
+	}
+	slices.SortFunc(mine, func(a, b orders.Operation) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.RequestNo, b.RequestNo))
+	})
+	for _, op := range mine {
+		created, updated := chinaTime(op.CreatedAt), chinaTime(op.UpdatedAt)
+		switch op.Kind {
+		case orders.OpCapture:
+			v.Captures = append(v.Captures, Capture{OutTradeNo: op.RequestNo, Amount: op.Amount, Status: string(op.State),
+				AuthConfirmMode: cmp.Or(op.Params[orders.ResultAuthConfirmMode], op.Result[orders.ResultAuthConfirmMode]), TradeNo: op.Result[orders.ResultTradeNo],
+				GmtPayment: op.Result["gmt_payment"], SubCode: op.SubCode, SubMsg: op.SubMsg, CreatedAt: created, UpdatedAt: updated})
+		case orders.OpUnfreeze:
+			v.Unfreezes = append(v.Unfreezes, Unfreeze{OutRequestNo: op.RequestNo, Amount: op.Amount, Status: string(op.State),
+				OperationID: op.Result[orders.ResultOperationID], SubCode: op.SubCode, SubMsg: op.SubMsg, CreatedAt: created, UpdatedAt: updated})
+		case orders.OpCancel:
+			v.Cancels = append(v.Cancels, Cancel{OutRequestNo: op.RequestNo, Status: string(op.State),
+				Action: op.Result[orders.ResultAction], SubCode: op.SubCode, SubMsg: op.SubMsg, CreatedAt: created, UpdatedAt: updated})
+		}
 	}
 	return v
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -198,7 +199,7 @@ type stackOptions struct {
 	jwt bool
 }
 
-// stack is the three slices behind one loopback server, the simulator as their gateway
+// stack is the four slices behind one loopback server, the simulator as their gateway
 // and buyer, and the order store.
 type stack struct {
 	URL    string
@@ -279,11 +280,14 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	}
 	router := httpapi.NewRouter(auth, log)
 	app := apppay.NewHandler(apppay.NewService(s.Store, creds, apppay.WithGateway(gw), apppay.WithGatewayTimeout(timeout)), o.notifyURL)
+	settler := preauth.NewSettler(s.Store, creds, gw, preauth.WithNotifyURL(o.notifyURL), preauth.WithGatewayTimeout(timeout))
+	settle := map[string]http.Handler{}
+	maps.Copy(settle, app.SettleHandlers())
+	maps.Copy(settle, preauth.NewSettleHandler(settler).Handlers())
 	if err := errors.Join(
-		preauth.NewHandler(preauth.NewService(s.Store, creds, gw,
-			preauth.WithNotifyURL(o.notifyURL), preauth.WithGatewayTimeout(timeout))).Mount(router),
+		preauth.NewHandler(settler.Service).WithSync(settler).Mount(router),
 		app.Mount(router),
-		router.MountFunction(httpapi.FnSettle, app.SettleHandlers()),
+		router.MountFunction(httpapi.FnSettle, settle),
 		notify.NewHandler(notify.NewService(s.Store, creds, notify.WithSellerID(o.sellerID))).Mount(router),
 	); err != nil {
 		t.Fatal(err)

@@ -136,9 +136,9 @@ func TestLostDayRecoveredByTheReconciler(t *testing.T) {
 			lost++
 			t.Errorf("%s: %s paid %s", id, o.Status, o.PaidAmount)
 		}
-		if len(o.NotifyIDs) != 1 || s.Sim.Ledger(id).Payments != 1 {
+		if len(o.NotifyIDs) != 1 || s.Sim.Holdings(id).Payments != 1 {
 			doubled++
-			t.Errorf("%s: receipts %v, payments at Alipay %d", id, o.NotifyIDs, s.Sim.Ledger(id).Payments)
+			t.Errorf("%s: receipts %v, payments at Alipay %d", id, o.NotifyIDs, s.Sim.Holdings(id).Payments)
 		}
 	}
 	for _, id := range unpaid {
@@ -149,7 +149,7 @@ func TestLostDayRecoveredByTheReconciler(t *testing.T) {
 	}
 	for _, id := range frozen {
 		o := s.preAuth(t, id)
-		led := s.Sim.Ledger(id)
+		led := s.Sim.Holdings(id)
 		if o.Status != orders.PreAuthAuthorized || o.TotalFreeze != 10000 || o.Rest != 10000 {
 			lost++
 			t.Errorf("%s: %s frozen %s", id, o.Status, o.TotalFreeze)
@@ -241,7 +241,7 @@ func TestLostVoucherRepliesResolvedWithMoneyMovedOnce(t *testing.T) {
 		}
 		s.control(t, "/sandbox/vouchers/scan", map[string]any{"out_order_no": id}, nil)
 		waitPreAuth(t, s, id, orders.PreAuthAuthorized)
-		if led := s.Sim.Ledger(id); led.VoucherRequests != 1 || led.Freezes != 1 || led.Frozen != 10000 {
+		if led := s.Sim.Holdings(id); led.VoucherRequests != 1 || led.Freezes != 1 || led.Frozen != 10000 {
 			t.Fatalf("at Alipay: %+v", led)
 		}
 	})
@@ -254,7 +254,7 @@ func TestLostVoucherRepliesResolvedWithMoneyMovedOnce(t *testing.T) {
 		pass(t)
 		waitPreAuth(t, s, id, orders.PreAuthAuthorized)
 		o := s.preAuth(t, id)
-		if led := s.Sim.Ledger(id); led.VoucherRequests != 1 || led.Freezes != 1 || o.TotalFreeze != 10000 || len(o.Operations) != 1 {
+		if led := s.Sim.Holdings(id); led.VoucherRequests != 1 || led.Freezes != 1 || o.TotalFreeze != 10000 || len(o.Operations) != 1 {
 			t.Fatalf("at Alipay %+v, here %s frozen %s in %d operations", led, o.Status, o.TotalFreeze, len(o.Operations))
 		}
 		if sum := pass(t); sum.Examined != 0 {
@@ -276,14 +276,14 @@ func TestLostVoucherRepliesResolvedWithMoneyMovedOnce(t *testing.T) {
 		if st := s.preAuth(t, id).Requests[id+"_R1"].State; st != orders.RequestNotCreated {
 			t.Fatalf("request %s, want NOT_CREATED", st)
 		}
-		if led := s.Sim.Ledger(id); led.VoucherRequests != 0 {
+		if led := s.Sim.Holdings(id); led.VoucherRequests != 0 {
 			t.Fatalf("at Alipay: %+v", led)
 		}
 		rep := s.post(t, "/v1/preauth/vouchers", voucher(id, "押金"))
 		if rep.Status != http.StatusOK {
 			t.Fatalf("identical retry: %d %s", rep.Status, rep.Body)
 		}
-		if led := s.Sim.Ledger(id); led.VoucherRequests != 1 {
+		if led := s.Sim.Holdings(id); led.VoucherRequests != 1 {
 			t.Fatalf("at Alipay: %+v", led)
 		}
 	})

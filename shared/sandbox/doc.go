@@ -42,6 +42,25 @@
 //
 // Simulator.Refunds lists the refunds of a trade (tests count that money moved once).
 //
+//	  ACQ.TRADE_NOT_EXIST until the order string was paid (or the capture made), then
+//	  trade_status etc.
+//	- alipay.trade.pay with auth_no (a pre-auth capture, L1; tradepay.go keeps a branch
+//	  per scenario, deductions with agreement_params are refused for now):
+//	  product_code PRE_AUTH, buyer_id the freeze's payer, seller_id its payee (absent is
+//	  taken as the merchant), total_amount at most what is still frozen
+//	  (ACQ.AUTH_AMOUNT_NOT_ENOUGH), auth order INIT / FINISH / CLOSED refused
+//	  (ACQ.AUTH_ORDER_NOT_PAID / _HAS_FINISHED / _HAS_CLOSED); COMPLETE releases the
+//	  rest. The same out_trade_no with the same request replays, with another
+//	  ACQ.CONTEXT_INCONSISTENT. Sends trade_status_sync to the request's notify_url.
+//	- alipay.fund.auth.order.unfreeze (L2): at most what is still frozen
+//	  (REQUEST_AMOUNT_EXCEED); out_request_no replay / UNIQUE_VIOLATION; the order ends
+//	  FINISH (something captured) or CLOSED when nothing is left. Sends
+//	  fund_auth_unfreeze.
+//	- alipay.fund.auth.operation.cancel (L3) of a voucher request: unpaid → action close;
+//	  frozen with nothing captured or unfrozen → action unfreeze; otherwise
+//	  REQUEST_AMOUNT_EXCEED; more than 24 h after the request CANCEL_OPERATION_TIME_OUT;
+//	  a repeat answers the same action. Sends fund_auth_operation_cancel (ids + action).
+//
 // Replies have Alipay's shape, {"<method>_response":{...},"sign":"..."} (error_response
 // for failures before dispatch), with every `/` in the node written as `\/`, signed over
 // the node's exact bytes with the Alipay key. Every reply is signed.
@@ -71,6 +90,10 @@
 // later, as for an asynchronous refund); the five unknown outcomes refund first and then
 // lose or spoil the reply, the first time only (an identical retry gets 10000 with
 // fund_change N, and the refund query finds the refund).
+// The same markers work in a capture's subject and an unfreeze's or cancel's remark;
+// there the unknown outcomes also take effect first (the money moves, the reply is
+// lost), and GET /sandbox/ledger (Simulator.Ledger) lists every movement so a test can
+// count that a retried call moved money once.
 //
 // In an app-pay subject, SIM_BIZ_<SUB_CODE> makes POST /sandbox/orders/pay refuse the
 // payment (422 PAYMENT_REFUSED with that sub_code; no trade). The other markers let the

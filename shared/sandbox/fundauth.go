@@ -12,27 +12,32 @@ import (
 const (
 	orderStatusInit       = "INIT"
 	orderStatusAuthorized = "AUTHORIZED"
+	orderStatusFinish     = "FINISH" // nothing frozen, something captured (L2.2)
 	orderStatusClosed     = "CLOSED"
 )
 
 // authOrder is a pre-auth order (out_order_no) and its voucher requests.
 type authOrder struct {
-	outOrderNo   string
-	authNo       string
-	orderHash    string // the order's parameters without out_request_no
-	title        string
-	extraParam   string
-	payeeUserID  string
-	payeeLogonID string
-	status       string
-	ops          []*authOp
-	totalFreeze  alipay.Amount
-	payerUserID  string
-	payerLogonID string
+	outOrderNo    string
+	authNo        string
+	orderHash     string // the order's parameters without out_request_no
+	title         string
+	extraParam    string
+	payeeUserID   string
+	payeeLogonID  string
+	status        string
+	ops           []*authOp
+	totalFreeze   alipay.Amount
+	totalUnfreeze alipay.Amount
+	totalPay      alipay.Amount
+	payerUserID   string
+	payerLogonID  string
 }
 
-// authOp is one voucher request (out_request_no): a FREEZE operation.
+// authOp is one fund operation (out_request_no): a voucher request's FREEZE, or an
+// UNFREEZE.
 type authOp struct {
+	opType       alipay.FundAuthOperationType // "" is FREEZE
 	outRequestNo string
 	operationID  string
 	hash         string // canonical hash of the whole request
@@ -44,6 +49,30 @@ type authOp struct {
 	gmtCreate    time.Time
 	gmtTrans     time.Time
 	expires      time.Time
+	cancelAction string // set once cancelled (L3)
+}
+
+func (op *authOp) kind() alipay.FundAuthOperationType {
+	if op.opType == "" {
+		return alipay.FundAuthOpFreeze
+	}
+	return op.opType
+}
+
+// rest is what is still frozen.
+func (o *authOrder) rest() alipay.Amount { return o.totalFreeze - o.totalUnfreeze - o.totalPay }
+
+// settleIfEmpty ends an authorized order with nothing left frozen: FINISH when
+// something was captured, else CLOSED (L2.2).
+func (o *authOrder) settleIfEmpty() {
+	if o.status != orderStatusAuthorized || o.rest() > 0 {
+		return
+	}
+	if o.totalPay > 0 {
+		o.status = orderStatusFinish
+	} else {
+		o.status = orderStatusClosed
+	}
 }
 
 func (o *authOrder) op(outRequestNo string) *authOp {
@@ -140,6 +169,8 @@ func (s *Simulator) recordVoucher(vp *alipay.VoucherCreateParams, notifyURL stri
 			return nil, nil, false, "UNIQUE_VIOLATION"
 		case order.status == orderStatusAuthorized:
 			return nil, nil, false, "FREEZE_ALREADY_SUCCESS"
+		case order.status == orderStatusFinish:
+			return nil, nil, false, "ORDER_ALREADY_FINISH"
 		case order.status == orderStatusClosed:
 			return nil, nil, false, "ORDER_ALREADY_CLOSED"
 		case len(order.ops) >= maxOpsPerOrder:
@@ -256,9 +287,9 @@ func (s *Simulator) detailQuery(p map[string]string) *reply {
 		add("out_order_no", order.outOrderNo).
 		add("order_status", order.status).
 		add("total_freeze_amount", order.totalFreeze.String()).
-		add("rest_amount", order.totalFreeze.String()).
-		add("total_pay_amount", alipay.Amount(0).String()).
-		add("total_unfreeze_amount", alipay.Amount(0).String()).
+		add("rest_amount", order.rest().String()).
+		add("total_pay_amount", order.totalPay.String()).
+		add("total_unfreeze_amount", order.totalUnfreeze.String()).
 		add("order_title", order.title).
 		add("payer_logon_id", order.payerLogonID).
 		add("payer_user_id", order.payerUserID).
@@ -266,7 +297,7 @@ func (s *Simulator) detailQuery(p map[string]string) *reply {
 		add("operation_id", op.operationID).
 		add("out_request_no", op.outRequestNo).
 		add("amount", op.amount.String()).
-		add("operation_type", string(alipay.FundAuthOpFreeze)).
+		add("operation_type", string(op.kind())).
 		add("status", string(op.status)).
 		add("gmt_create", alipay.FormatTimestamp(op.gmtCreate))
 	if !op.gmtTrans.IsZero() {
@@ -369,7 +400,12 @@ func (s *Simulator) findVoucher(outOrderNo, outRequestNo, codeValue string) (*au
 		}
 		return order, op, nil
 	}
-	return order, order.ops[len(order.ops)-1], nil
+	for i := len(order.ops) - 1; i >= 0; i-- {
+		if order.ops[i].kind() == alipay.FundAuthOpFreeze {
+			return order, order.ops[i], nil
+		}
+	}
+	return nil, nil, notFound("the order has no voucher")
 }
 
 // closeRequest is the body of POST /sandbox/vouchers/close.
@@ -432,35 +468,42 @@ func (s *Simulator) closeVoucher(body []byte) (any, *controlError) {
 	}, nil
 }
 
-// fundAuthNotice builds the fund_auth_freeze parameters of op (§8.6); s.mu must be
-// held.
+// fundAuthNotice builds the fund_auth_freeze (or, for an UNFREEZE, fund_auth_unfreeze,
+// L2.4) parameters of op with the order's current totals (§8.6); s.mu must be held.
 func (s *Simulator) fundAuthNotice(order *authOrder, op *authOp, now time.Time) map[string]string {
-	p := s.noticeHeader(alipay.KindFundAuth, now)
-	zero := alipay.Amount(0).String()
-	payee := order.payeeUserID
-	if payee == "" && order.payeeLogonID == "" {
-		payee = s.sellerID
+	kind := alipay.KindFundAuth
+	if op.kind() == alipay.FundAuthOpUnfreeze {
+		kind = alipay.KindFundAuthUnfreeze
 	}
+	p := s.noticeHeader(kind, now)
 	set(p, "auth_no", order.authNo)
 	set(p, "out_order_no", order.outOrderNo)
 	set(p, "operation_id", op.operationID)
 	set(p, "out_request_no", op.outRequestNo)
-	set(p, "operation_type", string(alipay.FundAuthOpFreeze))
+	set(p, "operation_type", string(op.kind()))
 	set(p, "amount", op.amount.String())
 	set(p, "status", string(op.status))
 	set(p, "gmt_create", alipay.FormatTimestamp(op.gmtCreate))
 	set(p, "gmt_trans", alipay.FormatTimestamp(op.gmtTrans))
 	set(p, "payer_logon_id", order.payerLogonID)
 	set(p, "payer_user_id", order.payerUserID)
-	set(p, "payee_user_id", payee)
+	set(p, "payee_user_id", s.payee(order))
 	set(p, "payee_logon_id", order.payeeLogonID)
 	set(p, "total_freeze_amount", order.totalFreeze.String())
-	set(p, "total_unfreeze_amount", zero)
-	set(p, "total_pay_amount", zero)
-	set(p, "rest_amount", order.totalFreeze.String())
-	set(p, "credit_amount", zero)
+	set(p, "total_unfreeze_amount", order.totalUnfreeze.String())
+	set(p, "total_pay_amount", order.totalPay.String())
+	set(p, "rest_amount", order.rest().String())
+	set(p, "credit_amount", alipay.Amount(0).String())
 	set(p, "fund_amount", op.amount.String())
 	return p
+}
+
+// payee is the auth order's payee: the voucher's, else the merchant's PID.
+func (s *Simulator) payee(order *authOrder) string {
+	if order.payeeUserID == "" && order.payeeLogonID == "" {
+		return s.sellerID
+	}
+	return order.payeeUserID
 }
 
 // set stores a notification field unless it is empty: Alipay omits absent fields.

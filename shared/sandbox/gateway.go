@@ -48,6 +48,12 @@ func (s *Simulator) serveGateway(w http.ResponseWriter, r *http.Request) {
 			rep = s.tradeRefundQuery(params)
 		case alipay.MethodTradeClose:
 			rep = s.tradeClose(params)
+		case alipay.MethodTradePay:
+			rep = s.tradePay(params)
+		case alipay.MethodFundAuthUnfreeze:
+			rep = s.fundAuthUnfreeze(params)
+		case alipay.MethodFundAuthCancel:
+			rep = s.fundAuthCancel(params)
 		}
 	}
 	if rep.node.get("code") != "10000" {
@@ -126,7 +132,8 @@ func (s *Simulator) checkCommon(p map[string]string) *reply {
 	}
 	switch p["method"] {
 	case alipay.MethodVoucherCreate, alipay.MethodFundAuthDetailQuery, alipay.MethodTradeQuery,
-		alipay.MethodTradeRefund, alipay.MethodTradeRefundQuery, alipay.MethodTradeClose:
+		alipay.MethodTradeRefund, alipay.MethodTradeRefundQuery, alipay.MethodTradeClose,
+		alipay.MethodTradePay, alipay.MethodFundAuthUnfreeze, alipay.MethodFundAuthCancel:
 	case alipay.MethodTradeAppPay:
 		return gwError(code40002, msg40002, "isv.invalid-method",
 			"alipay.trade.app.pay 不能通过网关调用，请在客户端使用 orderStr (POST /sandbox/orders/pay)")

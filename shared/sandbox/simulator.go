@@ -105,6 +105,7 @@ type Simulator struct {
 	tradesByNo map[string]*trade // by trade_no
 	agreements map[string]*agreement
 	agreeByExt map[string]*agreement
+	ledger     []Movement // money moved, oldest first (Ledger)
 
 	dmu       sync.Mutex // guards the delivery bookkeeping below
 	closed    bool
@@ -209,6 +210,7 @@ func (s *Simulator) Handler() http.Handler {
 		{http.MethodPost, "/sandbox/orders/refund", s.control(s.refundOrder)},
 		{http.MethodPost, "/sandbox/agreements/unsign", s.control(s.unsignAgreement)},
 		{http.MethodGet, "/sandbox/deliveries", s.serveDeliveries},
+		{http.MethodGet, "/sandbox/ledger", s.serveLedger},
 		{http.MethodGet, "/sandbox/{$}", s.serveIndex},
 	}
 	mux := http.NewServeMux()
@@ -287,21 +289,21 @@ func randomToken(n int) string {
 	return string(b)
 }
 
-// Ledger is what the simulated Alipay holds for one merchant number: voucher requests
+// Holdings is what the simulated Alipay holds for one merchant number: voucher requests
 // created and frozen for an out_order_no, payments for an out_trade_no. Tests count
-// with it that money moved exactly once.
-type Ledger struct {
+// with it (and with Ledger, every movement) that money moved exactly once.
+type Holdings struct {
 	VoucherRequests int           // voucher.create requests recorded (out_request_no)
 	Freezes         int           // of those, frozen (SUCCESS)
 	Frozen          alipay.Amount // total frozen on the order
 	Payments        int           // trades paid for the out_trade_no (0 or 1)
 }
 
-// Ledger returns the simulator's records for outNo (an out_order_no or out_trade_no).
-func (s *Simulator) Ledger(outNo string) Ledger {
+// Holdings returns the simulator's records for outNo (an out_order_no or out_trade_no).
+func (s *Simulator) Holdings(outNo string) Holdings {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var l Ledger
+	var l Holdings
 	if o := s.authOrders[outNo]; o != nil {
 		l.VoucherRequests = len(o.ops)
 		for _, op := range o.ops {

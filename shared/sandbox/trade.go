@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"strings"
@@ -30,6 +31,8 @@ type trade struct {
 	magic        magic                 // forced outcome of alipay.trade.query
 	refunds      map[string]*simRefund // by out_request_no (refund.go)
 	refundOrder  []string              // out_request_no in the order they were made
+	sellerID     string                // a capture's seller (the freeze's payee); "" is the simulator's PID
+	authNo       string                // a capture's auth order
 }
 
 // agreement is a withholding agreement signed together with a payment.
@@ -297,7 +300,7 @@ func (s *Simulator) tradeNotice(t *trade, now time.Time) map[string]string {
 	set(p, "buyer_id", t.buyerID)
 	set(p, "buyer_open_id", t.buyerOpenID)
 	set(p, "buyer_logon_id", t.buyerLogonID)
-	set(p, "seller_id", s.sellerID)
+	set(p, "seller_id", cmp.Or(t.sellerID, s.sellerID))
 	set(p, "subject", t.params.Subject)
 	set(p, "body", t.params.Body)
 	set(p, "gmt_create", alipay.FormatTimestamp(t.gmtCreate))

@@ -48,15 +48,18 @@ type Slice interface {
 // Constructor builds one slice from Deps.
 type Constructor func(Deps) (Slice, error)
 
-// NewPreAuth builds the pre-auth slice (function createvoucher).
+// NewPreAuth builds the pre-auth slice (function createvoucher): vouchers, reads, sync.
 func NewPreAuth(d Deps) (Slice, error) {
-	return preauth.NewHandler(newPreAuthService(d)), nil
+	s := newSettler(d)
+	return preauth.NewHandler(s.Service).WithSync(s), nil
 }
 
-func newPreAuthService(d Deps) *preauth.Service {
-	return preauth.NewService(d.Store, d.Credentials, d.Gateway,
-		preauth.WithNotifyURL(d.Config.NotifyURL), preauth.WithGatewayTimeout(d.Config.GatewayTimeout))
+func newSettler(d Deps) *preauth.Settler {
+	return preauth.NewSettler(d.Store, d.Credentials, d.Gateway, preauth.WithNotifyURL(d.Config.NotifyURL),
+		preauth.WithGatewayTimeout(d.Config.GatewayTimeout), preauth.WithSellerID(d.Config.SellerID))
 }
+
+func newPreAuthService(d Deps) *preauth.Service { return newSettler(d).Service }
 
 // NewAppPay builds the app-pay slice (function apppaysign).
 func NewAppPay(d Deps) (Slice, error) {
@@ -80,10 +83,11 @@ func (s settleSlice) Mount(r *httpapi.Router) error {
 }
 
 // NewSettle builds the settle slice (function settle): every money-moving back-office
-// route (scope settle), e.g. app-pay refunds.
+// route (scope settle): pre-auth captures, unfreezes and cancels, app-pay refunds.
 func NewSettle(d Deps) (Slice, error) {
 	h := map[string]http.Handler{}
 	maps.Copy(h, apppay.NewHandler(appPayService(d), d.Config.NotifyURL).SettleHandlers())
+	maps.Copy(h, preauth.NewSettleHandler(newSettler(d)).Handlers())
 	return settleSlice{handlers: h}, nil
 }
 

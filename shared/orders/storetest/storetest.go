@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) orders.Store) {
 	t.Run("paid_amounts", func(t *testing.T) { testPaidAmounts(t, newStore) })
 	t.Run("app_pay_lifecycle", func(t *testing.T) { testAppPayLifecycle(t, newStore) })
 	t.Run("due", func(t *testing.T) { testDue(t, newStore) })
+	t.Run("settle", func(t *testing.T) { testSettle(t, newStore) })
 }
 
 // testPaidAmounts: the order keeps what Alipay reported as paid; a notice whose
@@ -174,9 +175,17 @@ func freezeClosed(id string) orders.FundAuthEffect {
 	return fund(id, "F1", "r1", orders.OperationFreeze, orders.OperationClosed, freezeAmt, 0, 0, 0)
 }
 
+// unfreezeAll releases everything with nothing captured: the order ends CLOSED (L2.2).
 func unfreezeAll(id string) orders.FundAuthEffect {
 	return fund(id, "U1", "u1", orders.OperationUnfreeze, orders.OperationSuccess, freezeAmt, freezeAmt, freezeAmt, 0)
 }
+
+// unfreezeRest releases the rest after a capture of 30.00: the order ends FINISHED.
+func unfreezeRest(id string) orders.FundAuthEffect {
+	return fund(id, "U1", "u1", orders.OperationUnfreeze, orders.OperationSuccess, freezeAmt-capturedAmt, freezeAmt, freezeAmt-capturedAmt, capturedAmt)
+}
+
+const capturedAmt = alipay.Amount(3000)
 
 func mustCreate(t *testing.T, s orders.Store, o *orders.AppPayOrder) *orders.AppPayOrder {
 	t.Helper()
@@ -262,7 +271,7 @@ func reachPreAuth(t *testing.T, s orders.Store, status orders.PreAuthStatus) {
 	r := mustBegin(t, s, begin("r1"), orders.VoucherAcquired)
 	steps := map[orders.PreAuthStatus][]orders.FundAuthEffect{
 		orders.PreAuthAuthorized: {freezeSuccess("setup-freeze")},
-		orders.PreAuthFinished:   {freezeSuccess("setup-freeze"), unfreezeAll("setup-unfreeze")},
+		orders.PreAuthFinished:   {freezeSuccess("setup-freeze"), unfreezeRest("setup-unfreeze")},
 		orders.PreAuthClosed:     {freezeClosed("setup-close")},
 	}
 	if status != orders.PreAuthCreated {
@@ -722,16 +731,25 @@ func testTradeTransitions(t *testing.T, newStore func(t *testing.T) orders.Store
 }
 
 func testPreAuthTransitions(t *testing.T, newStore func(t *testing.T) orders.Store) {
-	notices := map[orders.PreAuthStatus]func(id string) orders.FundAuthEffect{
-		orders.PreAuthAuthorized: freezeSuccess,
-		orders.PreAuthFinished:   unfreezeAll,
-		orders.PreAuthClosed:     freezeClosed,
+	// CLOSED is reached by a voucher closed unpaid, or, once authorized, by everything
+	// unfrozen without a capture (L2.2); FINISHED by the rest unfrozen after a capture.
+	notice := func(from, to orders.PreAuthStatus) func(id string) orders.FundAuthEffect {
+		switch {
+		case to == orders.PreAuthAuthorized:
+			return freezeSuccess
+		case to == orders.PreAuthFinished:
+			return unfreezeRest
+		case from == orders.PreAuthAuthorized || from == orders.PreAuthFinished:
+			return unfreezeAll
+		}
+		return freezeClosed
 	}
+	notices := map[orders.PreAuthStatus]bool{orders.PreAuthAuthorized: true, orders.PreAuthFinished: true, orders.PreAuthClosed: true}
 	// Every allowed move is driven by a notice here, except CODE_ISSUED (a completed
 	// voucher; see voucher_lease): keep the table and this test in step.
 	for _, from := range orders.PreAuthMachine.States() {
 		for _, to := range orders.PreAuthMachine.States() {
-			if orders.PreAuthMachine.Allowed(from, to) && notices[to] == nil && to != orders.PreAuthCodeIssued {
+			if orders.PreAuthMachine.Allowed(from, to) && !notices[to] && to != orders.PreAuthCodeIssued {
 				t.Errorf("allowed move %s → %s has no notice in this test", from, to)
 			}
 		}
@@ -744,18 +762,18 @@ func testPreAuthTransitions(t *testing.T, newStore func(t *testing.T) orders.Sto
 				reachPreAuth(t, s, from)
 				before := getPreAuth(t, s)
 				if !allowed {
-					mustApply(t, applyFund(t, s), notices[to]("event"), orders.Stale)
+					mustApply(t, applyFund(t, s), notice(from, to)("event"), orders.Stale)
 					if after := getPreAuth(t, s); !reflect.DeepEqual(after, before) {
 						t.Fatalf("a stale notice changed the order:\nbefore %+v\nafter  %+v", before, after)
 					}
 					return
 				}
-				mustApply(t, applyFund(t, s), notices[to]("event"), orders.Applied)
+				mustApply(t, applyFund(t, s), notice(from, to)("event"), orders.Applied)
 				after := getPreAuth(t, s)
 				if after.Status != to || !slices.Contains(after.NotifyIDs, "event") {
 					t.Fatalf("after = %+v", after)
 				}
-				if authorized := to != orders.PreAuthClosed; authorized != after.ExpiresAt.IsZero() {
+				if frozen := to != orders.PreAuthClosed || from == orders.PreAuthAuthorized; frozen != after.ExpiresAt.IsZero() {
 					t.Fatalf("status %s with expires_at %s", to, after.ExpiresAt)
 				}
 			})

@@ -1,0 +1,172 @@
+package storetest
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
+	"github.com/alipay-serverless/alipay-serverless/shared/orders"
+)
+
+// testSettle: what captures, unfreezes and cancels do to their pre-auth order, the
+// out_trade_no namespace, and notices about our operations.
+func testSettle(t *testing.T, newStore func(t *testing.T) orders.Store) {
+	capture := func(req string, amt alipay.Amount) orders.OpBegin { return opBegin(orders.OpCapture, req, amt) }
+	t.Run("freeze_notice_keeps_the_parties", func(t *testing.T) {
+		s := newStore(t)
+		reachPreAuth(t, s, orders.PreAuthCodeIssued)
+		e := freezeSuccess("freeze")
+		e.PayerUserID, e.PayerOpenID, e.PayeeUserID = "2088102000275885", "074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5", "2088102000275795"
+		mustApply(t, applyFund(t, s), e, orders.Applied)
+		o := getPreAuth(t, s)
+		if o.PayerUserID != e.PayerUserID || o.PayerOpenID != e.PayerOpenID || o.PayeeUserID != e.PayeeUserID {
+			t.Fatalf("parties = %q %q %q", o.PayerUserID, o.PayerOpenID, o.PayeeUserID)
+		}
+	})
+	t.Run("succeeded_capture_and_unfreeze_move_the_totals_then_finish", func(t *testing.T) {
+		s := authorized(t, newStore)
+		c := capture("C1", 3000)
+		r := mustBeginOp(t, s, c, orders.OpAcquired)
+		mustCompleteOp(t, s, c, r.Token, succeeded(c.Now))
+		o := getPreAuth(t, s)
+		if o.TotalPay != 3000 || o.Rest != freezeAmt-3000 || o.Status != orders.PreAuthAuthorized {
+			t.Fatalf("after capture: pay %s rest %s status %s", o.TotalPay, o.Rest, o.Status)
+		}
+		u := opBegin(orders.OpUnfreeze, "U1", freezeAmt-3000)
+		r = mustBeginOp(t, s, u, orders.OpAcquired)
+		mustCompleteOp(t, s, u, r.Token, orders.OpOutcome{State: orders.OpSucceeded, Now: u.Now})
+		o = getPreAuth(t, s)
+		if o.TotalUnfreeze != freezeAmt-3000 || o.Rest != 0 || o.Status != orders.PreAuthFinished {
+			t.Fatalf("after unfreeze: unfreeze %s rest %s status %s", o.TotalUnfreeze, o.Rest, o.Status)
+		}
+		// A later snapshot of the same money changes nothing but is not refused.
+		mustApply(t, applyFund(t, s), unfreezeRest("late"), orders.Applied)
+		if o := getPreAuth(t, s); o.Status != orders.PreAuthFinished || o.TotalPay != 3000 || o.Rest != 0 {
+			t.Fatalf("after the notice: %+v", o)
+		}
+	})
+	t.Run("complete_capture_releases_the_rest", func(t *testing.T) {
+		s := authorized(t, newStore)
+		c := capture("C1", 3000)
+		r := mustBeginOp(t, s, c, orders.OpAcquired)
+		out := succeeded(c.Now)
+		out.Result[orders.ResultAuthConfirmMode] = alipay.AuthConfirmComplete
+		mustCompleteOp(t, s, c, r.Token, out)
+		o := getPreAuth(t, s)
+		if o.TotalUnfreeze != freezeAmt-3000 || o.Rest != 0 || o.Status != orders.PreAuthFinished {
+			t.Fatalf("unfreeze %s rest %s status %s", o.TotalUnfreeze, o.Rest, o.Status)
+		}
+		mustBeginOp(t, s, opBegin(orders.OpUnfreeze, "U1", 100), orders.OpNotAllowed)
+	})
+	t.Run("unfreezing_everything_closes", func(t *testing.T) {
+		s := authorized(t, newStore)
+		u := opBegin(orders.OpUnfreeze, "U1", freezeAmt)
+		r := mustBeginOp(t, s, u, orders.OpAcquired)
+		mustCompleteOp(t, s, u, r.Token, orders.OpOutcome{State: orders.OpSucceeded, Now: u.Now})
+		if o := getPreAuth(t, s); o.Status != orders.PreAuthClosed || o.Rest != 0 {
+			t.Fatalf("status %s rest %s", o.Status, o.Rest)
+		}
+	})
+	t.Run("unfreeze_notice_settles_our_unknown_unfreeze", func(t *testing.T) {
+		s := authorized(t, newStore)
+		u := opBegin(orders.OpUnfreeze, "u1", freezeAmt)
+		r := mustBeginOp(t, s, u, orders.OpAcquired)
+		mustCompleteOp(t, s, u, r.Token, unknown(u.Now))
+		e := unfreezeAll("unfreeze")
+		e.Now = u.LeaseUntil.Add(time.Minute)
+		mustApply(t, applyFund(t, s), e, orders.Applied)
+		if op := storedOp(t, s, u); op.State != orders.OpSucceeded || op.Result[orders.ResultOperationID] != "U1" {
+			t.Fatalf("op = %+v", op)
+		}
+		if o := getPreAuth(t, s); o.Status != orders.PreAuthClosed {
+			t.Fatalf("status %s", o.Status)
+		}
+	})
+	t.Run("cancel_names_a_voucher_request", func(t *testing.T) {
+		s := newStore(t)
+		reachPreAuth(t, s, orders.PreAuthCodeIssued)
+		if _, err := s.BeginOperation(t.Context(), opBegin(orders.OpCancel, "nope", 0)); !errors.Is(err, orders.ErrInvalid) {
+			t.Fatalf("cancel of no request err = %v", err)
+		}
+		c := opBegin(orders.OpCancel, "r1", 0)
+		r := mustBeginOp(t, s, c, orders.OpAcquired)
+		mustCompleteOp(t, s, c, r.Token, orders.OpOutcome{State: orders.OpSucceeded, Now: c.Now,
+			Result: map[string]string{orders.ResultAction: alipay.CancelActionClose}})
+		if o := getPreAuth(t, s); o.Status != orders.PreAuthClosed {
+			t.Fatalf("status %s", o.Status)
+		}
+	})
+	t.Run("cancel_unfreeze_closes_an_authorized_order", func(t *testing.T) {
+		s := authorized(t, newStore)
+		c := opBegin(orders.OpCancel, "r1", 0)
+		r := mustBeginOp(t, s, c, orders.OpAcquired)
+		mustCompleteOp(t, s, c, r.Token, unknown(c.Now))
+		n := orders.OpNotice{NotifyID: "cancel", OpRef: c.OpRef, Now: c.LeaseUntil.Add(time.Minute),
+			Result: map[string]string{orders.ResultAction: alipay.CancelActionUnfreeze}}
+		mustApply(t, applyOp(t, s), n, orders.Applied)
+		mustApply(t, applyOp(t, s), n, orders.Duplicate)
+		n.NotifyID = "cancel-again"
+		mustApply(t, applyOp(t, s), n, orders.Stale)
+		if o := getPreAuth(t, s); o.Status != orders.PreAuthClosed || o.TotalUnfreeze != freezeAmt || o.Rest != 0 {
+			t.Fatalf("status %s unfreeze %s rest %s", o.Status, o.TotalUnfreeze, o.Rest)
+		}
+	})
+	t.Run("out_trade_no_is_one_namespace", func(t *testing.T) {
+		s := authorized(t, newStore)
+		mustCreate(t, s, appOrder(tradeKey, "h"))
+		mustBeginOp(t, s, capture(tradeKey, 100), orders.OpConflict) // an app-pay order's number
+		c := capture("C1", 100)
+		mustBeginOp(t, s, c, orders.OpAcquired)
+		ref, err := s.LookupOutTradeNo(t.Context(), "C1")
+		if err != nil || ref != c.OpRef {
+			t.Fatalf("lookup = %+v, %v", ref, err)
+		}
+		if _, err := s.LookupOutTradeNo(t.Context(), "C2"); !errors.Is(err, orders.ErrNotFound) {
+			t.Fatalf("lookup of an unclaimed number err = %v", err)
+		}
+		if out, _, err := s.CreateAppPayOrder(t.Context(), appOrder("C1", "h")); err != nil || out != orders.Conflict {
+			t.Fatalf("app-pay create with a capture's number = %s, %v", out, err)
+		}
+	})
+	t.Run("capture_notice_settles_unknown_and_binds_trade_no", func(t *testing.T) {
+		s := authorized(t, newStore)
+		c := capture("C1", 3000)
+		r := mustBeginOp(t, s, c, orders.OpAcquired)
+		n := orders.OpNotice{NotifyID: "pay", OpRef: c.OpRef, TradeNo: "2025060122001400000000000009", Now: c.Now,
+			Result: map[string]string{orders.ResultTradeNo: "2025060122001400000000000009"}}
+		if _, err := s.ApplyOpNotice(t.Context(), n); !errors.Is(err, orders.ErrInProgress) {
+			t.Fatalf("notice during the live lease err = %v", err)
+		}
+		mustCompleteOp(t, s, c, r.Token, unknown(c.Now))
+		n.Now = c.LeaseUntil.Add(time.Minute)
+		mustApply(t, applyOp(t, s), n, orders.Applied)
+		if o := getPreAuth(t, s); o.TotalPay != 3000 || storedOp(t, s, c).State != orders.OpSucceeded {
+			t.Fatalf("order %+v", o)
+		}
+		// The trade_no now belongs to the capture: an app-pay notice naming it is refused.
+		mustCreate(t, s, appOrder(tradeKey, "h"))
+		e := trade("resplit", orders.TradeSuccess)
+		e.TradeNo = n.TradeNo
+		if _, err := s.ApplyTrade(t.Context(), e); !errors.Is(err, orders.ErrTradeNoBound) {
+			t.Fatalf("app-pay notice with the capture's trade_no err = %v", err)
+		}
+		missing := n
+		missing.RequestNo, missing.NotifyID = "C9", "other"
+		mustApply(t, applyOp(t, s), missing, orders.NotFound)
+	})
+	t.Run("notice_contradicting_a_failure_is_refused", func(t *testing.T) {
+		s := authorized(t, newStore)
+		c := capture("C1", 3000)
+		r := mustBeginOp(t, s, c, orders.OpAcquired)
+		mustCompleteOp(t, s, c, r.Token, failed(c.Now))
+		n := orders.OpNotice{NotifyID: "pay", OpRef: c.OpRef, Now: c.Now}
+		if _, err := s.ApplyOpNotice(t.Context(), n); !errors.Is(err, orders.ErrSettled) {
+			t.Fatalf("err = %v, want ErrSettled", err)
+		}
+	})
+}
+
+func applyOp(t *testing.T, s orders.Store) func(orders.OpNotice) (orders.ApplyResult, error) {
+	return func(n orders.OpNotice) (orders.ApplyResult, error) { return s.ApplyOpNotice(t.Context(), n) }
+}
