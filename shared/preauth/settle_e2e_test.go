@@ -251,7 +251,7 @@ func TestSettleFlowVoucherScanCaptureUnfreeze(t *testing.T) {
 		t.Fatal("no store")
 	}
 	ord, err := s.store.GetPreAuthOrder(t.Context(), "PA001")
-	if err != nil || ord.PayerUserID != sandbox.DefaultBuyerID || ord.PayeeUserID != s.sim.SellerID() {
+	if err != nil || ord.PayerUserID != sandbox.DefaultBuyerID || ord.PayeeUserID != sandbox.DefaultSellerID {
 		t.Fatalf("the freeze's parties were not kept: %+v, %v", ord, err)
 	}
 	c := s.post(capturePath("PA001"), captureBody("PA001C1", "30.00", "Rental"))

@@ -235,8 +235,8 @@ func TestNew(t *testing.T) {
 		if bits := sim.AlipayPublicKey().RSA().N.BitLen(); bits != 2048 {
 			t.Fatalf("%d bits", bits)
 		}
-		if sim.SellerID() != DefaultSellerID || sim.AppID() != testAppID {
-			t.Fatalf("seller %s app %s", sim.SellerID(), sim.AppID())
+		if sim.sellerID != DefaultSellerID || sim.appID != testAppID {
+			t.Fatalf("seller %s app %s", sim.sellerID, sim.appID)
 		}
 	})
 	t.Run("uses_the_given_alipay_key", func(t *testing.T) {
@@ -245,7 +245,7 @@ func TestNew(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer sim.Close()
-		if !sim.AlipayPublicKey().Equal(k.alipay.Public()) || sim.SellerID() != "2088102000275795" {
+		if !sim.AlipayPublicKey().Equal(k.alipay.Public()) || sim.sellerID != "2088102000275795" {
 			t.Fatal("options not applied")
 		}
 	})
