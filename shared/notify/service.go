@@ -49,11 +49,11 @@ type CertResolver interface {
 
 // Service verifies and applies notifications.
 type Service struct {
-	store     Store
-	creds     Credentials
-	resolver  CertResolver
-	now       func() time.Time
-	sellerID  string
+	store    Store
+	creds    Credentials
+	resolver CertResolver
+	now      func() time.Time
+	sellerID string
 }
 
 // Option configures a Service.
