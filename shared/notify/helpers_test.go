@@ -111,7 +111,9 @@ func newCreds(k *testKeys, alipayKey *alipay.PublicKey) *alipay.Credentials {
 	return &alipay.Credentials{AppID: testAppID, PrivateKey: k.appPriv, AlipayPublicKey: alipayKey, Version: "v-test"}
 }
 
-// fakeCreds is a Credentials whose answers the test chooses; it counts calls.
+// fakeCreds is a Credentials whose answers a test switches mid-run (a key rotation, a
+// refresh that fails) and that counts Get and Refresh calls; credentials.Static is the
+// fixed source.
 type fakeCreds struct {
 	get       func() (*alipay.Credentials, error)
 	refresh   func() (*alipay.Credentials, error)
@@ -130,10 +132,6 @@ func (f *fakeCreds) Refresh(context.Context) (*alipay.Credentials, error) {
 		return f.get()
 	}
 	return f.refresh()
-}
-
-func staticCreds(c *alipay.Credentials) *fakeCreds {
-	return &fakeCreds{get: func() (*alipay.Credentials, error) { return c, nil }}
 }
 
 // flakyStore wraps a MemoryStore with injectable failures.
@@ -233,7 +231,8 @@ func newEnv(t *testing.T, opts ...Option) *env {
 	t.Helper()
 	k := loadKeys(t)
 	e := &env{t: t, keys: k, store: &flakyStore{MemoryStore: orders.NewMemoryStore()}, logs: &testkeys.Buffer{}}
-	e.creds = staticCreds(newCreds(k, k.alipayPub))
+	c := newCreds(k, k.alipayPub)
+	e.creds = &fakeCreds{get: func() (*alipay.Credentials, error) { return c, nil }}
 	e.svc = NewService(e.store, e.creds, append([]Option{WithClock(func() time.Time { return testNow })}, opts...)...)
 	e.router = httpapi.NewRouter(httpapi.LocalCaller, slog.New(slog.NewJSONHandler(e.logs, nil)))
 	if err := NewHandler(e.svc).Mount(e.router); err != nil {

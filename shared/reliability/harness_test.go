@@ -162,12 +162,6 @@ func testCredentials(t testing.TB) *alipay.Credentials {
 	return &alipay.Credentials{AppID: testAppID, PrivateKey: k.app, AlipayPublicKey: k.alipayPub, Version: "test"}
 }
 
-// staticCreds never change and never fail.
-type staticCreds struct{ c *alipay.Credentials }
-
-func (s staticCreds) Get(context.Context) (*alipay.Credentials, error)     { return s.c, nil }
-func (s staticCreds) Refresh(context.Context) (*alipay.Credentials, error) { return s.c, nil }
-
 // credSource is what the three slices need of credentials.
 type credSource interface {
 	Get(context.Context) (*alipay.Credentials, error)
@@ -265,7 +259,7 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	} else {
 		s.Store = orders.NewMemoryStore()
 	}
-	var creds credSource = staticCreds{testCredentials(t)}
+	var creds credSource = credentials.Static{Creds: testCredentials(t)}
 	if o.creds != nil {
 		creds = o.creds
 	}
