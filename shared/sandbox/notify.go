@@ -2,9 +2,11 @@ package sandbox
 
 import (
 	"crypto/rand"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,22 +99,24 @@ func (s *Simulator) send(url string, params map[string]string) Notification {
 // sendAfter is send with the first delivery delay later (a refund Alipay settles
 // asynchronously notifies after its reply).
 func (s *Simulator) sendAfter(url string, params map[string]string, delay time.Duration) Notification {
-	delete(params, "sign")
-	delete(params, "sign_type")
-	sign, err := s.alipayKey.Sign([]byte(alipay.NotifySignContent(params)))
+	sign, err := notificationSign(s.alipayKey, params, alipay.Charset)
 	if err != nil {
-		// Signing with a valid in-memory key cannot fail; a notification without a sign
-		// would be rejected by the merchant, which is the observable truth here.
+		// Signing UTF-8 with a valid in-memory key cannot fail; a notification without a
+		// sign would be rejected by the merchant, which is the observable truth here.
 		s.log.Error("sandbox: sign notification", "err", err)
 	}
 	params["sign"] = sign
 	params["sign_type"] = alipay.SignType
+	body, err := EncodeNotification(params, alipay.Charset)
+	if err != nil {
+		s.log.Error("sandbox: encode notification", "err", err)
+	}
 	n := Notification{
 		NotifyID:   params["notify_id"],
 		NotifyType: params["notify_type"],
 		URL:        url,
 		Params:     params,
-		Body:       encodeForm(params),
+		Body:       string(body),
 	}
 	if url == "" {
 		s.log.Info("sandbox: notification not delivered: the request named no notify_url",
@@ -200,24 +204,62 @@ func (s *Simulator) attempt(n Notification, attempt int) bool {
 	return d.Acked
 }
 
-// encodeForm writes params sorted by key, each key and value encoded like
-// java.net.URLEncoder in UTF-8 (§8.1).
-func encodeForm(params map[string]string) string {
-	keys := make([]string, 0, len(params))
-	for k := range params {
-		keys = append(keys, k)
+// SignNotification signs params as Alipay signs an asynchronous notification and
+// returns the form body Alipay POSTs: the sign content is every parameter but sign and
+// sign_type, blanks dropped, sorted (§8.2), its bytes in charset, signed RSA2 with key
+// (Alipay's); the body is EncodeNotification's (§8.1). charset is "utf-8" (or empty) or
+// "gbk"/"gb18030"; params["charset"], which tells the merchant how to decode, is the
+// caller's to set. params is not modified. The simulator's deliveries are signed this
+// way, and tests sign their own notices with it.
+func SignNotification(key *alipay.PrivateKey, params map[string]string, charset string) ([]byte, error) {
+	p := maps.Clone(params)
+	sign, err := notificationSign(key, p, charset)
+	if err != nil {
+		return nil, err
 	}
-	sort.Strings(keys)
+	p["sign"], p["sign_type"] = sign, alipay.SignType
+	return EncodeNotification(p, charset)
+}
+
+// notificationSign is the RSA2 signature of params' notification sign content (§8.2)
+// in charset.
+func notificationSign(key *alipay.PrivateKey, params map[string]string, charset string) (string, error) {
+	content, err := alipay.EncodeCharset(orUTF8(charset), alipay.NotifySignContent(params))
+	if err != nil {
+		return "", fmt.Errorf("sandbox: notification sign content in %s: %w", charset, err)
+	}
+	sign, err := key.Sign(content)
+	if err != nil {
+		return "", fmt.Errorf("sandbox: sign notification: %w", err)
+	}
+	return sign, nil
+}
+
+// EncodeNotification returns the form body of params as they are (sign included, or
+// tampered with by a test): keys sorted, every key and value converted to charset's
+// bytes and encoded like java.net.URLEncoder (§8.1).
+func EncodeNotification(params map[string]string, charset string) ([]byte, error) {
 	var b strings.Builder
-	for i, k := range keys {
+	for i, k := range slices.Sorted(maps.Keys(params)) {
+		v, err := alipay.EncodeCharset(orUTF8(charset), params[k])
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: notification parameter %s in %s: %w", k, charset, err)
+		}
 		if i > 0 {
 			b.WriteByte('&')
 		}
 		javaURLEncode(&b, k)
 		b.WriteByte('=')
-		javaURLEncode(&b, params[k])
+		javaURLEncode(&b, string(v))
 	}
-	return b.String()
+	return []byte(b.String()), nil
+}
+
+func orUTF8(charset string) string {
+	if charset == "" {
+		return alipay.Charset
+	}
+	return charset
 }
 
 // javaURLEncode is java.net.URLEncoder.encode(s, "UTF-8"): A-Z a-z 0-9 * - . _ stay,

@@ -3,6 +3,8 @@ package sandbox
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -220,6 +222,53 @@ func TestNotificationBodyEncoding(t *testing.T) {
 		}
 		if strings.Contains(n.Body, " ") || !strings.Contains(n.Body, "subject=%E5%A4%A7%E4%B9%90%E9%80%8F+2.1+%2B+%F0%9F%98%80") {
 			t.Fatalf("body %s", n.Body)
+		}
+	})
+}
+
+func TestSignNotificationSignsAsAlipayDoes(t *testing.T) {
+	k := testKeys()
+	creds := &alipay.Credentials{AppID: testAppID, PrivateKey: k.app, AlipayPublicKey: k.alipay.Public()}
+	tests := []struct {
+		name, charset, subject, wantSegment string
+	}{
+		{name: "utf8", charset: "utf-8", subject: "押金 大乐透", wantSegment: "subject=%E6%8A%BC%E9%87%91+%E5%A4%A7%E4%B9%90%E9%80%8F"},
+		{name: "gbk_bytes_in_body_and_content", charset: "GBK", subject: "押金 大乐透", wantSegment: "subject=%D1%BA%BD%F0+%B4%F3%C0%D6%CD%B8"},
+		{name: "empty_charset_is_utf8", charset: "", subject: "押金", wantSegment: "subject=%E6%8A%BC%E9%87%91"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			params := map[string]string{"notify_type": "trade_status_sync", "notify_id": "1", "app_id": testAppID,
+				"subject": tt.subject, "coupon_fee": "", "sign": "stale", "sign_type": "RSA"}
+			if tt.charset != "" {
+				params["charset"] = tt.charset
+			}
+			before := maps.Clone(params)
+			body, err := SignNotification(k.alipay, params, tt.charset)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !maps.Equal(params, before) {
+				t.Errorf("params modified: %v", params)
+			}
+			if !strings.Contains(string(body), tt.wantSegment) {
+				t.Errorf("body %s lacks %s", body, tt.wantSegment)
+			}
+			n, err := alipay.ParseNotification(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := n.Verify(creds); err != nil {
+				t.Fatalf("verify: %v", err)
+			}
+			if n.Params["subject"] != tt.subject || n.Params["sign_type"] != alipay.SignType {
+				t.Errorf("params %v", n.Params)
+			}
+		})
+	}
+	t.Run("text_the_charset_cannot_hold_is_an_error", func(t *testing.T) {
+		if _, err := SignNotification(k.alipay, map[string]string{"subject": "😀"}, "gbk"); !errors.Is(err, alipay.ErrCharset) {
+			t.Fatalf("err %v", err)
 		}
 	})
 }
