@@ -294,11 +294,11 @@ func checkReply(t testing.TB, code int, ct, body string) {
 // the charset params["charset"] names (sandbox.SignNotification).
 func signNotice(t testing.TB, key *alipay.PrivateKey, params map[string]string) []byte {
 	t.Helper()
-	body, err := sandbox.SignNotification(key, params, params["charset"])
+	n, err := sandbox.SignNotification(key, params, params["charset"])
 	if err != nil {
 		t.Fatal(err)
 	}
-	return body
+	return []byte(n.Body)
 }
 
 // replaceParam swaps one raw key=value segment of a form body, leaving the signature.

@@ -108,11 +108,11 @@ func apiEvent(method, path, contentType, body string, claims map[string]string) 
 // (sandbox.SignNotification).
 func signNotice(tb testing.TB, key *alipay.PrivateKey, params map[string]string) string {
 	tb.Helper()
-	body, err := sandbox.SignNotification(key, params, "utf-8")
+	n, err := sandbox.SignNotification(key, params, "utf-8")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return string(body)
+	return n.Body
 }
 
 // tradeNotice is a TRADE_SUCCESS notification for an app-pay order, shaped like

@@ -457,11 +457,11 @@ func signNotice(t testing.TB, key *alipay.PrivateKey, params map[string]string, 
 	t.Helper()
 	p := cloneParams(params)
 	p["charset"] = charset
-	body, err := sandbox.SignNotification(key, p, charset)
+	n, err := sandbox.SignNotification(key, p, charset)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return body
+	return []byte(n.Body)
 }
 
 // encodeNotice is the body of params as they are (a tampered copy of a signed notice).

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -99,25 +100,14 @@ func (s *Simulator) send(url string, params map[string]string) Notification {
 // sendAfter is send with the first delivery delay later (a refund Alipay settles
 // asynchronously notifies after its reply).
 func (s *Simulator) sendAfter(url string, params map[string]string, delay time.Duration) Notification {
-	sign, err := notificationSign(s.alipayKey, params, alipay.Charset)
+	n, err := SignNotification(s.alipayKey, params, alipay.Charset)
 	if err != nil {
-		// Signing UTF-8 with a valid in-memory key cannot fail; a notification without a
-		// sign would be rejected by the merchant, which is the observable truth here.
+		// Signing UTF-8 text with a valid in-memory key cannot fail; a notification
+		// without a sign would be rejected by the merchant, which is the observable
+		// truth here.
 		s.log.Error("sandbox: sign notification", "err", err)
 	}
-	params["sign"] = sign
-	params["sign_type"] = alipay.SignType
-	body, err := EncodeNotification(params, alipay.Charset)
-	if err != nil {
-		s.log.Error("sandbox: encode notification", "err", err)
-	}
-	n := Notification{
-		NotifyID:   params["notify_id"],
-		NotifyType: params["notify_type"],
-		URL:        url,
-		Params:     params,
-		Body:       string(body),
-	}
+	n.URL = url
 	if url == "" {
 		s.log.Info("sandbox: notification not delivered: the request named no notify_url",
 			"notify_id", n.NotifyID, "notify_type", n.NotifyType)
@@ -205,20 +195,27 @@ func (s *Simulator) attempt(n Notification, attempt int) bool {
 }
 
 // SignNotification signs params as Alipay signs an asynchronous notification and
-// returns the form body Alipay POSTs: the sign content is every parameter but sign and
-// sign_type, blanks dropped, sorted (§8.2), its bytes in charset, signed RSA2 with key
-// (Alipay's); the body is EncodeNotification's (§8.1). charset is "utf-8" (or empty) or
-// "gbk"/"gb18030"; params["charset"], which tells the merchant how to decode, is the
-// caller's to set. params is not modified. The simulator's deliveries are signed this
-// way, and tests sign their own notices with it.
-func SignNotification(key *alipay.PrivateKey, params map[string]string, charset string) ([]byte, error) {
+// returns it with the form body Alipay POSTs: the sign content is every parameter but
+// sign and sign_type, blanks dropped, sorted (§8.2), its bytes in charset, signed RSA2
+// with key (Alipay's); the body is EncodeNotification's (§8.1). charset is "utf-8" (or
+// empty), "gbk" or "gb18030"; params["charset"], which tells the merchant how to decode,
+// is the caller's to set. params is not modified. The simulator delivers what this
+// returns, and tests sign their own notices with it. On an error the notification is
+// returned unsigned.
+func SignNotification(key *alipay.PrivateKey, params map[string]string, charset string) (Notification, error) {
 	p := maps.Clone(params)
-	sign, err := notificationSign(key, p, charset)
-	if err != nil {
-		return nil, err
+	if p == nil {
+		p = map[string]string{}
 	}
-	p["sign"], p["sign_type"] = sign, alipay.SignType
-	return EncodeNotification(p, charset)
+	delete(p, "sign")
+	delete(p, "sign_type")
+	sign, err := notificationSign(key, p, charset)
+	if err == nil {
+		p["sign"], p["sign_type"] = sign, alipay.SignType
+	}
+	body, encErr := EncodeNotification(p, charset)
+	return Notification{NotifyID: p["notify_id"], NotifyType: p["notify_type"], Params: p, Body: string(body)},
+		errors.Join(err, encErr)
 }
 
 // notificationSign is the RSA2 signature of params' notification sign content (§8.2)

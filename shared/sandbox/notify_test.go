@@ -244,9 +244,13 @@ func TestSignNotificationSignsAsAlipayDoes(t *testing.T) {
 				params["charset"] = tt.charset
 			}
 			before := maps.Clone(params)
-			body, err := SignNotification(k.alipay, params, tt.charset)
+			signed, err := SignNotification(k.alipay, params, tt.charset)
 			if err != nil {
 				t.Fatal(err)
+			}
+			body := []byte(signed.Body)
+			if signed.NotifyID != "1" || signed.Params["sign"] == "" || signed.Params["sign"] == "stale" {
+				t.Errorf("notification %+v", signed)
 			}
 			if !maps.Equal(params, before) {
 				t.Errorf("params modified: %v", params)
