@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
+	"github.com/alipay-serverless/alipay-serverless/shared/sandbox"
 )
 
 type notifyCase struct {
@@ -142,9 +143,10 @@ func TestVerifyNotifyNotesWhatBreaksOtherVerifiers(t *testing.T) {
 
 // ---- broken bodies ---------------------------------------------------------------------
 
-// notifySigner builds notification bodies signed with the test Alipay key, the way a
-// (possibly mistaken) signer would.
-type notifySigner struct {
+// mistakenSigner signs whatever content a test gives it, the usual mistakes included
+// (sign_type or blanks in the content, trimmed values, the wrong charset or key), so
+// the diagnoses have something to find. sandbox.SignNotification is Alipay's way.
+type mistakenSigner struct {
 	t    *testing.T
 	priv *alipay.PrivateKey
 }
@@ -163,7 +165,7 @@ func joinContent(p map[string]string, keepBlank bool, exclude ...string) string 
 }
 
 // sign signs content in charset cs and stores the result in p["sign"].
-func (s notifySigner) sign(p map[string]string, content, cs string) map[string]string {
+func (s mistakenSigner) sign(p map[string]string, content, cs string) map[string]string {
 	s.t.Helper()
 	b, err := alipay.EncodeCharset(cs, content)
 	if err != nil {
@@ -177,18 +179,15 @@ func (s notifySigner) sign(p map[string]string, content, cs string) map[string]s
 	return p
 }
 
-// formBody form-encodes p (keys sorted) with values as bytes of charset cs.
+// formBody form-encodes p as Alipay does (sandbox.EncodeNotification) with values as
+// bytes of charset cs.
 func formBody(t *testing.T, p map[string]string, cs string) string {
 	t.Helper()
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(p)) {
-		b, err := alipay.EncodeCharset(cs, p[k])
-		if err != nil {
-			t.Fatal(err)
-		}
-		parts = append(parts, k+"="+url.QueryEscape(string(b)))
+	b, err := sandbox.EncodeNotification(p, cs)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return strings.Join(parts, "&")
+	return string(b)
 }
 
 // mapBody rewrites each raw value of a body.
@@ -205,7 +204,7 @@ func mapBody(body string, f func(k, v string) string) string {
 // too: valid, with the content that verified and a note on the difference.
 func TestVerifyNotifyAcceptsBlankValuesSigned(t *testing.T) {
 	base := notifyCases(t)["trade_success"].params(t)
-	s := notifySigner{t, parsePrivate(t, "keys/alipay_private_pkcs1.pem")}
+	s := mistakenSigner{t, parsePrivate(t, "keys/alipay_private_pkcs1.pem")}
 	p := maps.Clone(base)
 	delete(p, "sign")
 	p["coupon_fee"] = ""
@@ -222,7 +221,7 @@ func TestVerifyNotifyDiagnosesEachMistake(t *testing.T) {
 	cases := notifyCases(t)
 	ok := cases["trade_success"]
 	base := ok.params(t)
-	s := notifySigner{t, parsePrivate(t, "keys/alipay_private_pkcs1.pem")}
+	s := mistakenSigner{t, parsePrivate(t, "keys/alipay_private_pkcs1.pem")}
 	clone := func() map[string]string { p := maps.Clone(base); delete(p, "sign"); return p }
 	alipayPub := []string{"--alipay-public-key", td(t, "keys/alipay_public.pem")}
 	alipayCert := []string{"--alipay-cert", td(t, "certs/alipay_public_cert.crt")}
@@ -321,7 +320,7 @@ func TestVerifyNotifyDiagnosesEachMistake(t *testing.T) {
 	{
 		p := clone()
 		p["alipay_cert_sn"] = "0123456789abcdef0123456789abcdef"
-		app := notifySigner{t, parsePrivate(t, "keys/app_private_pkcs1.pem")}
+		app := mistakenSigner{t, parsePrivate(t, "keys/app_private_pkcs1.pem")}
 		tests = append(tests, broken{name: "names_another_alipay_certificate", args: alipayCert,
 			body: formBody(t, app.sign(p, joinContent(p, false, "sign", "sign_type"), "utf-8"), "utf-8"),
 			id:   "cert_sn_mismatch", want: []string{"alipay_cert_sn 0123456789abcdef0123456789abcdef"}})
@@ -390,7 +389,7 @@ func TestVerifyNotifyDiagnosesEachMistake(t *testing.T) {
 func TestVerifyNotifyCharsetFlagOverridesTheBody(t *testing.T) {
 	// A GBK body without a charset parameter: by the rule it is UTF-8, so only --charset
 	// gbk reads it as signed.
-	s := notifySigner{t, parsePrivate(t, "keys/alipay_private_pkcs8.pem")}
+	s := mistakenSigner{t, parsePrivate(t, "keys/alipay_private_pkcs8.pem")}
 	p := notifyCases(t)["trade_success_gbk"].params(t)
 	delete(p, "charset")
 	delete(p, "sign")

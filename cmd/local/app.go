@@ -46,12 +46,6 @@ type app struct {
 	closers   []func()
 }
 
-// staticCreds are the generated dev credentials: nothing to refresh.
-type staticCreds struct{ c *alipay.Credentials }
-
-func (s staticCreds) Get(context.Context) (*alipay.Credentials, error)     { return s.c, nil }
-func (s staticCreds) Refresh(context.Context) (*alipay.Credentials, error) { return s.c, nil }
-
 func newApp(ctx context.Context, o options, base string, getenv func(string) string, out io.Writer) (*app, error) {
 	var logHandler slog.Handler = slog.NewTextHandler(out, nil)
 	if o.logJSON {
@@ -102,7 +96,7 @@ func newApp(ctx context.Context, o options, base string, getenv func(string) str
 		if err != nil {
 			return nil, err
 		}
-		creds, a.sim = staticCreds{dev}, sim
+		creds, a.sim = credentials.Static{Creds: dev}, sim // generated dev keys: nothing to refresh
 		cfg.GatewayURL = base + "/sandbox/gateway.do"
 		a.creds = "generated dev keys (app " + devAppID + ")"
 		a.gateway = "built-in simulator at " + cfg.GatewayURL

@@ -148,13 +148,6 @@ func (cc *certCache) record(lane certLane, k certCacheKey, now time.Time, err er
 	st.lastFailure = now
 }
 
-// stateSize is the number of SNs lane remembers (tests).
-func (cc *certCache) stateSize(lane certLane) int {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	return len(cc.states[lane].m)
-}
-
 func (cc *certCache) get(k certCacheKey) ([]byte, bool) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
@@ -177,12 +170,6 @@ func (cc *certCache) put(k certCacheKey, pemData []byte) {
 	}
 	cc.pems[k] = pemData
 	cc.order = append(cc.order, k)
-}
-
-func (cc *certCache) size() int {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	return len(cc.pems)
 }
 
 // certValidSN reports whether sn looks like an SN (§7.1): 32 lower-case hex digits. It

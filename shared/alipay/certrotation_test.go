@@ -687,3 +687,17 @@ func TestCertSNStateIsBounded(t *testing.T) {
 		t.Fatalf("evicted SN: %v, downloads %d -> %d", err, before, g.downloads.Load())
 	}
 }
+
+// stateSize is the number of SNs lane remembers.
+func (cc *certCache) stateSize(lane certLane) int {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return len(cc.states[lane].m)
+}
+
+// size is the number of certificates kept.
+func (cc *certCache) size() int {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return len(cc.pems)
+}

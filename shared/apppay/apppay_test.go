@@ -17,6 +17,7 @@ import (
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
+	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
 	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
@@ -29,13 +30,6 @@ func testdataFile(t testing.TB, rel string) []byte {
 	t.Helper()
 	return testkeys.Read(t, rel)
 }
-
-type fakeCreds struct {
-	c   *alipay.Credentials
-	err error
-}
-
-func (f *fakeCreds) Get(context.Context) (*alipay.Credentials, error) { return f.c, f.err }
 
 // failingStore reports the store as unreachable.
 type failingStore struct{}
@@ -59,7 +53,7 @@ func (failingStore) ApplyTrade(context.Context, orders.TradeEffect) (orders.Appl
 type env struct {
 	router *httpapi.Router
 	store  *orders.MemoryStore
-	creds  *fakeCreds
+	creds  *credentials.Static
 	logs   *bytes.Buffer
 	appPub *alipay.PublicKey
 }
@@ -77,7 +71,7 @@ func newEnv(t *testing.T, store Store, auth httpapi.Authenticator, opts ...Optio
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{creds: &fakeCreds{c: &alipay.Credentials{AppID: "2021000000000001", PrivateKey: priv, AlipayPublicKey: alipayPub}},
+	e := &env{creds: &credentials.Static{Creds: &alipay.Credentials{AppID: "2021000000000001", PrivateKey: priv, AlipayPublicKey: alipayPub}},
 		logs: &bytes.Buffer{}, appPub: priv.Public()}
 	if ms, ok := store.(*orders.MemoryStore); ok {
 		e.store = ms
@@ -327,7 +321,7 @@ func TestDependencyFailuresAre503(t *testing.T) {
 	})
 	t.Run("credentials_unavailable", func(t *testing.T) {
 		e := newEnv(t, orders.NewMemoryStore(), httpapi.LocalCaller)
-		e.creds.err = errors.New("secret not found")
+		e.creds.Err = errors.New("secret not found")
 		w := e.do("POST", "/v1/app-pay/orders", "u1", "application/json", basicOrder)
 		if w.Code != 503 || strings.Contains(w.Body.String(), "secret not found") {
 			t.Fatalf("status %d: %s", w.Code, w.Body)

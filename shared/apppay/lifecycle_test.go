@@ -17,6 +17,7 @@ import (
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/apppay"
+	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
 	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
 	"github.com/alipay-serverless/alipay-serverless/shared/notify"
@@ -43,11 +44,6 @@ func (c *clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
 }
-
-type creds struct{ c *alipay.Credentials }
-
-func (c creds) Get(context.Context) (*alipay.Credentials, error)     { return c.c, nil }
-func (c creds) Refresh(context.Context) (*alipay.Credentials, error) { return c.c, nil }
 
 // gatewayLog counts the gateway requests by method and can drop the first request of
 // a method before it reaches the simulator (a request lost on the way: not sent).
@@ -124,7 +120,7 @@ func newStack(t *testing.T, notifyURL string) *stack {
 	}
 	simSrv := httptest.NewServer(s.sim.Handler())
 	s.simURL = simSrv.URL
-	c := creds{&alipay.Credentials{AppID: "2021000000000001", PrivateKey: appKey, AlipayPublicKey: alipayKey.Public()}}
+	c := credentials.Static{Creds: &alipay.Credentials{AppID: "2021000000000001", PrivateKey: appKey, AlipayPublicKey: alipayKey.Public()}}
 	s.gw = &gatewayLog{next: http.DefaultTransport, calls: map[string]int{}, drop: map[string]int{}}
 	client := alipay.NewClient(simSrv.URL+sandbox.GatewayPath, alipay.WithClock(s.clk.Now),
 		alipay.WithHTTPClient(&http.Client{Transport: s.gw}), alipay.WithTimeout(2*time.Second))

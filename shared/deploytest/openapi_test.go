@@ -40,6 +40,7 @@ import (
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/apppay"
+	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
 	"github.com/alipay-serverless/alipay-serverless/shared/notify"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
@@ -544,14 +545,6 @@ func oaConform(t *testing.T, spec node, method, path string, r oaReply) any {
 
 // ---- the handlers, wired as in the functions ------------------------------------
 
-type oaCreds struct {
-	c   *alipay.Credentials
-	err error
-}
-
-func (f oaCreds) Get(context.Context) (*alipay.Credentials, error)     { return f.c, f.err }
-func (f oaCreds) Refresh(context.Context) (*alipay.Credentials, error) { return f.c, f.err }
-
 func oaKey(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(moduleRoot(t), "testdata", "keys", name))
@@ -562,7 +555,7 @@ func oaKey(t testing.TB, name string) []byte {
 }
 
 // oaRouter mounts the four slices on one router over store, as cmd/local does.
-func oaRouter(t *testing.T, auth httpapi.Authenticator, store *orders.MemoryStore, creds oaCreds, gw preauth.Gateway) *httpapi.Router {
+func oaRouter(t *testing.T, auth httpapi.Authenticator, store *orders.MemoryStore, creds credentials.Static, gw preauth.Gateway) *httpapi.Router {
 	t.Helper()
 	r := httpapi.NewRouter(auth, slog.New(slog.DiscardHandler))
 	app := apppay.NewHandler(apppay.NewService(store, creds, apppay.WithGateway(gw), apppay.WithGatewayTimeout(5*time.Second),
@@ -634,7 +627,7 @@ func oaStart(t *testing.T) *oaStack {
 	s.url = srv.URL
 	s.creds = &alipay.Credentials{AppID: oaAppID, PrivateKey: appKey, AlipayPublicKey: sim.AlipayPublicKey()}
 	gw := alipay.NewClient(srv.URL+sandbox.GatewayPath, alipay.WithTimeout(5*time.Second))
-	router := oaRouter(t, httpapi.LocalCaller, s.store, oaCreds{c: s.creds}, gw)
+	router := oaRouter(t, httpapi.LocalCaller, s.store, credentials.Static{Creds: s.creds}, gw)
 	mux.Handle(sandbox.Prefix, sim.Handler())
 	mux.Handle("/", router)
 	mux.HandleFunc(httpapi.NotifyPath, func(w http.ResponseWriter, r *http.Request) {
@@ -1596,10 +1589,10 @@ func TestOpenAPIRepliesOfTheHandlersConformToTheDocument(t *testing.T) {
 
 	// Callers the router refuses, and credentials that cannot be loaded.
 	store := orders.NewMemoryStore()
-	good := oaCreds{c: s.creds}
+	good := credentials.Static{Creds: s.creds}
 	nobody := oaRouter(t, func(*http.Request) (httpapi.Caller, bool) { return httpapi.Caller{}, false }, store, good, nil)
 	unscoped := oaRouter(t, func(*http.Request) (httpapi.Caller, bool) { return httpapi.Caller{ID: "app-user"}, true }, store, good, nil)
-	noCreds := oaRouter(t, httpapi.LocalCaller, store, oaCreds{err: errors.New("secret unavailable")}, nil)
+	noCreds := oaRouter(t, httpapi.LocalCaller, store, credentials.Static{Err: errors.New("secret unavailable")}, nil)
 	routerCases := []struct {
 		name   string
 		h      http.Handler

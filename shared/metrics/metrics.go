@@ -144,7 +144,8 @@ func cloneSets(sets [][]string) [][]string {
 	return out
 }
 
-// Line is one decoded EMF line (tests, the local server's summary).
+// Line is one decoded EMF line. Parse and Line are the emitter's inverse, for the tests
+// of every package that emits (no binary reads its own metrics).
 type Line struct {
 	Name  string
 	Value float64

@@ -15,15 +15,12 @@ import (
 // effect with one conditional store update keyed by notify_id (the store's receipts make
 // a redelivery a Duplicate and a late notice Stale).
 
-// checkAppID compares the notice's app ids with ours: app_id with the credentials' app
-// (the app whose key Alipay answers), auth_app_id with the merchant's in ISV mode.
-func (s *Service) checkAppID(o *outcome, creds *alipay.Credentials, appID, authAppID string) bool {
+// checkAppID compares the notice's app_id with the credentials' app (the app whose key
+// Alipay answers). We call Alipay as the merchant, never as an ISV (no app_auth_token,
+// §1), so auth_app_id names that same app and adds nothing to check.
+func (s *Service) checkAppID(o *outcome, creds *alipay.Credentials, appID string) bool {
 	if appID != creds.AppID {
 		o.mismatch("app_id")
-		return false
-	}
-	if s.authAppID != "" && authAppID != s.authAppID {
-		o.mismatch("auth_app_id")
 		return false
 	}
 	return true
@@ -36,7 +33,7 @@ func (s *Service) trade(ctx context.Context, creds *alipay.Credentials, n *alipa
 		return
 	}
 	o.notifyID, o.orderID = t.NotifyID, t.OutTradeNo
-	if !s.checkAppID(o, creds, t.AppID, t.AuthAppID) {
+	if !s.checkAppID(o, creds, t.AppID) {
 		return
 	}
 	ord, err := s.store.GetAppPayOrder(ctx, t.OutTradeNo)
@@ -147,22 +144,18 @@ func (s *Service) fundAuth(ctx context.Context, creds *alipay.Credentials, n *al
 
 // checkFundAuthApp requires a fund-auth notice to name our app: app_id (checked as for
 // trade notices), or, when Alipay leaves app_id out (its own §8.6 example has none),
-// auth_app_id equal to the merchant's app (ours in ISV mode, else our credentials' app).
+// auth_app_id equal to our credentials' app (the merchant's own app: we are no ISV).
 // A notice naming neither is refused: a signature alone does not say the notice is
 // about our app's orders.
 func (s *Service) checkFundAuthApp(o *outcome, creds *alipay.Credentials, a *alipay.FundAuthNotice) bool {
 	switch {
 	case a.AppID != "":
-		return s.checkAppID(o, creds, a.AppID, a.AuthAppID)
+		return s.checkAppID(o, creds, a.AppID)
 	case a.AuthAppID == "":
 		o.mismatch("app_id")
 		return false
 	}
-	want := s.authAppID
-	if want == "" {
-		want = creds.AppID
-	}
-	if a.AuthAppID != want {
+	if a.AuthAppID != creds.AppID {
 		o.mismatch("auth_app_id")
 		return false
 	}
@@ -206,7 +199,7 @@ func (s *Service) agreement(ctx context.Context, creds *alipay.Credentials, n *a
 		return
 	}
 	o.notifyID, o.orderID = g.NotifyID, g.ExternalAgreementNo
-	if !s.checkAppID(o, creds, g.AppID, g.AuthAppID) {
+	if !s.checkAppID(o, creds, g.AppID) {
 		return
 	}
 	if g.ExternalAgreementNo == "" {

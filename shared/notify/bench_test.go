@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
+	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 )
@@ -55,7 +56,7 @@ func BenchmarkNotifyHandler(b *testing.B) {
 	k := loadKeys(b)
 	store := orders.NewMemoryStore()
 	seedAppPay(b, store, tradeID, "9.00")
-	svc := NewService(store, staticCreds(newCreds(k, k.alipayPub)))
+	svc := NewService(store, credentials.Static{Creds: newCreds(k, k.alipayPub)})
 	rt := httpapi.NewRouter(httpapi.LocalCaller, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if err := NewHandler(svc).Mount(rt); err != nil {
 		b.Fatal(err)

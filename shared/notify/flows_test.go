@@ -205,19 +205,6 @@ func TestAppPayNotificationFlows(t *testing.T) {
 				}
 			},
 		},
-		{
-			name: "isv_checks_auth_app_id",
-			opts: []Option{WithAuthAppID("2021000000000777")},
-			steps: []step{
-				{name: "other_merchant", body: trade("N1", alipay.TradeStatusSuccess), status: 409, field: "auth_app_id"},
-				{name: "our_merchant", body: trade("N1", alipay.TradeStatusSuccess, "auth_app_id", "2021000000000777"), status: 200, result: orders.Applied},
-			},
-			check: func(t *testing.T, o *orders.AppPayOrder) {
-				if o.Status != orders.TradeSuccess {
-					t.Errorf("order %s", o.Status)
-				}
-			},
-		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

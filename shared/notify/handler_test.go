@@ -387,7 +387,7 @@ func TestLogsOneLinePerNotification(t *testing.T) {
 
 func TestMountRegistersTheNotifyRoute(t *testing.T) {
 	rt := httpapi.NewRouter(httpapi.JWTCaller, slog.New(slog.NewJSONHandler(&testkeys.Buffer{}, nil)))
-	if err := NewHandler(NewService(orders.NewMemoryStore(), staticCreds(nil))).Mount(rt); err != nil {
+	if err := NewHandler(NewService(orders.NewMemoryStore(), credentials.Static{})).Mount(rt); err != nil {
 		t.Fatal(err)
 	}
 	got := rt.Mounted()

@@ -10,20 +10,18 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"golang.org/x/text/encoding/simplifiedchinese"
-
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
 	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
+	"github.com/alipay-serverless/alipay-serverless/shared/sandbox"
 )
 
 // The real types satisfy the slice's interfaces.
@@ -111,7 +109,9 @@ func newCreds(k *testKeys, alipayKey *alipay.PublicKey) *alipay.Credentials {
 	return &alipay.Credentials{AppID: testAppID, PrivateKey: k.appPriv, AlipayPublicKey: alipayKey, Version: "v-test"}
 }
 
-// fakeCreds is a Credentials whose answers the test chooses; it counts calls.
+// fakeCreds is a Credentials whose answers a test switches mid-run (a key rotation, a
+// refresh that fails) and that counts Get and Refresh calls; credentials.Static is the
+// fixed source.
 type fakeCreds struct {
 	get       func() (*alipay.Credentials, error)
 	refresh   func() (*alipay.Credentials, error)
@@ -130,10 +130,6 @@ func (f *fakeCreds) Refresh(context.Context) (*alipay.Credentials, error) {
 		return f.get()
 	}
 	return f.refresh()
-}
-
-func staticCreds(c *alipay.Credentials) *fakeCreds {
-	return &fakeCreds{get: func() (*alipay.Credentials, error) { return c, nil }}
 }
 
 // flakyStore wraps a MemoryStore with injectable failures.
@@ -233,7 +229,8 @@ func newEnv(t *testing.T, opts ...Option) *env {
 	t.Helper()
 	k := loadKeys(t)
 	e := &env{t: t, keys: k, store: &flakyStore{MemoryStore: orders.NewMemoryStore()}, logs: &testkeys.Buffer{}}
-	e.creds = staticCreds(newCreds(k, k.alipayPub))
+	c := newCreds(k, k.alipayPub)
+	e.creds = &fakeCreds{get: func() (*alipay.Credentials, error) { return c, nil }}
 	e.svc = NewService(e.store, e.creds, append([]Option{WithClock(func() time.Time { return testNow })}, opts...)...)
 	e.router = httpapi.NewRouter(httpapi.LocalCaller, slog.New(slog.NewJSONHandler(e.logs, nil)))
 	if err := NewHandler(e.svc).Mount(e.router); err != nil {
@@ -293,72 +290,15 @@ func checkReply(t testing.TB, code int, ct, body string) {
 	}
 }
 
-// javaURLEncode encodes bytes like java.net.URLEncoder: letters, digits and .-*_ stay,
-// space becomes '+', every other byte %XX (upper case).
-func javaURLEncode(b []byte) string {
-	const hex = "0123456789ABCDEF"
-	var sb strings.Builder
-	for _, c := range b {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '-', c == '*', c == '_':
-			sb.WriteByte(c)
-		case c == ' ':
-			sb.WriteByte('+')
-		default:
-			sb.WriteByte('%')
-			sb.WriteByte(hex[c>>4])
-			sb.WriteByte(hex[c&15])
-		}
-	}
-	return sb.String()
-}
-
-// signNotice signs params as Alipay does (§8.2: content without sign/sign_type and
-// blanks, bytes in the charset named by params["charset"], RSA2) with key and returns
-// the form body, keys sorted for determinism.
+// signNotice is the body of params signed with key as Alipay signs notifications, in
+// the charset params["charset"] names (sandbox.SignNotification).
 func signNotice(t testing.TB, key *alipay.PrivateKey, params map[string]string) []byte {
 	t.Helper()
-	p := make(map[string]string, len(params)+2)
-	for k, v := range params {
-		p[k] = v
-	}
-	delete(p, "sign")
-	p["sign_type"] = "RSA2"
-	gbk := strings.EqualFold(p["charset"], "gbk")
-	enc := func(s string) []byte {
-		if !gbk {
-			return []byte(s)
-		}
-		b, err := simplifiedchinese.GBK.NewEncoder().Bytes([]byte(s))
-		if err != nil {
-			t.Fatalf("GBK encoding: %v", err)
-		}
-		return b
-	}
-	sign, err := key.Sign(enc(alipay.NotifySignContent(p)))
+	n, err := sandbox.SignNotification(key, params, params["charset"])
 	if err != nil {
 		t.Fatal(err)
 	}
-	p["sign"] = sign
-	return formEncode(p, enc)
-}
-
-func formEncode(p map[string]string, enc func(string) []byte) []byte {
-	keys := make([]string, 0, len(p))
-	for k := range p {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	var b strings.Builder
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteByte('&')
-		}
-		b.WriteString(k)
-		b.WriteByte('=')
-		b.WriteString(javaURLEncode(enc(p[k])))
-	}
-	return []byte(b.String())
+	return []byte(n.Body)
 }
 
 // replaceParam swaps one raw key=value segment of a form body, leaving the signature.
@@ -368,7 +308,11 @@ func replaceParam(t testing.TB, body []byte, key, value string) []byte {
 	found := false
 	for i, s := range segs {
 		if strings.HasPrefix(s, key+"=") {
-			segs[i] = key + "=" + javaURLEncode([]byte(value))
+			seg, err := sandbox.EncodeNotification(map[string]string{key: value}, "utf-8")
+			if err != nil {
+				t.Fatal(err)
+			}
+			segs[i] = string(seg)
 			found = true
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
+	"github.com/alipay-serverless/alipay-serverless/shared/sandbox"
 )
 
 // resplitBody is the buyer-chosen `body` of the re-split forgery (finding 1): echoed
@@ -43,7 +44,11 @@ func resplit(t *testing.T, genuine []byte) []byte {
 	if got := alipay.NotifySignContent(forged); got != content {
 		t.Fatalf("re-split content differs:\n%s\n%s", got, content)
 	}
-	return formEncode(forged, func(s string) []byte { return []byte(s) })
+	body, err := sandbox.EncodeNotification(forged, "utf-8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
 }
 
 func TestResplitForgeryRefused(t *testing.T) {

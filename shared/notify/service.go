@@ -49,12 +49,11 @@ type CertResolver interface {
 
 // Service verifies and applies notifications.
 type Service struct {
-	store     Store
-	creds     Credentials
-	resolver  CertResolver
-	now       func() time.Time
-	sellerID  string
-	authAppID string
+	store    Store
+	creds    Credentials
+	resolver CertResolver
+	now      func() time.Time
+	sellerID string
 }
 
 // Option configures a Service.
@@ -73,11 +72,6 @@ func WithClock(now func() time.Time) Option {
 // notice's seller_id and a fund-auth notice's payee_user_id must equal it; when empty
 // they are not checked.
 func WithSellerID(id string) Option { return func(s *Service) { s.sellerID = id } }
-
-// WithAuthAppID sets the merchant's app id for ISV (third-party) mode: the notice's
-// app_id is then the ISV app (our credentials' AppID) and auth_app_id must equal id.
-// Empty (the default) means we are the merchant and auth_app_id is not checked.
-func WithAuthAppID(id string) Option { return func(s *Service) { s.authAppID = id } }
 
 // WithCertResolver sets how a certificate-mode notification naming an alipay_cert_sn
 // that the (refreshed) credentials do not hold is resolved. Without it such a

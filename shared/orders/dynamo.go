@@ -33,33 +33,19 @@ type DynamoAPI interface {
 // conditional on the version read just before, so a concurrent change makes the write fail
 // and the decision is taken again on the fresh item (bounded attempts).
 type DynamoStore struct {
-	client      DynamoAPI
-	table       string
-	maxAttempts int
+	client DynamoAPI
+	table  string
 }
 
 var _ Store = (*DynamoStore)(nil)
 
-// DynamoOption configures a DynamoStore.
-type DynamoOption func(*DynamoStore)
-
-// WithMaxAttempts bounds how often one operation re-reads and retries after losing a race
-// (default 25); beyond it the operation fails with ErrUnavailable.
-func WithMaxAttempts(n int) DynamoOption {
-	return func(s *DynamoStore) {
-		if n > 0 {
-			s.maxAttempts = n
-		}
-	}
-}
+// maxWriteAttempts bounds how often one operation re-reads and retries after losing a
+// race; beyond it the operation fails with ErrUnavailable.
+const maxWriteAttempts = 25
 
 // NewDynamoStore returns a store on table.
-func NewDynamoStore(client DynamoAPI, table string, opts ...DynamoOption) *DynamoStore {
-	s := &DynamoStore{client: client, table: table, maxAttempts: 25}
-	for _, o := range opts {
-		o(s)
-	}
-	return s
+func NewDynamoStore(client DynamoAPI, table string) *DynamoStore {
+	return &DynamoStore{client: client, table: table}
 }
 
 // TableAPI is what CreateTable needs.
@@ -586,10 +572,10 @@ func (s *DynamoStore) update(ctx context.Context, old, next map[string]types.Att
 	return false, unavailable("UpdateItem", err)
 }
 
-// retry runs attempt until it reports done, at most maxAttempts times, with a short
+// retry runs attempt until it reports done, at most maxWriteAttempts times, with a short
 // random pause between attempts so racing writers spread out.
 func (s *DynamoStore) retry(ctx context.Context, what string, attempt func() (bool, error)) error {
-	for n := range s.maxAttempts {
+	for n := range maxWriteAttempts {
 		done, err := attempt()
 		if err != nil || done {
 			return err
@@ -601,7 +587,7 @@ func (s *DynamoStore) retry(ctx context.Context, what string, attempt func() (bo
 		case <-time.After(pause):
 		}
 	}
-	return fmt.Errorf("%w: %s: still contended after %d attempts", ErrUnavailable, what, s.maxAttempts)
+	return fmt.Errorf("%w: %s: still contended after %d attempts", ErrUnavailable, what, maxWriteAttempts)
 }
 
 func (s *DynamoStore) CreateAppPayOrder(ctx context.Context, in *AppPayOrder) (CreateOutcome, *AppPayOrder, error) {

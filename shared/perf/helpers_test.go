@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
 	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
 	"github.com/alipay-serverless/alipay-serverless/shared/platform"
+	"github.com/alipay-serverless/alipay-serverless/shared/sandbox"
 )
 
 const (
@@ -104,25 +104,15 @@ func apiEvent(method, path, contentType, body string, claims map[string]string) 
 	return ev
 }
 
-// signNotice signs a UTF-8 notification as Alipay does (every parameter but sign and
-// sign_type, blanks dropped, sorted, RSA2) and returns the form body.
+// signNotice is the body of a UTF-8 notification signed with key as Alipay signs it
+// (sandbox.SignNotification).
 func signNotice(tb testing.TB, key *alipay.PrivateKey, params map[string]string) string {
 	tb.Helper()
-	p := make(map[string]string, len(params)+2)
-	for k, v := range params {
-		p[k] = v
-	}
-	p["sign_type"] = "RSA2"
-	sign, err := key.Sign([]byte(alipay.NotifySignContent(p)))
+	n, err := sandbox.SignNotification(key, params, "utf-8")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	form := url.Values{}
-	for k, v := range p {
-		form.Set(k, v)
-	}
-	form.Set("sign", sign)
-	return form.Encode()
+	return n.Body
 }
 
 // tradeNotice is a TRADE_SUCCESS notification for an app-pay order, shaped like

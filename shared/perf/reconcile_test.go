@@ -2,7 +2,6 @@ package perf
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/config"
+	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 	"github.com/alipay-serverless/alipay-serverless/shared/reconcile"
 	"github.com/alipay-serverless/alipay-serverless/shared/sandbox"
@@ -65,7 +65,7 @@ func BenchmarkReconcile(b *testing.B) {
 	r, err := wiring.NewReconcile(wiring.Deps{
 		Config: config.Config{GatewayTimeout: 10 * time.Second, ReconcileBatch: config.DefaultReconcileBatch,
 			ReconcileConcurrency: config.DefaultReconcileConcurrency, ReconcileMaxAttempts: config.DefaultReconcileMaxAttempts},
-		Store: store, Credentials: staticCreds{creds}, Gateway: alipay.NewClient(srv.URL + sandbox.GatewayPath),
+		Store: store, Credentials: credentials.Static{Creds: creds}, Gateway: alipay.NewClient(srv.URL + sandbox.GatewayPath),
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -92,9 +92,3 @@ func BenchmarkReconcile(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "items/s")
 }
-
-// staticCreds never change.
-type staticCreds struct{ c *alipay.Credentials }
-
-func (s staticCreds) Get(context.Context) (*alipay.Credentials, error)     { return s.c, nil }
-func (s staticCreds) Refresh(context.Context) (*alipay.Credentials, error) { return s.c, nil }

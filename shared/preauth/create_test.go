@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
+	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 )
@@ -483,7 +484,7 @@ func TestVoucherLease(t *testing.T) {
 func TestCreateVoucherDependencyFailures(t *testing.T) {
 	t.Run("credentials_unavailable", func(t *testing.T) {
 		h := newHarness(t)
-		h.creds.err = errors.New("credentials: unreachable: secret \"prod/alipay\": field private_key")
+		h.creds.Err = errors.New("credentials: unreachable: secret \"prod/alipay\": field private_key")
 		rep := h.create("c1", voucherBody("O-1", "R-1"))
 		if rep.status != http.StatusServiceUnavailable || rep.errCode() != httpapi.CodeDependencyUnavailable || rep.header.Get("Retry-After") == "" {
 			t.Fatalf("status %d: %s", rep.status, rep.body)
@@ -503,7 +504,7 @@ func TestCreateVoucherDependencyFailures(t *testing.T) {
 	})
 	t.Run("incomplete_credentials", func(t *testing.T) {
 		h := newHarness(t)
-		h.creds.c = &alipay.Credentials{AppID: testAppID, PrivateKey: loadKeys(t).app}
+		h.creds.Creds = &alipay.Credentials{AppID: testAppID, PrivateKey: loadKeys(t).app}
 		rep := h.create("c1", voucherBody("O-1", "R-1"))
 		if rep.status != http.StatusServiceUnavailable || rep.errCode() != httpapi.CodeDependencyUnavailable {
 			t.Fatalf("status %d: %s", rep.status, rep.body)
@@ -708,7 +709,7 @@ func TestGatewayCallEndsInsideTheLease(t *testing.T) {
 			clock := &fakeClock{t: time.Date(2025, 6, 1, 4, 0, 0, 0, time.UTC)}
 			store := &slowBeginStore{MemoryStore: orders.NewMemoryStore(), clock: clock, delay: tc.delay}
 			gw := &budgetGateway{clock: clock}
-			svc := NewService(store, &fakeCreds{c: testCredentials(t)}, gw,
+			svc := NewService(store, credentials.Static{Creds: testCredentials(t)}, gw,
 				WithClock(clock.Now), WithGatewayTimeout(timeout), WithLeaseMargin(margin))
 			p := decodeParams(t, voucherBody("O-1", "R-1"))
 			_, err := svc.CreateVoucher(context.Background(), "c1", p, "https://pay.example.cn"+httpapi.NotifyPath)

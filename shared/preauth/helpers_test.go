@@ -352,16 +352,6 @@ func jsonString(s string) []byte {
 
 // ---- other fakes ----------------------------------------------------------------
 
-// fakeCreds returns fixed credentials, or err.
-type fakeCreds struct {
-	c   *alipay.Credentials
-	err error
-}
-
-func (f *fakeCreds) Get(context.Context) (*alipay.Credentials, error) { return f.c, f.err }
-
-func (f *fakeCreds) Refresh(context.Context) (*alipay.Credentials, error) { return f.c, f.err }
-
 func testCredentials(t testing.TB) *alipay.Credentials {
 	k := loadKeys(t)
 	return &alipay.Credentials{AppID: testAppID, PrivateKey: k.app, AlipayPublicKey: k.alipayPub}
@@ -412,7 +402,7 @@ type harness struct {
 	t      *testing.T
 	store  *flakyStore
 	gw     *fakeGateway
-	creds  *fakeCreds
+	creds  *credentials.Static
 	clock  *fakeClock // nil: real time
 	svc    *Service
 	router *httpapi.Router
@@ -436,7 +426,7 @@ func newHarness(t *testing.T, cfgs ...func(*harnessConfig)) *harness {
 		t:     t,
 		store: &flakyStore{MemoryStore: orders.NewMemoryStore()},
 		gw:    newFakeGateway(t),
-		creds: &fakeCreds{c: testCredentials(t)},
+		creds: &credentials.Static{Creds: testCredentials(t)},
 		logs:  &testkeys.Buffer{},
 	}
 	h.logger = slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -19,6 +19,7 @@ import (
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/config"
+	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 	"github.com/alipay-serverless/alipay-serverless/shared/sandbox"
@@ -85,7 +86,7 @@ func newStack(t *testing.T) *stack {
 		}
 	}))
 	s.url = srv.URL
-	creds := staticCreds{&alipay.Credentials{AppID: e2eApp, PrivateKey: appKey, AlipayPublicKey: sim.AlipayPublicKey(), Version: "test"}}
+	creds := credentials.Static{Creds: &alipay.Credentials{AppID: e2eApp, PrivateKey: appKey, AlipayPublicKey: sim.AlipayPublicKey(), Version: "test"}}
 	cfg := config.Config{GatewayURL: srv.URL + sandbox.GatewayPath, GatewayTimeout: 800 * time.Millisecond, AppPayPricing: config.PricingClient}
 	log := slog.New(slog.DiscardHandler)
 	router := httpapi.NewRouter(httpapi.LocalCaller, log)
@@ -105,11 +106,6 @@ func newStack(t *testing.T) *stack {
 
 // manualDelivery marks the test's own deliveries of held notices.
 const manualDelivery = "X-Test-Manual-Delivery"
-
-type staticCreds struct{ c *alipay.Credentials }
-
-func (s staticCreds) Get(context.Context) (*alipay.Credentials, error)     { return s.c, nil }
-func (s staticCreds) Refresh(context.Context) (*alipay.Credentials, error) { return s.c, nil }
 
 func parseForm(body []byte) (map[string]string, error) {
 	out := map[string]string{}
@@ -251,7 +247,7 @@ func TestSettleFlowVoucherScanCaptureUnfreeze(t *testing.T) {
 		t.Fatal("no store")
 	}
 	ord, err := s.store.GetPreAuthOrder(t.Context(), "PA001")
-	if err != nil || ord.PayerUserID != sandbox.DefaultBuyerID || ord.PayeeUserID != s.sim.SellerID() {
+	if err != nil || ord.PayerUserID != sandbox.DefaultBuyerID || ord.PayeeUserID != sandbox.DefaultSellerID {
 		t.Fatalf("the freeze's parties were not kept: %+v, %v", ord, err)
 	}
 	c := s.post(capturePath("PA001"), captureBody("PA001C1", "30.00", "Rental"))

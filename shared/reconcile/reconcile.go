@@ -160,9 +160,6 @@ func New(store Store, reg Registry, cfg Config, log *slog.Logger) *Reconciler {
 	return &Reconciler{store: store, reg: reg, cfg: cfg.withDefaults(), log: log, clock: time.Now}
 }
 
-// Config is the pass bounds in use.
-func (r *Reconciler) Config() Config { return r.cfg }
-
 // Pass runs one pass as of now (due times, expiries and backoff read this clock). It
 // returns the summary and, when the due index could not be read, that error.
 func (r *Reconciler) Pass(ctx context.Context, now time.Time) (Summary, error) {

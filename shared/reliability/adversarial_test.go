@@ -11,6 +11,7 @@ import (
 	"maps"
 	mrand "math/rand/v2"
 	"net/http"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -131,7 +132,7 @@ func TestAdversarialNotificationsNeverSucceed(t *testing.T) {
 		for _, n := range seq {
 			second := []byte(n.Body)
 			if o.gbk {
-				second = encodeNotice(t, signNotice(t, k.alipay, n.Params, "gbk"), "gbk")
+				second = signNotice(t, k.alipay, n.Params, "gbk")
 				gbkCopies++
 			}
 			ds = append(ds, delivery{[]byte(n.Body), n.NotifyID}, delivery{second, n.NotifyID})
@@ -343,8 +344,8 @@ func buildCorpus(t *testing.T, rng *mrand.Rand, k *testKeys, forger *alipay.Priv
 	add := func(cat string, body []byte, want int) {
 		out = append(out, attack{category: cat, ct: formCT, body: body, want: want})
 	}
-	enc := func(p map[string]string) []byte { return encodeNotice(t, p, "utf-8") }
-	resign := func(p map[string]string) []byte { return enc(signNotice(t, k.alipay, p, "utf-8")) }
+	enc := func(p map[string]string) []byte { return encodeNotice(t, p) }
+	resign := func(p map[string]string) []byte { return signNotice(t, k.alipay, p, "utf-8") }
 	for _, group := range [][]*advOrder{apps, pres} {
 		for gi, o := range group {
 			other := group[(gi+1)%len(group)]
@@ -361,8 +362,8 @@ func buildCorpus(t *testing.T, rng *mrand.Rand, k *testKeys, forger *alipay.Priv
 					}
 					return c
 				}
-				add("forged_app_key", enc(signNotice(t, k.app, p, "utf-8")), http.StatusBadRequest)
-				add("forged_random_key", enc(signNotice(t, forger, p, "utf-8")), http.StatusBadRequest)
+				add("forged_app_key", signNotice(t, k.app, p, "utf-8"), http.StatusBadRequest)
+				add("forged_random_key", signNotice(t, forger, p, "utf-8"), http.StatusBadRequest)
 				for _, key := range slices.Sorted(maps.Keys(p)) {
 					if key == "sign_type" {
 						continue
@@ -474,10 +475,18 @@ func resplitBody(p map[string]string, other string) string {
 	return "x&notify_id=RESPLIT" + other + "&notify_time=" + p["notify_time"] + "&notify_type=trade_status_sync&out_trade_no=" + other + "&p="
 }
 
-// resplit re-parses a genuine notice's signed content into another parameter set with
+// resplit re-parses a genuine notice's (a signed body's) content into another parameter set with
 // the same content (so the same valid signature), naming other as out_trade_no.
-func resplit(t *testing.T, genuine map[string]string, other string) []byte {
+func resplit(t *testing.T, genuineBody []byte, other string) []byte {
 	t.Helper()
+	form, err := url.ParseQuery(string(genuineBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	genuine := make(map[string]string, len(form))
+	for k := range form {
+		genuine[k] = form.Get(k)
+	}
 	content := alipay.NotifySignContent(genuine)
 	head := "&out_trade_no=" + other + "&p="
 	i := strings.Index(content, head)
@@ -509,5 +518,5 @@ func resplit(t *testing.T, genuine map[string]string, other string) []byte {
 	if alipay.NotifySignContent(forged) != content {
 		t.Fatalf("re-split content differs")
 	}
-	return encodeNotice(t, forged, "utf-8")
+	return encodeNotice(t, forged)
 }

@@ -224,11 +224,11 @@ func TestFaultSecretsManagerUnreachableAtColdStart(t *testing.T) {
 	appBody := map[string]any{"out_trade_no": "SM_COLD_1", "total_amount": "8.88", "subject": "冷启动", "product_code": alipay.ProductCodeQuickMSecurityPay}
 	voucherBody := map[string]any{"out_order_no": "SM-COLD-1", "out_request_no": "SM-COLD-1-R1", "order_title": "冷启动押金",
 		"amount": "50.00", "product_code": alipay.ProductCodePreAuth}
-	notice := encodeNotice(t, signNotice(t, k.alipay, map[string]string{
+	notice := signNotice(t, k.alipay, map[string]string{
 		"notify_type": "trade_status_sync", "notify_id": "smcold0001", "notify_time": alipay.FormatTimestamp(time.Now()),
 		"app_id": testAppID, "version": "1.0", "out_trade_no": "SM_COLD_NONE", "trade_no": "2025000000000001",
 		"trade_status": "TRADE_SUCCESS", "total_amount": "8.88",
-	}, "utf-8"), "utf-8")
+	}, "utf-8")
 
 	down := map[string]string{}
 	for range 3 {

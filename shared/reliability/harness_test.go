@@ -13,17 +13,13 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/apppay"
@@ -162,12 +158,6 @@ func testCredentials(t testing.TB) *alipay.Credentials {
 	return &alipay.Credentials{AppID: testAppID, PrivateKey: k.app, AlipayPublicKey: k.alipayPub, Version: "test"}
 }
 
-// staticCreds never change and never fail.
-type staticCreds struct{ c *alipay.Credentials }
-
-func (s staticCreds) Get(context.Context) (*alipay.Credentials, error)     { return s.c, nil }
-func (s staticCreds) Refresh(context.Context) (*alipay.Credentials, error) { return s.c, nil }
-
 // credSource is what the three slices need of credentials.
 type credSource interface {
 	Get(context.Context) (*alipay.Credentials, error)
@@ -265,7 +255,7 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	} else {
 		s.Store = orders.NewMemoryStore()
 	}
-	var creds credSource = staticCreds{testCredentials(t)}
+	var creds credSource = credentials.Static{Creds: testCredentials(t)}
 	if o.creds != nil {
 		creds = o.creds
 	}
@@ -461,58 +451,27 @@ func (s *stack) createVoucher(t testing.TB, biz map[string]any) map[string]any {
 
 // ---- notifications ------------------------------------------------------------------
 
-// signNotice returns a copy of params signed as Alipay signs notifications (§8.2) with
-// key, the sign content encoded in charset ("utf-8" or "gbk").
-func signNotice(t testing.TB, key *alipay.PrivateKey, params map[string]string, charset string) map[string]string {
+// signNotice is the body of params signed with key as Alipay signs notifications (§8.2),
+// params["charset"] set to charset ("utf-8" or "gbk") and every byte in it.
+func signNotice(t testing.TB, key *alipay.PrivateKey, params map[string]string, charset string) []byte {
 	t.Helper()
-	p := make(map[string]string, len(params)+2)
-	for k, v := range params {
-		if k != "sign" && k != "sign_type" {
-			p[k] = v
-		}
-	}
+	p := cloneParams(params)
 	p["charset"] = charset
-	content := []byte(alipay.NotifySignContent(p))
-	if charset == "gbk" {
-		var err error
-		if content, err = simplifiedchinese.GBK.NewEncoder().Bytes(content); err != nil {
-			t.Fatalf("sign content not representable in GBK: %v", err)
-		}
-	}
-	sign, err := key.Sign(content)
+	n, err := sandbox.SignNotification(key, p, charset)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p["sign"], p["sign_type"] = sign, alipay.SignType
-	return p
+	return []byte(n.Body)
 }
 
-// encodeNotice form-encodes params (sorted keys) with every value's bytes in charset.
-func encodeNotice(t testing.TB, params map[string]string, charset string) []byte {
+// encodeNotice is the body of params as they are (a tampered copy of a signed notice).
+func encodeNotice(t testing.TB, params map[string]string) []byte {
 	t.Helper()
-	keys := make([]string, 0, len(params))
-	for k := range params {
-		keys = append(keys, k)
+	body, err := sandbox.EncodeNotification(params, "utf-8")
+	if err != nil {
+		t.Fatal(err)
 	}
-	slices.Sort(keys)
-	var b strings.Builder
-	for i, k := range keys {
-		v := params[k]
-		if charset == "gbk" {
-			enc, err := simplifiedchinese.GBK.NewEncoder().String(v)
-			if err != nil {
-				t.Fatalf("%s not representable in GBK: %v", k, err)
-			}
-			v = enc
-		}
-		if i > 0 {
-			b.WriteByte('&')
-		}
-		b.WriteString(url.QueryEscape(k))
-		b.WriteByte('=')
-		b.WriteString(url.QueryEscape(v))
-	}
-	return []byte(b.String())
+	return body
 }
 
 // cloneParams copies a parameter map.

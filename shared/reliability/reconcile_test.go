@@ -14,6 +14,7 @@ import (
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/config"
+	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 	"github.com/alipay-serverless/alipay-serverless/shared/reconcile"
@@ -31,7 +32,7 @@ func reconcilerFor(t *testing.T, s *stack, notifyURL string) *reconcile.Reconcil
 			ReconcileConcurrency: 8, ReconcileMaxAttempts: 12},
 		Log:         log,
 		Store:       s.Store,
-		Credentials: staticCreds{testCredentials(t)},
+		Credentials: credentials.Static{Creds: testCredentials(t)},
 		Gateway:     alipay.NewClient(s.SimURL+sandbox.GatewayPath, alipay.WithTimeout(5*time.Second)),
 	}
 	r, err := wiring.NewReconcile(d)

@@ -2,9 +2,12 @@ package sandbox
 
 import (
 	"crypto/rand"
+	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,23 +100,14 @@ func (s *Simulator) send(url string, params map[string]string) Notification {
 // sendAfter is send with the first delivery delay later (a refund Alipay settles
 // asynchronously notifies after its reply).
 func (s *Simulator) sendAfter(url string, params map[string]string, delay time.Duration) Notification {
-	delete(params, "sign")
-	delete(params, "sign_type")
-	sign, err := s.alipayKey.Sign([]byte(alipay.NotifySignContent(params)))
+	n, err := SignNotification(s.alipayKey, params, alipay.Charset)
 	if err != nil {
-		// Signing with a valid in-memory key cannot fail; a notification without a sign
-		// would be rejected by the merchant, which is the observable truth here.
+		// Signing UTF-8 text with a valid in-memory key cannot fail; a notification
+		// without a sign would be rejected by the merchant, which is the observable
+		// truth here.
 		s.log.Error("sandbox: sign notification", "err", err)
 	}
-	params["sign"] = sign
-	params["sign_type"] = alipay.SignType
-	n := Notification{
-		NotifyID:   params["notify_id"],
-		NotifyType: params["notify_type"],
-		URL:        url,
-		Params:     params,
-		Body:       encodeForm(params),
-	}
+	n.URL = url
 	if url == "" {
 		s.log.Info("sandbox: notification not delivered: the request named no notify_url",
 			"notify_id", n.NotifyID, "notify_type", n.NotifyType)
@@ -200,24 +194,69 @@ func (s *Simulator) attempt(n Notification, attempt int) bool {
 	return d.Acked
 }
 
-// encodeForm writes params sorted by key, each key and value encoded like
-// java.net.URLEncoder in UTF-8 (§8.1).
-func encodeForm(params map[string]string) string {
-	keys := make([]string, 0, len(params))
-	for k := range params {
-		keys = append(keys, k)
+// SignNotification signs params as Alipay signs an asynchronous notification and
+// returns it with the form body Alipay POSTs: the sign content is every parameter but
+// sign and sign_type, blanks dropped, sorted (§8.2), its bytes in charset, signed RSA2
+// with key (Alipay's); the body is EncodeNotification's (§8.1). charset is "utf-8" (or
+// empty), "gbk" or "gb18030"; params["charset"], which tells the merchant how to decode,
+// is the caller's to set. params is not modified. The simulator delivers what this
+// returns, and tests sign their own notices with it. On an error the notification is
+// returned unsigned.
+func SignNotification(key *alipay.PrivateKey, params map[string]string, charset string) (Notification, error) {
+	p := maps.Clone(params)
+	if p == nil {
+		p = map[string]string{}
 	}
-	sort.Strings(keys)
+	delete(p, "sign")
+	delete(p, "sign_type")
+	sign, err := notificationSign(key, p, charset)
+	if err == nil {
+		p["sign"], p["sign_type"] = sign, alipay.SignType
+	}
+	body, encErr := EncodeNotification(p, charset)
+	return Notification{NotifyID: p["notify_id"], NotifyType: p["notify_type"], Params: p, Body: string(body)},
+		errors.Join(err, encErr)
+}
+
+// notificationSign is the RSA2 signature of params' notification sign content (§8.2)
+// in charset.
+func notificationSign(key *alipay.PrivateKey, params map[string]string, charset string) (string, error) {
+	content, err := alipay.EncodeCharset(orUTF8(charset), alipay.NotifySignContent(params))
+	if err != nil {
+		return "", fmt.Errorf("sandbox: notification sign content in %s: %w", charset, err)
+	}
+	sign, err := key.Sign(content)
+	if err != nil {
+		return "", fmt.Errorf("sandbox: sign notification: %w", err)
+	}
+	return sign, nil
+}
+
+// EncodeNotification returns the form body of params as they are (sign included, or
+// tampered with by a test): keys sorted, every key and value converted to charset's
+// bytes and encoded like java.net.URLEncoder (§8.1).
+func EncodeNotification(params map[string]string, charset string) ([]byte, error) {
 	var b strings.Builder
-	for i, k := range keys {
+	for i, k := range slices.Sorted(maps.Keys(params)) {
+		v, err := alipay.EncodeCharset(orUTF8(charset), params[k])
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: notification parameter %s in %s: %w", k, charset, err)
+		}
 		if i > 0 {
 			b.WriteByte('&')
 		}
 		javaURLEncode(&b, k)
 		b.WriteByte('=')
-		javaURLEncode(&b, params[k])
+		javaURLEncode(&b, string(v))
 	}
-	return b.String()
+	return []byte(b.String()), nil
+}
+
+func orUTF8(charset string) string {
+	if charset == "" {
+		return alipay.Charset
+	}
+	return charset
 }
 
 // javaURLEncode is java.net.URLEncoder.encode(s, "UTF-8"): A-Z a-z 0-9 * - . _ stay,

@@ -3,6 +3,8 @@ package sandbox
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -224,6 +226,57 @@ func TestNotificationBodyEncoding(t *testing.T) {
 	})
 }
 
+func TestSignNotificationSignsAsAlipayDoes(t *testing.T) {
+	k := testKeys()
+	creds := &alipay.Credentials{AppID: testAppID, PrivateKey: k.app, AlipayPublicKey: k.alipay.Public()}
+	tests := []struct {
+		name, charset, subject, wantSegment string
+	}{
+		{name: "utf8", charset: "utf-8", subject: "押金 大乐透", wantSegment: "subject=%E6%8A%BC%E9%87%91+%E5%A4%A7%E4%B9%90%E9%80%8F"},
+		{name: "gbk_bytes_in_body_and_content", charset: "GBK", subject: "押金 大乐透", wantSegment: "subject=%D1%BA%BD%F0+%B4%F3%C0%D6%CD%B8"},
+		{name: "empty_charset_is_utf8", charset: "", subject: "押金", wantSegment: "subject=%E6%8A%BC%E9%87%91"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			params := map[string]string{"notify_type": "trade_status_sync", "notify_id": "1", "app_id": testAppID,
+				"subject": tt.subject, "coupon_fee": "", "sign": "stale", "sign_type": "RSA"}
+			if tt.charset != "" {
+				params["charset"] = tt.charset
+			}
+			before := maps.Clone(params)
+			signed, err := SignNotification(k.alipay, params, tt.charset)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := []byte(signed.Body)
+			if signed.NotifyID != "1" || signed.Params["sign"] == "" || signed.Params["sign"] == "stale" {
+				t.Errorf("notification %+v", signed)
+			}
+			if !maps.Equal(params, before) {
+				t.Errorf("params modified: %v", params)
+			}
+			if !strings.Contains(string(body), tt.wantSegment) {
+				t.Errorf("body %s lacks %s", body, tt.wantSegment)
+			}
+			n, err := alipay.ParseNotification(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := n.Verify(creds); err != nil {
+				t.Fatalf("verify: %v", err)
+			}
+			if n.Params["subject"] != tt.subject || n.Params["sign_type"] != alipay.SignType {
+				t.Errorf("params %v", n.Params)
+			}
+		})
+	}
+	t.Run("text_the_charset_cannot_hold_is_an_error", func(t *testing.T) {
+		if _, err := SignNotification(k.alipay, map[string]string{"subject": "😀"}, "gbk"); !errors.Is(err, alipay.ErrCharset) {
+			t.Fatalf("err %v", err)
+		}
+	})
+}
+
 func TestNew(t *testing.T) {
 	k := testKeys()
 	t.Run("generates_an_alipay_key_when_none_is_given", func(t *testing.T) {
@@ -235,8 +288,8 @@ func TestNew(t *testing.T) {
 		if bits := sim.AlipayPublicKey().RSA().N.BitLen(); bits != 2048 {
 			t.Fatalf("%d bits", bits)
 		}
-		if sim.SellerID() != DefaultSellerID || sim.AppID() != testAppID {
-			t.Fatalf("seller %s app %s", sim.SellerID(), sim.AppID())
+		if sim.sellerID != DefaultSellerID || sim.appID != testAppID {
+			t.Fatalf("seller %s app %s", sim.sellerID, sim.appID)
 		}
 	})
 	t.Run("uses_the_given_alipay_key", func(t *testing.T) {
@@ -245,7 +298,7 @@ func TestNew(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer sim.Close()
-		if !sim.AlipayPublicKey().Equal(k.alipay.Public()) || sim.SellerID() != "2088102000275795" {
+		if !sim.AlipayPublicKey().Equal(k.alipay.Public()) || sim.sellerID != "2088102000275795" {
 			t.Fatal("options not applied")
 		}
 	})

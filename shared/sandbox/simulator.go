@@ -190,12 +190,6 @@ func New(opts Options) (*Simulator, error) {
 // configure it as the Alipay public key of the app under test.
 func (s *Simulator) AlipayPublicKey() *alipay.PublicKey { return s.alipayKey.Public() }
 
-// AppID is the app the simulator serves.
-func (s *Simulator) AppID() string { return s.appID }
-
-// SellerID is the merchant PID used in notifications.
-func (s *Simulator) SellerID() string { return s.sellerID }
-
 // Handler serves the gateway and the control endpoints under /sandbox/.
 func (s *Simulator) Handler() http.Handler {
 	routes := []struct {
