@@ -35,7 +35,7 @@ var (
 const (
 	testAppID   = "2021000000000001"
 	testPayee   = "2088102146225135"
-	testTimeout = 200 * time.Millisecond // bound on one gateway call in tests
+	testTimeout = 500 * time.Millisecond // bound on one gateway call in tests: room for a loaded machine (-race, 2 cores)
 )
 
 // ---- reference keys -------------------------------------------------------------
