@@ -220,7 +220,7 @@ func (s *Settler) Cancel(ctx context.Context, caller, outOrderNo string, p *alip
 		ref:    orders.OpRef{Parent: orders.ParentPreAuth, OrderNo: outOrderNo, Kind: orders.OpCancel, RequestNo: p.OutRequestNo},
 		hash:   p.CanonicalHash(),
 		method: alipay.MethodFundAuthCancel,
-		query: s.queryFor(outOrderNo, orders.Operation{Kind: orders.OpCancel, RequestNo: p.OutRequestNo}),
+		query:  s.queryFor(outOrderNo, orders.Operation{Kind: orders.OpCancel, RequestNo: p.OutRequestNo}),
 		send: func(ctx context.Context, creds *alipay.Credentials) (*orders.OpOutcome, error) {
 			n, err := alipay.Call[alipay.FundAuthCancelResult](ctx, s.gw, creds, req, alipay.CallOptions{NotifyURL: notifyURL, Refresh: s.creds.Refresh})
 			if err != nil {
