@@ -170,7 +170,10 @@ func (s *Service) refund(ctx context.Context, outTradeNo, outRequestNo string, a
 		c := &refundCall{s: s, log: log, creds: creds, ref: ref, token: res.Token, leaseUntil: now.Add(lease),
 			req:        alipay.TradeRefund{OutTradeNo: outTradeNo, RefundAmount: amount, OutRequestNo: outRequestNo, RefundReason: reason},
 			settleOnly: settleOnly, acknowledged: known && prev.Result[orders.ResultFundChange] == "N"}
-		if !res.Retried && !settleOnly {
+		// A refund Alipay was found not to have (NOT_CREATED) is sent again at once: the
+		// query has been asked, and Alipay deduplicates on out_request_no.
+		notCreated := known && prev.State == orders.OpFailed && prev.SubCode == orders.SubCodeNotCreated
+		if (!res.Retried || notCreated) && !settleOnly {
 			return c.send(ctx, false)
 		}
 		// The request may have reached Alipay: ask first, resend only what it lacks.

@@ -38,6 +38,9 @@ type Deps struct {
 	Store       orders.Store
 	Credentials Credentials
 	Gateway     *alipay.Client
+	// Now is the services' clock (store timestamps, leases, the refund query's delay);
+	// nil is the real clock. A test that runs the reconciler as of a later time sets it.
+	Now func() time.Time
 }
 
 // Slice is a vertical slice's HTTP handler: it registers its routes of the route table.
@@ -56,7 +59,7 @@ func NewPreAuth(d Deps) (Slice, error) {
 
 func newSettler(d Deps) *preauth.Settler {
 	return preauth.NewSettler(d.Store, d.Credentials, d.Gateway, preauth.WithNotifyURL(d.Config.NotifyURL),
-		preauth.WithGatewayTimeout(d.Config.GatewayTimeout), preauth.WithSellerID(d.Config.SellerID))
+		preauth.WithGatewayTimeout(d.Config.GatewayTimeout), preauth.WithSellerID(d.Config.SellerID), preauth.WithClock(d.Now))
 }
 
 // NewAppPay builds the app-pay slice (function apppaysign).
@@ -65,7 +68,11 @@ func NewAppPay(d Deps) (Slice, error) {
 }
 
 func appPayService(d Deps) *apppay.Service {
-	return apppay.NewService(d.Store, d.Credentials,
+	clock := d.Now
+	if clock == nil {
+		clock = time.Now
+	}
+	return apppay.NewService(d.Store, d.Credentials, apppay.WithClock(clock),
 		apppay.WithServerPricing(d.Config.AppPayPricing == config.PricingServer),
 		apppay.WithSignNotifyURL(d.Config.SignNotifyURL),
 		apppay.WithDefaultTimeoutExpress(d.Config.AppPayTimeoutExpress),
