@@ -3,6 +3,7 @@ package reliability
 import (
 	"bytes"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/config"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
+	"github.com/alipay-serverless/alipay-serverless/shared/metrics"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 	"github.com/alipay-serverless/alipay-serverless/shared/reconcile"
 	"github.com/alipay-serverless/alipay-serverless/shared/sandbox"
@@ -120,6 +122,9 @@ func opOf(ops orders.OpSet, kind orders.OpKind, requestNo string) orders.Operati
 // released, and an identical retry still sends it. Notices go to a route that is down,
 // so only the reconciler's queries can settle anything.
 func TestLostOperationRepliesSettledByTheReconciler(t *testing.T) {
+	emf := &lockedBuffer{}
+	metrics.SetDefault(metrics.New(emf))
+	t.Cleanup(func() { metrics.SetDefault(nil) })
 	down, _ := downServer(t)
 	notifyURL := down.URL + httpapi.NotifyPath
 	g := &saboteur{calls: map[string]int{}}
@@ -346,4 +351,36 @@ func TestLostOperationRepliesSettledByTheReconciler(t *testing.T) {
 			t.Fatalf("at Alipay %v: nothing may have moved", n)
 		}
 	})
+	// Every call above that ended UNKNOWN for its caller was counted once, by its kind
+	// (OperationsUnknown); the reconciler's settling counted none.
+	t.Run("unknown_outcomes_counted_by_kind", func(t *testing.T) {
+		got := map[string]int{}
+		for _, l := range metrics.Parse(emf.Bytes()) {
+			if l.Name == metrics.OperationsUnknown.Name {
+				got[l.Dims["Kind"]] += int(l.Value)
+			}
+		}
+		want := map[string]int{"CAPTURE": 2, "UNFREEZE": 2, "CANCEL": 1, "REFUND": 2, "CLOSE": 2}
+		if !maps.Equal(got, want) {
+			t.Fatalf("OperationsUnknown by kind %v, want %v", got, want)
+		}
+	})
+}
+
+// lockedBuffer is a bytes.Buffer safe for the emitter and the test's read.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) Bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Clone(l.b.Bytes())
 }
