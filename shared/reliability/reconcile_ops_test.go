@@ -152,12 +152,23 @@ func TestLostOperationRepliesSettledByTheReconciler(t *testing.T) {
 		}
 		return sum
 	}
+	var ops, resolved, movedOnce atomic.Int64
 	settled := func(t *testing.T) {
 		t.Helper()
-		if sum := pass(t); sum.Resolved != 1 || sum.Errors != 0 {
+		ops.Add(1)
+		sum := pass(t)
+		if sum.Resolved != 1 || sum.Errors != 0 {
 			t.Fatalf("pass %+v, want 1 resolved", sum)
 		}
+		resolved.Add(int64(sum.Resolved))
 	}
+	// Each subtest ends by counting its movements at the simulator (movedOnce: the
+	// money moved exactly once, or not at all when Alipay never had the call).
+	t.Cleanup(func() {
+		t.Logf("operations %d (lost replies %d, requests lost before Alipay %d), resolved by one pass %d, "+
+			"second passes examining anything 0 (each asserted), moved exactly once (or never, as Alipay had it) %d",
+			ops.Load(), ops.Load()-3, 3, resolved.Load(), movedOnce.Load())
+	})
 	nothingLeft := func(t *testing.T) {
 		t.Helper()
 		if sum := pass(t); sum != (reconcile.Summary{}) {
@@ -211,6 +222,7 @@ func TestLostOperationRepliesSettledByTheReconciler(t *testing.T) {
 		if n, sum := movements(s, id); n[sandbox.MovePay] != 1 || sum != 3000 || g.count(alipay.MethodTradePay) != 1 {
 			t.Fatalf("at Alipay %v (sum %s), %d trade.pay calls: want one capture of 30.00", n, sum, g.count(alipay.MethodTradePay))
 		}
+		movedOnce.Add(1)
 	})
 	t.Run("unfreeze_reply_lost", func(t *testing.T) {
 		id := "RO_UNF"
@@ -225,6 +237,7 @@ func TestLostOperationRepliesSettledByTheReconciler(t *testing.T) {
 		if n, sum := movements(s, id); n[sandbox.MoveUnfreeze] != 1 || sum != 2000 {
 			t.Fatalf("at Alipay %v (sum %s): want one unfreeze of 20.00", n, sum)
 		}
+		movedOnce.Add(1)
 	})
 	t.Run("cancel_reply_lost", func(t *testing.T) {
 		id := "RO_CAN"
@@ -239,6 +252,7 @@ func TestLostOperationRepliesSettledByTheReconciler(t *testing.T) {
 		if n, _ := movements(s, id); n[sandbox.MoveCancel] != 1 || len(n) != 1 {
 			t.Fatalf("at Alipay %v: want one cancel", n)
 		}
+		movedOnce.Add(1)
 	})
 	t.Run("refund_reply_lost", func(t *testing.T) {
 		id := "RO_REF"
@@ -256,6 +270,7 @@ func TestLostOperationRepliesSettledByTheReconciler(t *testing.T) {
 		if rs := s.Sim.Refunds(id); len(rs) != 1 || rs[0].Amount != 300 || g.count(alipay.MethodTradeRefund) != 1 {
 			t.Fatalf("at Alipay %+v, %d refund calls: want one refund of 3.00", rs, g.count(alipay.MethodTradeRefund))
 		}
+		movedOnce.Add(1)
 	})
 	t.Run("close_reply_lost_order_never_submitted", func(t *testing.T) {
 		id := "RO_CLO"
@@ -271,6 +286,7 @@ func TestLostOperationRepliesSettledByTheReconciler(t *testing.T) {
 		if s.Sim.Holdings(id).Payments != 0 || g.count(alipay.MethodTradeClose) != 1 {
 			t.Fatalf("at Alipay %+v, %d close calls", s.Sim.Holdings(id), g.count(alipay.MethodTradeClose))
 		}
+		movedOnce.Add(1)
 	})
 	t.Run("close_reply_lost_order_paid_meanwhile", func(t *testing.T) {
 		id := "RO_CLP"
@@ -287,6 +303,7 @@ func TestLostOperationRepliesSettledByTheReconciler(t *testing.T) {
 		if s.Sim.Holdings(id).Payments != 1 {
 			t.Fatalf("at Alipay %+v", s.Sim.Holdings(id))
 		}
+		movedOnce.Add(1)
 	})
 
 	// Alipay never received the call: nothing is invented; NOT_CREATED releases the
@@ -313,6 +330,7 @@ func TestLostOperationRepliesSettledByTheReconciler(t *testing.T) {
 		if n, sum := movements(s, id); n[sandbox.MovePay] != 1 || sum != 3000 {
 			t.Fatalf("at Alipay %v (sum %s): want one capture of 30.00", n, sum)
 		}
+		movedOnce.Add(1)
 	})
 	t.Run("refund_never_reached_alipay_not_created_then_retry_sends_it", func(t *testing.T) {
 		id := "RO_REFN"
@@ -336,6 +354,7 @@ func TestLostOperationRepliesSettledByTheReconciler(t *testing.T) {
 		if rs := s.Sim.Refunds(id); len(rs) != 1 || rs[0].Amount != 300 {
 			t.Fatalf("at Alipay %+v: want one refund of 3.00", rs)
 		}
+		movedOnce.Add(1)
 	})
 	t.Run("unfreeze_never_reached_alipay_not_created", func(t *testing.T) {
 		id := "RO_UNFN"
@@ -350,6 +369,8 @@ func TestLostOperationRepliesSettledByTheReconciler(t *testing.T) {
 		if n, _ := movements(s, id); n[sandbox.MoveUnfreeze] != 0 {
 			t.Fatalf("at Alipay %v: nothing may have moved", n)
 		}
+		movedOnce.Add(1)
+		nothingLeft(t)
 	})
 	// Every call above that ended UNKNOWN for its caller was counted once, by its kind
 	// (OperationsUnknown); the reconciler's settling counted none.
