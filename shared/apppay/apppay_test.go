@@ -49,6 +49,9 @@ func (failingStore) CompleteOperation(context.Context, orders.OpRef, string, ord
 func (failingStore) ApplyTrade(context.Context, orders.TradeEffect) (orders.ApplyResult, error) {
 	return "", fmt.Errorf("timeout: %w", orders.ErrUnavailable)
 }
+func (failingStore) ResolveOperation(context.Context, orders.OpRef, orders.OpOutcome) error {
+	return fmt.Errorf("timeout: %w", orders.ErrUnavailable)
+}
 
 type env struct {
 	router *httpapi.Router

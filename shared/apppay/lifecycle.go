@@ -103,14 +103,18 @@ func (s *Service) Refund(ctx context.Context, outTradeNo string, p *alipay.Refun
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	return s.refund(ctx, outTradeNo, p.OutRequestNo, p.RefundAmount, p.RefundReason, p.CanonicalHash())
+	return s.refund(ctx, outTradeNo, p.OutRequestNo, p.RefundAmount, p.RefundReason, p.CanonicalHash(), false)
 }
 
 // ConfirmRefund settles a refund without an HTTP request (the reconciler): a SUCCEEDED or
 // FAILED refund is returned as stored; an unconfirmed one is asked about with the
-// refund query once RefundConfirmDelay has passed since it was sent and, only if Alipay
-// does not have it, sent again with the same out_request_no and amount. Before the
-// delay it is returned PENDING with the time left, nothing sent.
+// refund query — the question an identical retry asks first — once RefundConfirmDelay
+// has passed since it was sent, and the answer recorded. It never sends the refund
+// itself (money moves only on a caller's request): one Alipay does not have, and never
+// acknowledged, is recorded FAILED with sub_code NOT_CREATED (its amount released),
+// which an identical retry takes up and sends; one Alipay acknowledged (fund_change N)
+// stays unconfirmed. Before the delay it is returned PENDING with the time left,
+// nothing asked.
 func (s *Service) ConfirmRefund(ctx context.Context, outTradeNo, outRequestNo string) (*Refund, error) {
 	o, err := s.store.GetAppPayOrder(ctx, outTradeNo)
 	if err != nil {
@@ -120,14 +124,15 @@ func (s *Service) ConfirmRefund(ctx context.Context, outTradeNo, outRequestNo st
 	if !ok {
 		return nil, fmt.Errorf("apppay: refund %s of %s: %w", outRequestNo, outTradeNo, orders.ErrNotFound)
 	}
-	return s.refund(ctx, outTradeNo, outRequestNo, op.Amount, op.Result[resultRefundReason], op.ParamsHash)
+	return s.refund(ctx, outTradeNo, outRequestNo, op.Amount, op.Result[resultRefundReason], op.ParamsHash, true)
 }
 
 // resultRefundReason keeps the reason of an unconfirmed refund, so that a resend by
 // ConfirmRefund (which has no request body) is the identical request.
 const resultRefundReason = "refund_reason"
 
-func (s *Service) refund(ctx context.Context, outTradeNo, outRequestNo string, amount alipay.Amount, reason, hash string) (*Refund, error) {
+// refund runs one refund attempt; settleOnly (ConfirmRefund) asks and records, never sends.
+func (s *Service) refund(ctx context.Context, outTradeNo, outRequestNo string, amount alipay.Amount, reason, hash string, settleOnly bool) (*Refund, error) {
 	log := domain.Logger(ctx).With("out_trade_no", outTradeNo, "out_request_no", outRequestNo)
 	creds, err := s.creds.Get(ctx)
 	if err != nil {
@@ -163,8 +168,12 @@ func (s *Service) refund(ctx context.Context, outTradeNo, outRequestNo string, a
 	switch res.Outcome {
 	case orders.OpAcquired:
 		c := &refundCall{s: s, log: log, creds: creds, ref: ref, token: res.Token, leaseUntil: now.Add(lease),
-			req: alipay.TradeRefund{OutTradeNo: outTradeNo, RefundAmount: amount, OutRequestNo: outRequestNo, RefundReason: reason}}
-		if !res.Retried {
+			req:        alipay.TradeRefund{OutTradeNo: outTradeNo, RefundAmount: amount, OutRequestNo: outRequestNo, RefundReason: reason},
+			settleOnly: settleOnly, acknowledged: known && prev.Result[orders.ResultFundChange] == "N"}
+		// A refund Alipay was found not to have (NOT_CREATED) is sent again at once: the
+		// query has been asked, and Alipay deduplicates on out_request_no.
+		notCreated := known && prev.State == orders.OpFailed && prev.SubCode == orders.SubCodeNotCreated
+		if (!res.Retried || notCreated) && !settleOnly {
 			return c.send(ctx, false)
 		}
 		// The request may have reached Alipay: ask first, resend only what it lacks.
@@ -242,6 +251,11 @@ type refundCall struct {
 	token      string
 	leaseUntil time.Time
 	req        alipay.TradeRefund
+	// settleOnly: ask and record, never send (ConfirmRefund).
+	settleOnly bool
+	// acknowledged: an earlier reply accepted the refund (fund_change N), so Alipay not
+	// finding it yet does not mean it was never made.
+	acknowledged bool
 }
 
 // send calls alipay.trade.refund and records what the reply proves. resend: a query
@@ -304,6 +318,13 @@ func (c *refundCall) confirm(ctx context.Context, sent time.Time) (*Refund, erro
 	switch {
 	case err == nil && q.Refunded():
 		return c.finish(ctx, orders.OpOutcome{State: orders.OpSucceeded, Result: queryResult(q, sent)})
+	case err == nil && q.Absent() && c.settleOnly && !c.acknowledged:
+		c.log.Info("refund not at alipay: NOT_CREATED, an identical retry sends it")
+		return c.finish(ctx, orders.NotCreated(c.s.now()))
+	case err == nil && q.Absent() && c.settleOnly:
+		c.log.Warn("refund acknowledged earlier (fund_change N) but not found by the query: still unconfirmed")
+		keep[orders.ResultFundChange] = "N"
+		return c.finish(ctx, orders.OpOutcome{State: orders.OpUnknown, Result: keep})
 	case err == nil && q.Absent():
 		c.log.Info("refund not at alipay: sending it again with the same out_request_no and amount")
 		return c.send(ctx, true)
@@ -352,6 +373,10 @@ func (c *refundCall) finish(ctx context.Context, out orders.OpOutcome) (*Refund,
 	if err := s.store.CompleteOperation(cctx, c.ref, c.token, out); err != nil {
 		c.log.Error("recording the refund outcome failed", "state", string(out.State), "error", err.Error())
 		return nil, domain.WithRetryAfter(opStoreError("complete refund", err), c.leaseUntil.Sub(s.now()))
+	}
+	if out.State == orders.OpUnknown && out.Result[orders.ResultFundChange] != "N" && !c.settleOnly {
+		// Not a refund Alipay acknowledged and is still processing: its outcome is unknown.
+		recordUnknown(orders.OpRefund)
 	}
 	o, err := s.store.GetAppPayOrder(ctx, c.ref.OrderNo)
 	if err != nil {
@@ -691,6 +716,7 @@ func (s *Service) Close(ctx context.Context, owner, outTradeNo string) (*orders.
 	if _, ferr := finish(orders.OpOutcome{State: orders.OpUnknown}); ferr != nil {
 		return nil, ferr
 	}
+	recordUnknown(orders.OpClose)
 	return nil, fmt.Errorf("apppay: close not confirmed: %w", err)
 }
 
@@ -704,4 +730,80 @@ func closeDecided(o *orders.AppPayOrder) (bool, error) {
 		return true, domain.ErrOrderAlreadyPaid
 	}
 	return false, nil
+}
+
+// recordUnknown counts an operation a caller's call left with an unknown outcome
+// (OperationsUnknown, by kind).
+func recordUnknown(kind orders.OpKind) {
+	metrics.Count(metrics.OperationsUnknown, 1, map[string]string{"Kind": string(kind)})
+}
+
+// SettleOperation settles one refund or close of an app-pay order that is UNKNOWN or
+// PENDING past its lease, without a request (the reconciler; docs/design.md, "The
+// reconciler"), and returns the operation as stored afterwards. A refund is settled by
+// ConfirmRefund (the refund query, at least RefundConfirmDelay after it was sent); a
+// close by SettleClose. Neither sends the operation again.
+func (s *Service) SettleOperation(ctx context.Context, ref orders.OpRef) (orders.Operation, error) {
+	switch ref.Kind {
+	case orders.OpRefund:
+		r, err := s.ConfirmRefund(ctx, ref.OrderNo, ref.RequestNo)
+		var be *alipay.BusinessError
+		switch {
+		case r != nil && (err == nil || errors.As(err, &be)):
+			return r.Op, nil // a FAILED refund comes back with its refusal: settled
+		case err != nil:
+			return orders.Operation{}, err
+		}
+		return orders.Operation{}, fmt.Errorf("apppay: confirm refund %s: no outcome", ref.RequestNo)
+	case orders.OpClose:
+		return s.SettleClose(ctx, ref.OrderNo)
+	}
+	return orders.Operation{}, fmt.Errorf("apppay: no settling of %s operations", ref.Kind)
+}
+
+// SettleClose settles an order's close whose outcome is unknown (or whose caller left it
+// leased) from alipay.trade.query, applied first to the order as the sync route applies
+// it (SyncOrder): TRADE_CLOSED → the close SUCCEEDED; paid → FAILED
+// ACQ.TRADE_STATUS_ERROR, as Close records it; no trade at Alipay → SUCCEEDED
+// close_unconfirmed, which is what the close itself is answered then (the order string
+// could still be paid: paid_after_close); still WAIT_BUYER_PAY → the close did not
+// reach Alipay: FAILED NOT_CREATED, which an identical close takes up and sends.
+func (s *Service) SettleClose(ctx context.Context, outTradeNo string) (orders.Operation, error) {
+	ref := closeRef(outTradeNo)
+	o, err := s.store.GetAppPayOrder(ctx, outTradeNo)
+	if err != nil {
+		return orders.Operation{}, fmt.Errorf("apppay: settle close: %w", err)
+	}
+	op, ok := opOf(o, ref)
+	if !ok {
+		return orders.Operation{}, fmt.Errorf("apppay: close of %s: %w", outTradeNo, orders.ErrNotFound)
+	}
+	if st := op.State; st == orders.OpSucceeded || st == orders.OpFailed || (st == orders.OpPending && s.now().Before(op.LeaseUntil)) {
+		return op, nil
+	}
+	after, known, err := s.SyncOrder(ctx, o)
+	if err != nil {
+		return op, err
+	}
+	out := orders.OpOutcome{State: orders.OpSucceeded, Result: map[string]string{orders.ResultCloseUnconfirmed: "Y"}}
+	if known {
+		switch after.Status {
+		case orders.TradeClosed:
+			out.Result = map[string]string{orders.ResultTradeNo: after.TradeNo}
+		case orders.TradeSuccess, orders.TradeFinished:
+			out = orders.OpOutcome{State: orders.OpFailed, Code: "40004", SubCode: "ACQ.TRADE_STATUS_ERROR", SubMsg: "the trade is paid"}
+		default:
+			out = orders.NotCreated(time.Time{})
+		}
+	}
+	out.Now = s.now()
+	err = s.store.ResolveOperation(ctx, ref, out)
+	if err != nil && !errors.Is(err, orders.ErrInProgress) && !errors.Is(err, orders.ErrSettled) {
+		return op, fmt.Errorf("apppay: settle close: %w", err)
+	}
+	if o, err = s.store.GetAppPayOrder(ctx, outTradeNo); err != nil {
+		return op, fmt.Errorf("apppay: settle close: %w", err)
+	}
+	op, _ = opOf(o, ref)
+	return op, nil
 }

@@ -23,6 +23,7 @@ type Store interface {
 	GetAppPayOrder(ctx context.Context, outTradeNo string) (*orders.AppPayOrder, error)
 	BeginOperation(ctx context.Context, b orders.OpBegin) (orders.OpBeginResult, error)
 	CompleteOperation(ctx context.Context, r orders.OpRef, token string, out orders.OpOutcome) error
+	ResolveOperation(ctx context.Context, r orders.OpRef, out orders.OpOutcome) error
 	ApplyTrade(ctx context.Context, e orders.TradeEffect) (orders.ApplyResult, error)
 }
 

@@ -28,6 +28,25 @@ const (
 	OpCharge   OpKind = "CHARGE"   // alipay.trade.pay with agreement_params (L9.1)
 )
 
+// OpKinds are the kinds an order's OpSet holds (a voucher request is kept apart, in
+// PreAuthOrder.Requests): each can be due work, so each needs a reconcile resolver.
+var OpKinds = []OpKind{OpCapture, OpUnfreeze, OpCancel, OpRefund, OpClose, OpCharge}
+
+// SubCodeNotCreated is the sub_code of an operation whose outcome was unknown and whose
+// query found nothing at Alipay: FAILED (its amount released), and unlike every other
+// refusal it is not replayed: an identical retry takes it up again, reserving anew and
+// asking Alipay before it sends (the voucher request's NOT_CREATED, for operations).
+const SubCodeNotCreated = "NOT_CREATED"
+
+// NotCreated is the outcome that records Alipay does not have an operation.
+func NotCreated(now time.Time) OpOutcome {
+	return OpOutcome{State: OpFailed, SubCode: SubCodeNotCreated,
+		SubMsg: "alipay has no such request; an identical retry sends it", Now: now}
+}
+
+// notCreated reports whether op is FAILED only because Alipay never had it.
+func (op Operation) notCreated() bool { return op.State == OpFailed && op.SubCode == SubCodeNotCreated }
+
 // OpState is an operation's state.
 type OpState string
 
@@ -353,11 +372,11 @@ func beginOperation(p opParent, ops OpSet, b OpBegin, token string) (OpSet, OpBe
 		Kind: b.Kind, RequestNo: b.RequestNo, ParamsHash: b.ParamsHash, Amount: b.Amount, Params: maps.Clone(b.Params),
 		State: OpPending, LeaseUntil: lease, CreatedAt: now, UpdatedAt: now, token: token,
 	}
-	if known {
-		if cur.ParamsHash != b.ParamsHash || cur.Amount != b.Amount {
-			res.Outcome = OpConflict
-			return nil, res, nil
-		}
+	if known && (cur.ParamsHash != b.ParamsHash || cur.Amount != b.Amount) {
+		res.Outcome = OpConflict
+		return nil, res, nil
+	}
+	if known && !cur.notCreated() {
 		switch decideLease(cur.State, cur.LeaseUntil, now) {
 		case leaseReplay:
 			res.Outcome, res.Op = OpReplay, publicOp(cur)
@@ -385,7 +404,12 @@ func beginOperation(p opParent, ops OpSet, b OpBegin, token string) (OpSet, OpBe
 				return nil, res, nil
 			}
 		}
-		if len(ops) >= MaxOperations {
+		if known {
+			// Alipay never had it (NOT_CREATED): taken up again like a new one (status and
+			// amount asked again: its share was released), asking Alipay before resending.
+			op.CreatedAt, op.Params = cur.CreatedAt, cur.Params
+			res.Retried = true
+		} else if len(ops) >= MaxOperations {
 			return nil, res, fmt.Errorf("%w: %d operations on order %s", ErrLimit, MaxOperations, b.OrderNo)
 		}
 	}

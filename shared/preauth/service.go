@@ -297,7 +297,7 @@ func (s *Service) issue(ctx context.Context, log *slog.Logger, creds *alipay.Cre
 	case orders.RequestBusinessError:
 		return Created{}, businessError(out.Code, out.SubCode, out.SubMsg)
 	}
-	recordUnknown()
+	recordUnknown(orders.OpVoucher)
 	return Created{}, fmt.Errorf("preauth: voucher not confirmed: %w", alipay.ErrUnknownOutcome)
 }
 
@@ -377,6 +377,8 @@ type Reconciliation struct {
 	OutRequestNo  string
 	Amount        alipay.Amount
 	GmtTrans      time.Time
+	// The freeze's payer (the capture needs it, L1.2); one of the two.
+	PayerUserID, PayerOpenID string
 	// The order-level snapshot, when the reply has it (HasTotals).
 	HasTotals                                  bool
 	TotalFreeze, TotalUnfreeze, TotalPay, Rest alipay.Amount
@@ -440,6 +442,7 @@ func (s *Service) Reconcile(ctx context.Context, outOrderNo, outRequestNo string
 	res.Exists = true
 	res.OperationType = alipay.FundAuthOperationType(n.OperationType)
 	res.AuthNo, res.OperationID, res.OutRequestNo = n.AuthNo, n.OperationID, n.OutRequestNo
+	res.PayerUserID, res.PayerOpenID = n.PayerUserID, n.PayerOpenID
 	if n.GmtTrans != "" {
 		if res.GmtTrans, err = alipay.ParseTimestamp(n.GmtTrans); err != nil {
 			return nil, fmt.Errorf("preauth: reconcile: gmt_trans: %w", err)

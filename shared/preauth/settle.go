@@ -124,9 +124,8 @@ func (s *Settler) Capture(ctx context.Context, caller, outOrderNo string, p *ali
 	call := opCall{
 		ref: ref, hash: p.CanonicalHash(), amount: p.Amount, method: alipay.MethodTradePay,
 		params: map[string]string{orders.ResultAuthConfirmMode: mode},
-		query: func(ctx context.Context, creds *alipay.Credentials) (*orders.OpOutcome, error) {
-			return s.queryCapture(ctx, creds, p.OutTradeNo, p.Amount, mode)
-		},
+		query: s.queryFor(outOrderNo, orders.Operation{Kind: orders.OpCapture, RequestNo: p.OutTradeNo, Amount: p.Amount,
+			Params: map[string]string{orders.ResultAuthConfirmMode: mode}}),
 		send: func(ctx context.Context, creds *alipay.Credentials) (*orders.OpOutcome, error) {
 			n, err := alipay.Call[alipay.TradePayResult](ctx, s.gw, creds, req, alipay.CallOptions{NotifyURL: notifyURL, Refresh: s.creds.Refresh})
 			if err != nil {
@@ -174,13 +173,7 @@ func (s *Settler) Unfreeze(ctx context.Context, caller, outOrderNo string, p *al
 	req := &alipay.FundAuthUnfreeze{AuthNo: o.AuthNo, OutRequestNo: p.OutRequestNo, Amount: p.Amount, Remark: p.Remark}
 	call := opCall{
 		ref: ref, hash: p.CanonicalHash(), amount: p.Amount, method: alipay.MethodFundAuthUnfreeze,
-		query: func(ctx context.Context, creds *alipay.Credentials) (*orders.OpOutcome, error) {
-			d, err := s.detail(ctx, creds, outOrderNo, p.OutRequestNo)
-			if err != nil || d == nil {
-				return nil, err
-			}
-			return unfreezeFound(d, p.Amount)
-		},
+		query: s.queryFor(outOrderNo, orders.Operation{Kind: orders.OpUnfreeze, RequestNo: p.OutRequestNo, Amount: p.Amount}),
 		send: func(ctx context.Context, creds *alipay.Credentials) (*orders.OpOutcome, error) {
 			n, err := alipay.Call[alipay.FundAuthUnfreezeResult](ctx, s.gw, creds, req, alipay.CallOptions{NotifyURL: notifyURL, Refresh: s.creds.Refresh})
 			if err != nil {
@@ -227,13 +220,7 @@ func (s *Settler) Cancel(ctx context.Context, caller, outOrderNo string, p *alip
 		ref:    orders.OpRef{Parent: orders.ParentPreAuth, OrderNo: outOrderNo, Kind: orders.OpCancel, RequestNo: p.OutRequestNo},
 		hash:   p.CanonicalHash(),
 		method: alipay.MethodFundAuthCancel,
-		query: func(ctx context.Context, creds *alipay.Credentials) (*orders.OpOutcome, error) {
-			d, err := s.detail(ctx, creds, outOrderNo, p.OutRequestNo)
-			if err != nil || d == nil {
-				return nil, err
-			}
-			return cancelFound(d), nil
-		},
+		query:  s.queryFor(outOrderNo, orders.Operation{Kind: orders.OpCancel, RequestNo: p.OutRequestNo}),
 		send: func(ctx context.Context, creds *alipay.Credentials) (*orders.OpOutcome, error) {
 			n, err := alipay.Call[alipay.FundAuthCancelResult](ctx, s.gw, creds, req, alipay.CallOptions{NotifyURL: notifyURL, Refresh: s.creds.Refresh})
 			if err != nil {
@@ -390,6 +377,7 @@ func (s *Settler) call(ctx context.Context, log *slog.Logger, creds *alipay.Cred
 	case orders.OpFailed:
 		return op, false, businessError(out.Code, out.SubCode, out.SubMsg)
 	}
+	recordUnknown(c.ref.Kind)
 	return op, false, fmt.Errorf("preauth: operation not confirmed: %w", alipay.ErrUnknownOutcome)
 }
 
@@ -445,6 +433,38 @@ func (s *Settler) decide(ctx context.Context, log *slog.Logger, creds *alipay.Cr
 		log.Error("alipay call not sent", "error", err.Error())
 	}
 	return unknown
+}
+
+// query asks Alipay about one operation of order outOrderNo with the operation's own
+// query (capture: alipay.trade.query; unfreeze, cancel: the detail query): the question
+// an identical retry asks before resending, a STATE refusal is settled by, and the sync
+// route and the reconciler ask. nil, nil: Alipay does not have the request. The detail
+// answer is returned too (unfreeze, cancel), for the order snapshot it carries.
+func (s *Settler) query(ctx context.Context, creds *alipay.Credentials, outOrderNo string, op orders.Operation) (*orders.OpOutcome, *alipay.FundAuthDetailResult, error) {
+	switch op.Kind {
+	case orders.OpCapture:
+		found, err := s.queryCapture(ctx, creds, op.RequestNo, op.Amount, op.Params[orders.ResultAuthConfirmMode])
+		return found, nil, err
+	case orders.OpUnfreeze, orders.OpCancel:
+		d, err := s.detail(ctx, creds, outOrderNo, op.RequestNo)
+		if err != nil || d == nil {
+			return nil, nil, err
+		}
+		if op.Kind == orders.OpCancel {
+			return cancelFound(d), d, nil
+		}
+		found, err := unfreezeFound(d, op.Amount)
+		return found, d, err
+	}
+	return nil, nil, fmt.Errorf("preauth: no query for %s operations", op.Kind)
+}
+
+// queryFor is query as an opCall's.
+func (s *Settler) queryFor(outOrderNo string, op orders.Operation) func(context.Context, *alipay.Credentials) (*orders.OpOutcome, error) {
+	return func(ctx context.Context, creds *alipay.Credentials) (*orders.OpOutcome, error) {
+		found, _, err := s.query(ctx, creds, outOrderNo, op)
+		return found, err
+	}
 }
 
 // queryCapture asks alipay.trade.query about a capture's out_trade_no (L8): nil, nil
@@ -516,8 +536,10 @@ func cancelFound(d *alipay.FundAuthDetailResult) *orders.OpOutcome {
 
 // Sync asks Alipay about everything of the order that is not settled — voucher requests
 // while nothing is known frozen (or the freeze's payer is unknown), operations UNKNOWN
-// or abandoned — and applies the answers through the same transitions the notices use.
-// It returns the order view; an answer that could not be had is ALIPAY_UNAVAILABLE.
+// or abandoned — and applies the answers through the same functions the reconciler
+// uses (Service.SyncRequest per voucher request, SettleOperation's per operation), so
+// the route and the reconciler settle one way. It returns the order view; an answer
+// that could not be had is ALIPAY_UNAVAILABLE.
 func (s *Settler) Sync(ctx context.Context, owner, outOrderNo string) (*Order, error) {
 	if err := alipay.CheckOutOrderNo("out_order_no", outOrderNo); err != nil {
 		return nil, err
@@ -537,12 +559,14 @@ func (s *Settler) Sync(ctx context.Context, owner, outOrderNo string) (*Order, e
 	noPayer := o.Status == orders.PreAuthAuthorized && (o.AuthNo == "" || (o.PayerUserID == "" && o.PayerOpenID == ""))
 	if open || noPayer {
 		for no := range o.Requests {
-			errs = append(errs, s.syncRequest(ctx, creds, o, no, now))
+			if _, err := s.SyncRequest(ctx, outOrderNo, no); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	for _, op := range o.Ops {
-		if op.State == orders.OpUnknown || (op.State == orders.OpPending && !now.Before(op.LeaseUntil)) {
-			errs = append(errs, s.syncOp(ctx, log, creds, o, op, now))
+		if unsettled(op, now) {
+			errs = append(errs, s.settleOp(ctx, log, creds, outOrderNo, op, now))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -552,63 +576,84 @@ func (s *Settler) Sync(ctx context.Context, owner, outOrderNo string) (*Order, e
 	return s.GetOrder(ctx, owner, outOrderNo)
 }
 
-// syncRequest applies the detail answer about one voucher request as a notice would.
-func (s *Settler) syncRequest(ctx context.Context, creds *alipay.Credentials, o *orders.PreAuthOrder, outRequestNo string, now time.Time) error {
-	d, err := s.detail(ctx, creds, o.OutOrderNo, outRequestNo)
-	if err != nil || d == nil {
-		return err
-	}
-	e, err := detailEffect(d, now)
-	if err != nil || e == nil {
-		return err
-	}
-	if e.OperationType == orders.OperationFreeze && e.Amount != o.Amount {
-		return fmt.Errorf("preauth: sync: freeze of %s, order amount %s: %w", e.Amount, o.Amount, alipay.ErrUnknownOutcome)
-	}
-	if o.AuthNo != "" && e.AuthNo != o.AuthNo {
-		return fmt.Errorf("preauth: sync: auth_no differs from the order's: %w", alipay.ErrUnknownOutcome)
-	}
-	_, err = s.ops.ApplyFundAuth(ctx, *e)
-	return storeErrorOrNil(err)
+// unsettled: an operation whose outcome is unknown, or whose caller left it leased.
+func unsettled(op orders.Operation, now time.Time) bool {
+	return op.State == orders.OpUnknown || (op.State == orders.OpPending && !now.Before(op.LeaseUntil))
 }
 
-// syncOp settles one unsettled operation from Alipay's answer; one Alipay does not know
-// stays as it is (an identical retry sends it again).
-func (s *Settler) syncOp(ctx context.Context, log *slog.Logger, creds *alipay.Credentials, o *orders.PreAuthOrder, op orders.Operation, now time.Time) error {
-	ref := orders.OpRef{Parent: orders.ParentPreAuth, OrderNo: o.OutOrderNo, Kind: op.Kind, RequestNo: op.RequestNo}
-	var found *orders.OpOutcome
-	var err error
-	switch op.Kind {
-	case orders.OpCapture:
-		found, err = s.queryCapture(ctx, creds, op.RequestNo, op.Amount, op.Params[orders.ResultAuthConfirmMode])
-	case orders.OpUnfreeze:
-		// The detail answer carries the order's snapshot: applied as a notice, it also
-		// settles our unfreeze (orders.ApplyFundAuth).
-		var d *alipay.FundAuthDetailResult
-		if d, err = s.detail(ctx, creds, o.OutOrderNo, op.RequestNo); err == nil && d != nil {
-			if found, err = unfreezeFound(d, op.Amount); err == nil && found.State == orders.OpSucceeded {
-				var e *orders.FundAuthEffect
-				if e, err = detailEffect(d, now); err == nil && e != nil {
-					_, err = s.ops.ApplyFundAuth(ctx, *e)
-					return storeErrorOrNil(err)
-				}
+// SettleOperation settles one capture, unfreeze or cancel of a pre-auth order that is
+// UNKNOWN or PENDING past its lease, without a request (the reconciler; docs/design.md,
+// "The reconciler"): it asks Alipay the question an identical retry asks first and
+// records the answer. It never sends the operation itself: one Alipay does not have is
+// recorded FAILED with sub_code NOT_CREATED (its amount released), which an identical
+// retry takes up and sends. It returns the operation as stored afterwards (still
+// unsettled when Alipay's answer settles nothing, or another caller holds its lease).
+func (s *Settler) SettleOperation(ctx context.Context, ref orders.OpRef) (orders.Operation, error) {
+	o, err := s.ops.GetPreAuthOrder(ctx, ref.OrderNo)
+	if err != nil {
+		return orders.Operation{}, storeError("get order", err)
+	}
+	op, ok := findOp(o.Ops, ref)
+	if !ok {
+		return orders.Operation{}, fmt.Errorf("preauth: %s operation %s of %s: %w", ref.Kind, ref.RequestNo, ref.OrderNo, orders.ErrNotFound)
+	}
+	now := s.now()
+	if !unsettled(op, now) {
+		return op, nil
+	}
+	creds, err := s.creds.Get(ctx)
+	if err != nil {
+		return op, fmt.Errorf("%w: %w", credentials.ErrUnavailable, err)
+	}
+	log := domain.Logger(ctx).With("out_order_no", ref.OrderNo)
+	if err := s.settleOp(ctx, log, creds, ref.OrderNo, op, now); err != nil {
+		return op, err
+	}
+	if o, err = s.ops.GetPreAuthOrder(ctx, ref.OrderNo); err != nil {
+		return op, storeError("get order", err)
+	}
+	op, _ = findOp(o.Ops, ref)
+	return op, nil
+}
+
+func findOp(ops orders.OpSet, ref orders.OpRef) (orders.Operation, bool) {
+	for _, op := range ops {
+		if op.Kind == ref.Kind && op.RequestNo == ref.RequestNo {
+			return op, true
+		}
+	}
+	return orders.Operation{}, false
+}
+
+// settleOp settles one unsettled operation from Alipay's answer (query); one Alipay
+// does not have is NOT_CREATED, for an identical retry to send.
+func (s *Settler) settleOp(ctx context.Context, log *slog.Logger, creds *alipay.Credentials, outOrderNo string, op orders.Operation, now time.Time) error {
+	ref := orders.OpRef{Parent: orders.ParentPreAuth, OrderNo: outOrderNo, Kind: op.Kind, RequestNo: op.RequestNo}
+	log = log.With("kind", string(op.Kind), "request_no", op.RequestNo)
+	found, d, err := s.query(ctx, creds, outOrderNo, op)
+	switch {
+	case err != nil:
+		return err
+	case found == nil:
+		log.Info("alipay does not have the operation: NOT_CREATED, an identical retry sends it")
+		nc := orders.NotCreated(now)
+		found = &nc
+	case op.Kind == orders.OpUnfreeze && found.State == orders.OpSucceeded:
+		// The detail answer carries the order's snapshot: applied as a notice would be.
+		e, err := detailEffect(d, now)
+		if err != nil {
+			return err
+		}
+		if e != nil {
+			if _, err := s.ops.ApplyFundAuth(ctx, *e); err != nil {
+				return storeError("sync", err)
 			}
 		}
-	case orders.OpCancel:
-		var d *alipay.FundAuthDetailResult
-		if d, err = s.detail(ctx, creds, o.OutOrderNo, op.RequestNo); err == nil && d != nil {
-			found = cancelFound(d)
-		}
-	default:
-		return nil
-	}
-	if err != nil || found == nil {
-		return err
 	}
 	found.Now = now
 	err = s.ops.ResolveOperation(ctx, ref, *found)
 	if errors.Is(err, orders.ErrInProgress) || errors.Is(err, orders.ErrSettled) {
-		log.Info("operation settled meanwhile", "request_no", op.RequestNo, "error", err.Error())
+		log.Info("operation settled meanwhile", "error", err.Error())
 		return nil
 	}
 	return storeErrorOrNil(err)

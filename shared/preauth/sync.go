@@ -109,6 +109,8 @@ func (r *Reconciliation) effect(o *orders.PreAuthOrder, now time.Time) (orders.F
 		Amount:          r.Amount,
 		GmtTrans:        r.GmtTrans,
 		Now:             now,
+		PayerUserID:     r.PayerUserID,
+		PayerOpenID:     r.PayerOpenID,
 	}
 	if r.HasTotals {
 		e.TotalFreeze, e.TotalUnfreeze, e.TotalPay, e.Rest = r.TotalFreeze, r.TotalUnfreeze, r.TotalPay, r.Rest
@@ -146,7 +148,8 @@ func (s *Service) resend(ctx context.Context, outOrderNo, outRequestNo string) (
 	return "", fmt.Errorf("preauth: resend out_request_no %s: %w", outRequestNo, err)
 }
 
-// recordUnknown counts a voucher request left with an unknown outcome.
-func recordUnknown() {
-	metrics.Count(metrics.OperationsUnknown, 1, map[string]string{"Kind": string(orders.OpVoucher)})
+// recordUnknown counts a voucher request or an operation a caller's call left with an
+// unknown outcome (OperationsUnknown, by kind).
+func recordUnknown(kind orders.OpKind) {
+	metrics.Count(metrics.OperationsUnknown, 1, map[string]string{"Kind": string(kind)})
 }

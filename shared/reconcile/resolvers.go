@@ -136,3 +136,33 @@ func AppPayOrders(store AppPayStore, syncer AppPaySyncer) Resolver {
 		return Outcome{Result: orders.DueResolved}, nil
 	})
 }
+
+// OperationSettler settles one money-moving operation that is UNKNOWN or PENDING past
+// its lease (*preauth.Settler for captures, unfreezes and cancels; *apppay.Service for
+// refunds and closes): it asks Alipay what an identical retry asks first and records the
+// answer, never sending the operation itself, and returns the operation as stored.
+type OperationSettler interface {
+	SettleOperation(ctx context.Context, ref orders.OpRef) (orders.Operation, error)
+}
+
+// Operations resolves orders.DueOperation for the kinds s settles (docs/design.md, "The
+// reconciler": capture → trade.query, unfreeze and cancel → detail query, refund →
+// refund query, close → trade.query). SUCCEEDED or FAILED (FAILED NOT_CREATED when Alipay
+// never had it: an identical retry still sends it) is resolved; a lease another caller
+// holds is waited for; an answer that settled nothing is unchanged (towards STUCK).
+func Operations(s OperationSettler) Resolver {
+	return ResolverFunc(func(ctx context.Context, item DueItem, now time.Time) (Outcome, error) {
+		ref := orders.OpRef{Parent: item.Ref.Parent, OrderNo: item.Ref.OrderNo, Kind: item.Task.Op, RequestNo: item.Task.RequestNo}
+		op, err := s.SettleOperation(ctx, ref)
+		if err != nil {
+			return Outcome{}, err
+		}
+		switch {
+		case op.State == orders.OpSucceeded || op.State == orders.OpFailed:
+			return Outcome{Result: orders.DueResolved}, nil
+		case op.State == orders.OpPending && now.Before(op.LeaseUntil):
+			return Outcome{Result: orders.DueWaiting, NextAt: op.LeaseUntil, Note: "leased by a caller"}, nil
+		}
+		return Outcome{Result: orders.DueUnchanged, Note: "operation not settled"}, nil
+	})
+}

@@ -200,6 +200,36 @@ func testOperations(t *testing.T, newStore func(t *testing.T) orders.Store) {
 			})
 		}
 	})
+	t.Run("not_created_releases_its_share_and_an_identical_retry_takes_it_up", func(t *testing.T) {
+		s := authorized(t, newStore)
+		c := opBegin(orders.OpCapture, "C1", 6000)
+		rc := mustBeginOp(t, s, c, orders.OpAcquired)
+		mustCompleteOp(t, s, c, rc.Token, unknown(c.Now))
+		if err := s.ResolveOperation(t.Context(), c.OpRef, orders.NotCreated(c.Now)); err != nil {
+			t.Fatalf("resolve NOT_CREATED: %v", err)
+		}
+		if got := storedOp(t, s, c); got.State != orders.OpFailed || got.SubCode != orders.SubCodeNotCreated {
+			t.Fatalf("stored = %+v", got)
+		}
+		// Its share is free: an unfreeze may take it; then the retry finds too little left.
+		u := opBegin(orders.OpUnfreeze, "U1", freezeAmt-1000)
+		mustBeginOp(t, s, u, orders.OpAcquired)
+		c.Now = c.Now.Add(time.Minute)
+		c.LeaseUntil = c.Now.Add(10 * time.Second)
+		if r := mustBeginOp(t, s, c, orders.OpAmountExceeded); r.Available != 1000 {
+			t.Fatalf("available = %s", r.Available)
+		}
+		if err := s.ResolveOperation(t.Context(), u.OpRef, failed(u.LeaseUntil)); err != nil {
+			t.Fatal(err)
+		}
+		again := mustBeginOp(t, s, c, orders.OpAcquired)
+		if !again.Retried || !again.Op.CreatedAt.Equal(t0.Add(time.Hour)) || again.Op.State != orders.OpPending {
+			t.Fatalf("retry = %+v", again)
+		}
+		other := c
+		other.ParamsHash = "other"
+		mustBeginOp(t, s, other, orders.OpConflict)
+	})
 	t.Run("resolve_respects_live_lease", func(t *testing.T) {
 		s := paid(t, newStore)
 		b := opBegin(orders.OpRefund, "RF1", 300)
