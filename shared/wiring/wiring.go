@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/alipay-serverless/alipay-serverless/shared/agreements"
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/apppay"
 	"github.com/alipay-serverless/alipay-serverless/shared/config"
@@ -61,9 +62,21 @@ func newSettler(d Deps) *preauth.Settler {
 
 func newPreAuthService(d Deps) *preauth.Service { return newSettler(d).Service }
 
-// NewAppPay builds the app-pay slice (function apppaysign).
+// NewAppPay builds the app-pay slice (function apppaysign), with the agreements' read,
+// sync and unsign routes.
 func NewAppPay(d Deps) (Slice, error) {
-	return apppay.NewHandler(appPayService(d), d.Config.NotifyURL), nil
+	return apppay.NewHandler(appPayService(d), d.Config.NotifyURL).WithRoutes(agreementsHandler(d).Handlers()), nil
+}
+
+func agreementsService(d Deps) *agreements.Service {
+	return agreements.NewService(d.Store, d.Credentials, d.Gateway,
+		agreements.WithGatewayTimeout(d.Config.GatewayTimeout),
+		agreements.WithChargeWindowDays(d.Config.ChargeWindowDays),
+		agreements.WithProductCode(d.Config.ChargeProductCode))
+}
+
+func agreementsHandler(d Deps) *agreements.Handler {
+	return agreements.NewHandler(agreementsService(d), d.Config.NotifyURL)
 }
 
 func appPayService(d Deps) *apppay.Service {
@@ -83,11 +96,13 @@ func (s settleSlice) Mount(r *httpapi.Router) error {
 }
 
 // NewSettle builds the settle slice (function settle): every money-moving back-office
-// route (scope settle): pre-auth captures, unfreezes and cancels, app-pay refunds.
+// route (scope settle): pre-auth captures, unfreezes and cancels, app-pay refunds,
+// agreement charges.
 func NewSettle(d Deps) (Slice, error) {
 	h := map[string]http.Handler{}
 	maps.Copy(h, apppay.NewHandler(appPayService(d), d.Config.NotifyURL).SettleHandlers())
 	maps.Copy(h, preauth.NewSettleHandler(newSettler(d)).Handlers())
+	maps.Copy(h, agreementsHandler(d).SettleHandlers())
 	return settleSlice{handlers: h}, nil
 }
 
@@ -107,6 +122,9 @@ func Resolvers(d Deps) reconcile.Registry {
 	reg.Register(orders.DueVoucherRequest, "", reconcile.VoucherRequests(pre))
 	reg.Register(orders.DueCodeIssued, "", reconcile.CodeIssued(d.Store, pre))
 	reg.Register(orders.DueAppPayOpen, "", reconcile.AppPayOrders(d.Store, appPayService(d)))
+	ag := agreementsService(d)
+	reg.Register(orders.DueOperation, orders.OpCharge, reconcile.Charges(ag))
+	reg.Register(orders.DueAgreementSign, "", reconcile.AgreementSign(ag))
 	return reg
 }
 
