@@ -8,7 +8,9 @@ import (
 )
 
 // utc is a wall-clock instant in UTC, as Lambda's process clock gives it.
-func utc(y int, m time.Month, d, h, min int) time.Time { return time.Date(y, m, d, h, min, 0, 0, time.UTC) }
+func utc(y int, m time.Month, d, h, min int) time.Time {
+	return time.Date(y, m, d, h, min, 0, 0, time.UTC)
+}
 
 func agreementWith(rule *PeriodRule, ops ...Operation) *Agreement {
 	a := &Agreement{ExternalAgreementNo: "A1", AgreementNo: "20250601000000000001", Status: AgreementNormal, Rule: rule, Ops: OpSet{}}
