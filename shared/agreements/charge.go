@@ -10,6 +10,7 @@ import (
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/domain"
+	"github.com/alipay-serverless/alipay-serverless/shared/metrics"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 )
 
@@ -216,6 +217,7 @@ func (s *Service) call(ctx context.Context, log *slog.Logger, creds *alipay.Cred
 	case orders.OpFailed:
 		return op, businessError(op)
 	}
+	metrics.Count(metrics.OperationsUnknown, 1, map[string]string{"Kind": string(orders.OpCharge)})
 	return op, fmt.Errorf("agreements: charge not confirmed: %w", alipay.ErrUnknownOutcome)
 }
 
