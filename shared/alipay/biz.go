@@ -102,6 +102,9 @@ type AccessParams struct {
 	Channel string `json:"channel,omitempty"`
 }
 
+// MinDayPeriod is the shortest DAY period Alipay accepts (L9.1).
+const MinDayPeriod = 7
+
 // PeriodRuleParams bound periodic deductions (when, how much, how often).
 type PeriodRuleParams struct {
 	PeriodType    string  `json:"period_type,omitempty"`
@@ -504,6 +507,9 @@ func (r *PeriodRuleParams) validate(path string, now time.Time) *FieldError {
 		c.check(valErr(f("period"), RuleRequired, "is required (a positive integer)"))
 	case r.Period < 0:
 		c.check(valErr(f("period"), RuleRange, "must be a positive integer"))
+	case r.PeriodType == PeriodTypeDay && r.Period < MinDayPeriod:
+		// Alipay refuses shorter DAY periods when it charges, long after the signing (L9.1).
+		c.check(valErr(f("period"), RuleRange, "must be at least %d when period_type is DAY", MinDayPeriod))
 	}
 	d, fe := valDate(f("execute_time"), r.ExecuteTime, true)
 	c.check(fe)

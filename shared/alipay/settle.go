@@ -143,6 +143,8 @@ type TradePay struct {
 	BuyerID         string `json:"buyer_id,omitempty"`
 	BuyerOpenID     string `json:"buyer_open_id,omitempty"`
 	SellerID        string `json:"seller_id,omitempty"`
+	// A deduction (L9.1): the signed agreement it charges.
+	AgreementParams *AgreementParams `json:"agreement_params,omitempty"`
 }
 
 func (r *TradePay) Method() string              { return MethodTradePay }

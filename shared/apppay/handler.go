@@ -1,6 +1,7 @@
 package apppay
 
 import (
+	"maps"
 	"net/http"
 	"time"
 
@@ -13,6 +14,16 @@ import (
 type Handler struct {
 	svc       *Service
 	notifyURL string // ALIPAY_NOTIFY_URL; empty = derived from the request
+	// others are the apppaysign function's routes served by other slices (agreements).
+	others map[string]http.Handler
+}
+
+// WithRoutes adds the apppaysign function's routes another slice serves (the
+// agreements'), so Mount registers the whole function. Routes of the function that no
+// slice was given for answer 404 (a test mounting this slice alone).
+func (h *Handler) WithRoutes(others map[string]http.Handler) *Handler {
+	h.others = others
+	return h
 }
 
 // NewHandler returns the HTTP handler of svc; notifyURL is the configured notify_url.
@@ -26,12 +37,19 @@ func (h *Handler) Mount(r *httpapi.Router) error {
 	if h.svc.ServerPricing() {
 		r.RequireServerPricing()
 	}
-	return r.MountFunction(httpapi.FnAppPaySign, map[string]http.Handler{
+	hs := map[string]http.Handler{
 		http.MethodPost + " /v1/app-pay/orders":                      http.HandlerFunc(h.create),
 		http.MethodGet + " /v1/app-pay/orders/{out_trade_no}":        http.HandlerFunc(h.get),
 		http.MethodPost + " /v1/app-pay/orders/{out_trade_no}/sync":  http.HandlerFunc(h.sync),
 		http.MethodPost + " /v1/app-pay/orders/{out_trade_no}/close": http.HandlerFunc(h.close),
-	})
+	}
+	maps.Copy(hs, h.others)
+	for _, rt := range httpapi.RoutesOf(httpapi.FnAppPaySign) {
+		if key := rt.Method + " " + rt.Path; hs[key] == nil {
+			hs[key] = http.NotFoundHandler()
+		}
+	}
+	return r.MountFunction(httpapi.FnAppPaySign, hs)
 }
 
 type createReply struct {

@@ -163,6 +163,14 @@ func (s *Service) CreateOrder(ctx context.Context, caller string, p *alipay.AppP
 		o.ExternalAgreementNo = a.ExternalAgreementNo
 		o.PersonalProductCode = a.PersonalProductCode
 		o.SignScene = a.SignScene
+		if r := a.PeriodRuleParams; r != nil {
+			// Kept on the agreement: its charges are checked against them (L9.1).
+			o.AgreementRule = &orders.PeriodRule{PeriodType: r.PeriodType, Period: int(r.Period), ExecuteTime: r.ExecuteTime,
+				SingleAmount: r.SingleAmount, TotalPayments: int(r.TotalPayments)}
+			if r.TotalAmount != nil {
+				o.AgreementRule.TotalAmount = *r.TotalAmount
+			}
+		}
 	}
 	outcome, stored, err := s.store.CreateAppPayOrder(ctx, o)
 	if err != nil {

@@ -25,6 +25,9 @@ const (
 	EnvCredentialsTTL   = "CREDENTIALS_TTL"
 	EnvAppPayPricing    = "APP_PAY_PRICING"
 	EnvAppPayTimeout    = "APP_PAY_TIMEOUT_EXPRESS"
+	// Agreement charges (functions settle and apppaysign).
+	EnvChargeWindowDays  = "CHARGE_WINDOW_DAYS"
+	EnvChargeProductCode = "CHARGE_PRODUCT_CODE"
 	// The reconciler's bounds (functions/reconcile, cmd/local).
 	EnvReconcileBatch       = "RECONCILE_BATCH"
 	EnvReconcileConcurrency = "RECONCILE_CONCURRENCY"
@@ -50,6 +53,16 @@ const (
 	// no expiry (docs/design.md, configuration added).
 	DefaultAppPayTimeoutExpress = "30m"
 
+	// DefaultChargeWindowDays: a charge may be made from this many days before its
+	// period's plan date (Alipay's own window is 3 or 5 days; the sources disagree, L9.1).
+	DefaultChargeWindowDays = 3
+	// MaxChargeWindowDays is the wider of the windows Alipay's pages give (L9.1, L13):
+	// beyond it Alipay itself refuses (ACQ.CYCLE_PAY_DATE_NOT_MATCH), and windows of a
+	// 7-day DAY period would overlap.
+	MaxChargeWindowDays = 5
+	// DefaultChargeProductCode is the deduction's product_code (L9.1).
+	DefaultChargeProductCode = "GENERAL_WITHHOLDING"
+
 	DefaultReconcileBatch       = 200
 	DefaultReconcileConcurrency = 8
 	DefaultReconcileMaxAttempts = 12
@@ -70,6 +83,11 @@ type Config struct {
 	// AppPayTimeoutExpress is added to app-pay orders that set neither time_expire nor
 	// timeout_express (Alipay's format, 1m-15d).
 	AppPayTimeoutExpress string
+
+	// ChargeWindowDays: an agreement charge may be made from this many days before its
+	// plan date up to the plan date (China dates); ChargeProductCode is its product_code.
+	ChargeWindowDays  int
+	ChargeProductCode string
 
 	ReconcileBatch       int // most items one pass examines
 	ReconcileConcurrency int // gateway calls in flight in one pass
@@ -98,6 +116,8 @@ func checkTimeoutExpress(v string) error {
 
 var sellerIDPattern = regexp.MustCompile(`^2088[0-9]{12}$`)
 
+var productCodePattern = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,63}$`)
+
 // Load reads the configuration through getenv (os.Getenv in production).
 func Load(getenv func(string) string) (Config, error) {
 	c := Config{
@@ -112,6 +132,21 @@ func Load(getenv func(string) string) (Config, error) {
 		CredentialsTTL:       DefaultCredentialsTTL,
 		AppPayPricing:        strings.TrimSpace(getenv(EnvAppPayPricing)),
 		AppPayTimeoutExpress: strings.TrimSpace(getenv(EnvAppPayTimeout)),
+		ChargeProductCode:    strings.TrimSpace(getenv(EnvChargeProductCode)),
+	}
+	if c.ChargeProductCode == "" {
+		c.ChargeProductCode = DefaultChargeProductCode
+	}
+	if !productCodePattern.MatchString(c.ChargeProductCode) {
+		return c, fmt.Errorf("config: %s must be an upper-case product code such as %s or CYCLE_PAY_AUTH", EnvChargeProductCode, DefaultChargeProductCode)
+	}
+	c.ChargeWindowDays = DefaultChargeWindowDays
+	if v := strings.TrimSpace(getenv(EnvChargeWindowDays)); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > MaxChargeWindowDays {
+			return c, fmt.Errorf("config: %s must be a whole number of days from 0 to %d", EnvChargeWindowDays, MaxChargeWindowDays)
+		}
+		c.ChargeWindowDays = n
 	}
 	if c.AppPayTimeoutExpress == "" {
 		c.AppPayTimeoutExpress = DefaultAppPayTimeoutExpress

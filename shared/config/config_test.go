@@ -18,7 +18,8 @@ func TestLoad(t *testing.T) {
 		{name: "defaults_when_unset", env: map[string]string{}, check: func(t *testing.T, c Config) {
 			if c.GatewayURL != DefaultGatewayURL || c.GatewayTimeout != 10*time.Second || c.CredentialsTTL != 5*time.Minute ||
 				c.AppPayPricing != PricingClient || c.SignNotifyURL != "" || c.AppPayTimeoutExpress != "30m" ||
-				c.ReconcileBatch != 200 || c.ReconcileConcurrency != 8 || c.ReconcileMaxAttempts != 12 {
+				c.ReconcileBatch != 200 || c.ReconcileConcurrency != 8 || c.ReconcileMaxAttempts != 12 ||
+				c.ChargeWindowDays != 3 || c.ChargeProductCode != "GENERAL_WITHHOLDING" {
 				t.Errorf("defaults not applied: %+v", c)
 			}
 		}},
@@ -29,12 +30,14 @@ func TestLoad(t *testing.T) {
 			EnvSignNotifyURL: "https://m.example.com/v1/notify/agreements", EnvAppPayPricing: "server",
 			EnvAppPayTimeout:  "15d",
 			EnvReconcileBatch: "50", EnvReconcileConcurrency: "4", EnvReconcileMaxAttempts: "6",
+			EnvChargeWindowDays: "0", EnvChargeProductCode: "CYCLE_PAY_AUTH",
 		}, check: func(t *testing.T, c Config) {
 			want := Config{SecretID: "alipay/prod", GatewayURL: "http://127.0.0.1:9/gateway.do", GatewayTimeout: 3 * time.Second,
 				SellerID: "2088102000275795", NotifyURL: "https://m.example.com/v1/notify/alipay", OrdersTable: "orders",
 				DynamoDBEndpoint: "http://127.0.0.1:8000", CredentialsTTL: time.Minute,
 				SignNotifyURL: "https://m.example.com/v1/notify/agreements", AppPayPricing: PricingServer,
-				AppPayTimeoutExpress: "15d", ReconcileBatch: 50, ReconcileConcurrency: 4, ReconcileMaxAttempts: 6}
+				AppPayTimeoutExpress: "15d", ReconcileBatch: 50, ReconcileConcurrency: 4, ReconcileMaxAttempts: 6,
+				ChargeWindowDays: 0, ChargeProductCode: "CYCLE_PAY_AUTH"}
 			if c != want {
 				t.Errorf("got %+v want %+v", c, want)
 			}
@@ -73,6 +76,9 @@ func TestLoad(t *testing.T) {
 		{name: "rejects_zero_reconcile_batch", env: map[string]string{EnvReconcileBatch: "0"}, wantErr: EnvReconcileBatch},
 		{name: "rejects_huge_reconcile_concurrency", env: map[string]string{EnvReconcileConcurrency: "1000"}, wantErr: EnvReconcileConcurrency},
 		{name: "rejects_non_numeric_max_attempts", env: map[string]string{EnvReconcileMaxAttempts: "many"}, wantErr: EnvReconcileMaxAttempts},
+		{name: "rejects_charge_window_over_alipays_widest", env: map[string]string{EnvChargeWindowDays: "6"}, wantErr: EnvChargeWindowDays},
+		{name: "rejects_negative_charge_window", env: map[string]string{EnvChargeWindowDays: "-1"}, wantErr: EnvChargeWindowDays},
+		{name: "rejects_lower_case_charge_product_code", env: map[string]string{EnvChargeProductCode: "general_withholding"}, wantErr: EnvChargeProductCode},
 		{name: "rejects_bad_dynamodb_endpoint", env: map[string]string{EnvDynamoDBEndpoint: "localhost"}, wantErr: EnvDynamoDBEndpoint},
 	}
 	for _, tt := range tests {

@@ -184,6 +184,44 @@ func TestBootstrapsEndToEnd(t *testing.T) {
 		t.Fatalf("pay-and-sign order: %d %s", got.StatusCode, got.Body)
 	}
 
+	// The agreement (apppaysign: read, unsign; settle: charges). Its first plan date is
+	// in 3 days, so period 1's window (CHARGE_WINDOW_DAYS 3) is open today.
+	var signedOrder struct {
+		Agreement struct {
+			ExternalAgreementNo string `json:"external_agreement_no"`
+		} `json:"agreement"`
+	}
+	_ = json.Unmarshal([]byte(got.Body), &signedOrder)
+	ag := "/v1/agreements/" + signedOrder.Agreement.ExternalAgreementNo
+	if r := invoke(t, appFn, apiEvent("GET", ag, "", map[string]string{"sub": "app-user"}, false, "")); r.StatusCode != 200 ||
+		!strings.Contains(r.Body, `"status":"NORMAL"`) || !strings.Contains(r.Body, `"current_period":1`) {
+		t.Fatalf("agreement: %d %s", r.StatusCode, r.Body)
+	}
+	if r := invoke(t, settleFn, apiEvent("POST", ag+"/charges", `{}`, map[string]string{"sub": "app-user"}, false, "application/json")); r.StatusCode != 403 {
+		t.Fatalf("charge without scope settle: %d %s", r.StatusCode, r.Body)
+	}
+	resp = invoke(t, settleFn, apiEvent("POST", ag+"/charges", `{"out_trade_no":"LAP002C1","amount":"30.00","subject":"Period 1"}`,
+		backOffice, false, "application/json"))
+	if resp.StatusCode != 200 || !strings.Contains(resp.Body, `"status":"SUCCEEDED"`) || !strings.Contains(resp.Body, `"period":1`) {
+		t.Fatalf("charge: %d %s", resp.StatusCode, resp.Body)
+	}
+	chargeNotice := receive(t, captured)
+	deliver(t, notifyFn, chargeNotice)
+	deliver(t, notifyFn, chargeNotice)
+	if r := invoke(t, settleFn, apiEvent("POST", ag+"/charges", `{"out_trade_no":"LAP002C2","amount":"30.00","subject":"Period 1 again"}`,
+		backOffice, false, "application/json")); r.StatusCode != 409 || !strings.Contains(r.Body, `"OUTSIDE_CHARGE_WINDOW"`) {
+		t.Fatalf("second charge in the period: %d %s", r.StatusCode, r.Body)
+	}
+	if r := invoke(t, appFn, apiEvent("POST", ag+"/unsign", "", map[string]string{"sub": "app-user"}, false, "")); r.StatusCode != 200 ||
+		!strings.Contains(r.Body, `"status":"UNSIGN"`) || !strings.Contains(r.Body, `"charged_total":"30.00"`) {
+		t.Fatalf("unsign: %d %s", r.StatusCode, r.Body)
+	}
+	deliver(t, notifyFn, receive(t, captured)) // dut_user_unsign to the unsign's notify_url: stale, acknowledged
+	if r := invoke(t, settleFn, apiEvent("POST", ag+"/charges", `{"out_trade_no":"LAP002C3","amount":"1.00","subject":"After"}`,
+		backOffice, false, "application/json")); r.StatusCode != 409 || !strings.Contains(r.Body, `"AGREEMENT_NOT_ACTIVE"`) {
+		t.Fatalf("charge after unsign: %d %s", r.StatusCode, r.Body)
+	}
+
 	// A tampered notification is refused with fail.
 	tampered := strings.Replace(body, "total_amount=12.34", "total_amount=0.01", 1)
 	if r := invoke(t, notifyFn, apiEvent("POST", "/v1/notify/alipay", tampered, nil, true, "application/x-www-form-urlencoded; charset=utf-8")); r.StatusCode != 400 || r.Body != "fail" {
@@ -294,6 +332,12 @@ func TestSampleEventsRunThroughTheBootstraps(t *testing.T) {
 		{"preauth-order-capture.json", httpapi.FnSettle, 200, `"rest_amount":"70.00"`, false},
 		{"preauth-order-unfreeze.json", httpapi.FnSettle, 200, `"rest_amount":"0.00"`, false},
 		{"preauth-order-cancel.json", httpapi.FnSettle, 409, `"ORDER_NOT_AUTHORIZED"`, false},
+		// The sample agreement was never signed here: each route answers as for any
+		// unknown agreement.
+		{"agreement-get.json", httpapi.FnAppPaySign, 404, `"code":"NOT_FOUND"`, false},
+		{"agreement-sync.json", httpapi.FnAppPaySign, 404, `"code":"NOT_FOUND"`, false},
+		{"agreement-unsign.json", httpapi.FnAppPaySign, 404, `"code":"NOT_FOUND"`, false},
+		{"agreement-charge.json", httpapi.FnSettle, 404, `"code":"NOT_FOUND"`, false},
 	}
 	covered := map[string]bool{}
 	for _, step := range order {

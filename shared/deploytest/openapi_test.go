@@ -38,6 +38,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/alipay-serverless/alipay-serverless/shared/agreements"
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/apppay"
 	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
@@ -61,6 +62,10 @@ const (
 	oaPathCapture     = "/v1/preauth/orders/{out_order_no}/captures"
 	oaPathUnfreeze    = "/v1/preauth/orders/{out_order_no}/unfreezes"
 	oaPathCancel      = "/v1/preauth/orders/{out_order_no}/cancel"
+	oaPathAgreement   = "/v1/agreements/{external_agreement_no}"
+	oaPathAgreeSync   = "/v1/agreements/{external_agreement_no}/sync"
+	oaPathUnsign      = "/v1/agreements/{external_agreement_no}/unsign"
+	oaPathCharges     = "/v1/agreements/{external_agreement_no}/charges"
 	oaSecurity        = "bearerAuth"
 )
 
@@ -96,6 +101,15 @@ var oaValidate = map[string]func(body []byte) error{
 		return p.Validate()
 	},
 	oaPathPreAuthSync: alipay.DecodeEmpty,
+	oaPathAgreeSync:   alipay.DecodeEmpty,
+	oaPathUnsign:      alipay.DecodeEmpty,
+	oaPathCharges: func(body []byte) error {
+		p, err := alipay.DecodeCharge(body)
+		if err != nil {
+			return err
+		}
+		return p.Validate()
+	},
 	oaPathCapture: func(body []byte) error {
 		p, err := alipay.DecodeCapture(body)
 		if err != nil {
@@ -561,9 +575,12 @@ func oaRouter(t *testing.T, auth httpapi.Authenticator, store *orders.MemoryStor
 	app := apppay.NewHandler(apppay.NewService(store, creds, apppay.WithGateway(gw), apppay.WithGatewayTimeout(5*time.Second),
 		apppay.WithDefaultTimeoutExpress("30m")), "")
 	settler := preauth.NewSettler(store, creds, gw, preauth.WithGatewayTimeout(5*time.Second))
+	ag := agreements.NewHandler(agreements.NewService(store, creds, gw, agreements.WithGatewayTimeout(5*time.Second)), "")
+	app.WithRoutes(ag.Handlers())
 	settle := map[string]http.Handler{}
 	maps.Copy(settle, app.SettleHandlers())
 	maps.Copy(settle, preauth.NewSettleHandler(settler).Handlers())
+	maps.Copy(settle, ag.SettleHandlers())
 	err := errors.Join(
 		preauth.NewHandler(settler.Service).WithSync(settler).Mount(r),
 		app.Mount(r),
@@ -844,10 +861,12 @@ func TestOpenAPIRoutesAndSecurityEqualTheRouteTable(t *testing.T) {
 			must := map[string]bool{"200": true, "400": true, "405": true, "500": true, "503": true,
 				"401": r.Auth, "403": r.Scope != "" || r.ServerPricingScope != "",
 				"404": strings.Contains(r.Path, "{"),
-				"409": r.Method == http.MethodPost, "413": r.Method == http.MethodPost, "415": r.Method == http.MethodPost,
+				// An agreement's sync refuses nothing of its own.
+				"409": r.Method == http.MethodPost && r.Path != oaPathAgreeSync, "413": r.Method == http.MethodPost, "415": r.Method == http.MethodPost,
 				// Alipay's refusals reach the caller from the routes that call Alipay with a
 				// refusal of their own (a sync's query refusal is an unknown outcome).
-				"502": r.Method == http.MethodPost && (r.Function == httpapi.FnCreateVoucher || r.Function == httpapi.FnSettle || r.Path == oaPathClose),
+				"502": r.Method == http.MethodPost && (r.Function == httpapi.FnCreateVoucher || r.Function == httpapi.FnSettle ||
+					r.Path == oaPathClose || r.Path == oaPathUnsign),
 				"202": r.Path == oaPathRefunds,
 			}
 			for status, need := range must {
@@ -990,6 +1009,12 @@ func TestOpenAPISchemasMatchTheStructsTheCodeUses(t *testing.T) {
 		{"AgreementSignParams", reflect.TypeFor[alipay.AgreementSignParams](), false, nil, []string{"sign_notify_url"}},
 		{"AccessParams", reflect.TypeFor[alipay.AccessParams](), false, nil, nil},
 		{"PeriodRuleParams", reflect.TypeFor[alipay.PeriodRuleParams](), false, nil, nil},
+		{"AgreementView", reflect.TypeFor[agreements.View](), true, nil, nil},
+		{"AgreementRule", reflect.TypeFor[agreements.RuleView](), true, nil, nil},
+		{"ChargeWindow", reflect.TypeFor[agreements.WindowView](), true, nil, nil},
+		{"ChargeEntry", reflect.TypeFor[agreements.ChargeEntry](), true, nil, nil},
+		{"ChargeReply", reflect.TypeFor[agreements.ChargeReply](), true, nil, nil},
+		{"ChargeRequest", reflect.TypeFor[alipay.ChargeParams](), false, nil, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.schema+"_has_the_fields_of_"+tc.typ.Name(), func(t *testing.T) {
@@ -1071,6 +1096,12 @@ func TestOpenAPIEnumsEqualTheCodeConstants(t *testing.T) {
 			[]string{alipay.AuthConfirmNotComplete, alipay.AuthConfirmComplete}},
 		{"cancel_action", schema("CancelReply", "properties", "action", "enum"),
 			[]string{alipay.CancelActionClose, alipay.CancelActionUnfreeze}},
+		{"agreement_view_status", schema("AgreementView", "properties", "status", "enum"), oaStrings(orders.AgreementMachine.States()...)},
+		{"agreement_rule_period_type", schema("AgreementRule", "properties", "period_type", "enum"), []string{orders.PeriodDay, orders.PeriodMonth}},
+		{"charge_status", schema("ChargeEntry", "properties", "status", "enum"),
+			oaStrings(orders.OpPending, orders.OpSucceeded, orders.OpFailed, orders.OpUnknown)},
+		{"charge_reply_status", schema("ChargeReply", "properties", "status", "enum"),
+			oaStrings(orders.OpPending, orders.OpSucceeded, orders.OpFailed, orders.OpUnknown)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+"_enum_is_the_code_constants", func(t *testing.T) {
@@ -1136,6 +1167,7 @@ func TestOpenAPIPathParametersMatchTheHandlersChecks(t *testing.T) {
 	}{
 		{oaPathPreAuth, "out_order_no", alipay.CheckOutOrderNo},
 		{oaPathAppOrder, "out_trade_no", alipay.CheckOutTradeNo},
+		{oaPathAgreement, "external_agreement_no", alipay.CheckExternalAgreementNo},
 	}
 	values := []struct{ name, v string }{
 		{"letters_and_digits", "PA20261122000001"}, {"one_character", "a"}, {"underscore", "a_b"},
@@ -1587,6 +1619,105 @@ func TestOpenAPIRepliesOfTheHandlersConformToTheDocument(t *testing.T) {
 		})
 	}
 
+	// Agreements: the pay_and_sign example's (signed above, plan from its execute_time),
+	// two signed with today as the plan date (chargeable now) and one never paid.
+	payAndSign := apps["pay_and_sign"]
+	today := time.Now().In(alipay.ChinaTime).Format("2006-01-02")
+	signToday := func(no string, pay bool) string {
+		ext := "AGT" + no
+		b := oaMutate(t, payAndSign, "out_trade_no", "APT"+no, false)
+		b = oaMutate(t, b, "agreement_sign_params.external_agreement_no", ext, false)
+		b = oaMutate(t, b, "agreement_sign_params.period_rule_params.execute_time", today, false)
+		r := s.do(t, http.MethodPost, oaPathAppPay, jsonCT, b)
+		if r.status != http.StatusOK {
+			t.Fatalf("pay-and-sign %s: %s", no, r)
+		}
+		if pay {
+			var c struct {
+				OrderStr string `json:"order_str"`
+			}
+			_ = json.Unmarshal(r.body, &c)
+			pb, _ := json.Marshal(map[string]string{"order_str": c.OrderStr})
+			if r := s.do(t, http.MethodPost, "/sandbox/orders/pay", jsonCT, pb); r.status != http.StatusOK {
+				t.Fatalf("pay %s: %s", no, r)
+			}
+		}
+		return ext
+	}
+	chargeable, chargeable2, unpaidAg := signToday("1", true), signToday("2", true), signToday("3", false)
+	waitCtx, stopWait := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stopWait()
+	if err := s.sim.WaitIdle(waitCtx); err != nil {
+		t.Fatal(err)
+	}
+	var exampleAg struct {
+		AgreementSignParams struct {
+			ExternalAgreementNo string `json:"external_agreement_no"`
+		} `json:"agreement_sign_params"`
+	}
+	_ = json.Unmarshal(payAndSign, &exampleAg)
+	agURL := func(path, ext string) string { return strings.Replace(path, "{external_agreement_no}", ext, 1) }
+	chargeEx := oaExamples(t, ops[http.MethodPost+" "+oaPathCharges])["monthly_charge"]
+	newCharge := func(no string, kv ...any) []byte {
+		b := oaMutate(t, chargeEx, "out_trade_no", no, false)
+		for i := 0; i+1 < len(kv); i += 2 {
+			b = oaMutate(t, b, kv[i].(string), kv[i+1], false)
+		}
+		return b
+	}
+	exAg := exampleAg.AgreementSignParams.ExternalAgreementNo
+	c1 := agURL(oaPathCharges, chargeable)
+	agreementCases := []struct {
+		name, method, path, url, ct string
+		body                        []byte
+		status                      int
+		code                        string
+		replayed                    bool
+	}{
+		{"agreement_is_200", "GET", oaPathAgreement, agURL(oaPathAgreement, exAg), "", nil, 200, "", false},
+		{"agreement_unknown_is_404", "GET", oaPathAgreement, agURL(oaPathAgreement, "AGNOSUCH"), "", nil, 404, httpapi.CodeNotFound, false},
+		{"agreement_bad_id_is_400", "GET", oaPathAgreement, agURL(oaPathAgreement, "bad-id"), "", nil, 400, httpapi.CodeIllegalArgument, false},
+		{"agreement_delete_is_405", "DELETE", oaPathAgreement, agURL(oaPathAgreement, exAg), "", nil, 405, httpapi.CodeMethodNotAllowed, false},
+		{"agreement_sync_is_200", "POST", oaPathAgreeSync, agURL(oaPathAgreeSync, exAg), jsonCT, []byte("{}"), 200, "", false},
+		{"agreement_sync_with_a_field_is_400", "POST", oaPathAgreeSync, agURL(oaPathAgreeSync, exAg), jsonCT, []byte(`{"x":1}`), 400, httpapi.CodeIllegalArgument, false},
+		{"agreement_sync_not_json_is_415", "POST", oaPathAgreeSync, agURL(oaPathAgreeSync, exAg), "text/plain", []byte("x"), 415, httpapi.CodeUnsupportedMediaType, false},
+		{"agreement_sync_body_over_64_kib_is_413", "POST", oaPathAgreeSync, agURL(oaPathAgreeSync, exAg), jsonCT, huge, 413, httpapi.CodeBodyTooLarge, false},
+		{"agreement_sync_unknown_is_404", "POST", oaPathAgreeSync, agURL(oaPathAgreeSync, "AGNOSUCH"), "", nil, 404, httpapi.CodeNotFound, false},
+		{"agreement_sync_get_is_405", "GET", oaPathAgreeSync, agURL(oaPathAgreeSync, exAg), "", nil, 405, httpapi.CodeMethodNotAllowed, false},
+		{"charge_is_200", "POST", oaPathCharges, c1, jsonCT, chargeEx, 200, "", false},
+		{"charge_retried_is_200_replayed", "POST", oaPathCharges, c1, jsonCT, chargeEx, 200, "", true},
+		{"charge_again_in_the_period_is_409", "POST", oaPathCharges, c1, jsonCT, newCharge("AGC2"), 409, httpapi.CodeOutsideChargeWindow, false},
+		{"charge_key_with_other_params_is_409", "POST", oaPathCharges, c1, jsonCT, oaMutate(t, chargeEx, "amount", "1.00", false), 409, httpapi.CodeIdempotencyConflict, false},
+		{"charge_outside_the_window_is_409", "POST", oaPathCharges, agURL(oaPathCharges, exAg), jsonCT, newCharge("AGC3"), 409, httpapi.CodeOutsideChargeWindow, false},
+		{"charge_over_single_amount_is_409", "POST", oaPathCharges, agURL(oaPathCharges, chargeable2), jsonCT, newCharge("AGC4", "amount", "100000.00"), 409, httpapi.CodeChargeLimitExceeded, false},
+		{"charge_refused_by_alipay_is_502", "POST", oaPathCharges, agURL(oaPathCharges, chargeable2), jsonCT,
+			newCharge("AGC5", "subject", "SIM_BIZ_ACQ.BUYER_BALANCE_NOT_ENOUGH"), 502, httpapi.CodeAlipayBusinessError, false},
+		{"charge_refusal_retried_is_502_replayed", "POST", oaPathCharges, agURL(oaPathCharges, chargeable2), jsonCT,
+			newCharge("AGC5", "subject", "SIM_BIZ_ACQ.BUYER_BALANCE_NOT_ENOUGH"), 502, httpapi.CodeAlipayBusinessError, true},
+		{"charge_unknown_outcome_is_503", "POST", oaPathCharges, agURL(oaPathCharges, chargeable2), jsonCT, newCharge("AGC6", "subject", "SIM_20000"), 503, httpapi.CodeAlipayUnavailable, false},
+		{"charge_invalid_field_is_400", "POST", oaPathCharges, c1, jsonCT, newCharge("AGC7", "amount", "1.234"), 400, httpapi.CodeIllegalArgument, false},
+		{"charge_not_json_is_415", "POST", oaPathCharges, c1, "text/plain", chargeEx, 415, httpapi.CodeUnsupportedMediaType, false},
+		{"charge_body_over_64_kib_is_413", "POST", oaPathCharges, c1, jsonCT, huge, 413, httpapi.CodeBodyTooLarge, false},
+		{"charge_unknown_agreement_is_404", "POST", oaPathCharges, agURL(oaPathCharges, "AGNOSUCH"), jsonCT, newCharge("AGC8"), 404, httpapi.CodeNotFound, false},
+		{"charge_bad_id_is_400", "POST", oaPathCharges, agURL(oaPathCharges, "bad-id"), jsonCT, newCharge("AGC8"), 400, httpapi.CodeIllegalArgument, false},
+		{"charge_get_is_405", "GET", oaPathCharges, c1, "", nil, 405, httpapi.CodeMethodNotAllowed, false},
+		{"unsign_unsigned_is_409", "POST", oaPathUnsign, agURL(oaPathUnsign, unpaidAg), "", nil, 409, httpapi.CodeAgreementNotActive, false},
+		{"unsign_is_200", "POST", oaPathUnsign, agURL(oaPathUnsign, exAg), jsonCT, []byte("{}"), 200, "", false},
+		{"unsign_again_is_200", "POST", oaPathUnsign, agURL(oaPathUnsign, exAg), "", nil, 200, "", false},
+		{"charge_after_unsign_is_409", "POST", oaPathCharges, agURL(oaPathCharges, exAg), jsonCT, newCharge("AGC9"), 409, httpapi.CodeAgreementNotActive, false},
+		{"unsign_with_a_field_is_400", "POST", oaPathUnsign, agURL(oaPathUnsign, exAg), jsonCT, []byte(`{"x":1}`), 400, httpapi.CodeIllegalArgument, false},
+		{"unsign_not_json_is_415", "POST", oaPathUnsign, agURL(oaPathUnsign, exAg), "text/plain", []byte("x"), 415, httpapi.CodeUnsupportedMediaType, false},
+		{"unsign_body_over_64_kib_is_413", "POST", oaPathUnsign, agURL(oaPathUnsign, exAg), jsonCT, huge, 413, httpapi.CodeBodyTooLarge, false},
+		{"unsign_unknown_is_404", "POST", oaPathUnsign, agURL(oaPathUnsign, "AGNOSUCH"), "", nil, 404, httpapi.CodeNotFound, false},
+		{"unsign_get_is_405", "GET", oaPathUnsign, agURL(oaPathUnsign, exAg), "", nil, 405, httpapi.CodeMethodNotAllowed, false},
+	}
+	for _, tc := range agreementCases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := s.do(t, tc.method, tc.url, tc.ct, tc.body)
+			oaCheckCase(t, spec, ops, tc.method, tc.path, r, tc.status, tc.code, tc.replayed)
+		})
+	}
+
 	// Callers the router refuses, and credentials that cannot be loaded.
 	store := orders.NewMemoryStore()
 	good := credentials.Static{Creds: s.creds}
@@ -1623,6 +1754,14 @@ func TestOpenAPIRepliesOfTheHandlersConformToTheDocument(t *testing.T) {
 		{"close_without_caller_is_401", nobody, "POST", oaPathClose, "/v1/app-pay/orders/AP1/close", "", nil, 401, httpapi.CodeUnauthorized},
 		{"refund_without_scope_is_403", unscoped, "POST", oaPathRefunds, "/v1/app-pay/orders/AP1/refunds", jsonCT, []byte("{}"), 403, httpapi.CodeForbidden},
 		{"sync_of_another_callers_order_is_404", unscoped, "POST", oaPathAppPaySync, "/v1/app-pay/orders/AP1/sync", "", nil, 404, httpapi.CodeNotFound},
+		{"agreement_without_caller_is_401", nobody, "GET", oaPathAgreement, "/v1/agreements/AG1", "", nil, 401, httpapi.CodeUnauthorized},
+		{"agreement_of_another_caller_is_404", unscoped, "GET", oaPathAgreement, "/v1/agreements/AG1", "", nil, 404, httpapi.CodeNotFound},
+		{"agreement_sync_without_caller_is_401", nobody, "POST", oaPathAgreeSync, "/v1/agreements/AG1/sync", "", nil, 401, httpapi.CodeUnauthorized},
+		{"unsign_without_caller_is_401", nobody, "POST", oaPathUnsign, "/v1/agreements/AG1/unsign", "", nil, 401, httpapi.CodeUnauthorized},
+		{"charge_without_caller_is_401", nobody, "POST", oaPathCharges, "/v1/agreements/AG1/charges", jsonCT, []byte("{}"), 401, httpapi.CodeUnauthorized},
+		{"charge_without_scope_is_403", unscoped, "POST", oaPathCharges, "/v1/agreements/AG1/charges", jsonCT, []byte("{}"), 403, httpapi.CodeForbidden},
+		{"charge_without_credentials_is_503", noCreds, "POST", oaPathCharges, "/v1/agreements/AG1/charges", jsonCT,
+			[]byte(`{"out_trade_no":"C1","amount":"1.00","subject":"x"}`), 503, httpapi.CodeDependencyUnavailable},
 		{"refund_without_credentials_is_503", noCreds, "POST", oaPathRefunds, "/v1/app-pay/orders/AP1/refunds", jsonCT,
 			[]byte(`{"out_request_no":"R1","refund_amount":"1.00"}`), 503, httpapi.CodeDependencyUnavailable},
 		{"notify_without_credentials_is_503_fail", noCreds, "POST", httpapi.NotifyPath, httpapi.NotifyPath, signed.ct, signed.body, 503, alipay.NotifyFailReply},

@@ -50,12 +50,12 @@ var tableActions = map[string][]string{
 var envRead = map[string][]string{
 	httpapi.FnCreateVoucher: {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvGatewayTimeout, config.EnvNotifyURL},
 	httpapi.FnAppPaySign: {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvNotifyURL,
-		config.EnvSignNotifyURL, config.EnvAppPayPricing, config.EnvAppPayTimeout, config.EnvGatewayTimeout},
+		config.EnvSignNotifyURL, config.EnvAppPayPricing, config.EnvAppPayTimeout, config.EnvGatewayTimeout, config.EnvChargeWindowDays},
 	httpapi.FnSettle: {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvGatewayTimeout, config.EnvNotifyURL,
-		config.EnvSellerID},
+		config.EnvSellerID, config.EnvChargeWindowDays, config.EnvChargeProductCode},
 	httpapi.FnNotify: {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvSellerID},
 	httpapi.FnReconcile: {config.EnvSecretID, config.EnvGatewayURL, config.EnvOrdersTable, config.EnvCredentialsTTL, config.EnvGatewayTimeout,
-		config.EnvReconcileBatch, config.EnvReconcileConcurrency, config.EnvReconcileMaxAttempts},
+		config.EnvReconcileBatch, config.EnvReconcileConcurrency, config.EnvReconcileMaxAttempts, config.EnvChargeProductCode},
 }
 
 type node = map[string]any

@@ -28,7 +28,7 @@ const (
 	// (APP_PAY_PRICING=server).
 	ScopeOrders = "orders"
 	// ScopeSettle: calls that move money after the fact (captures, unfreezes, cancels,
-	// refunds), and close/sync of any caller's order.
+	// refunds, charges), and close/sync/unsign of any caller's order or agreement.
 	ScopeSettle = "settle"
 )
 
@@ -75,6 +75,12 @@ var Routes = []Route{
 	{http.MethodPost, "/v1/app-pay/orders/{out_trade_no}/sync", FnAppPaySign, true, "", ""},
 	{http.MethodPost, "/v1/app-pay/orders/{out_trade_no}/close", FnAppPaySign, true, "", ""},
 	{http.MethodPost, "/v1/app-pay/orders/{out_trade_no}/refunds", FnSettle, true, ScopeSettle, ""},
+	// Pay-and-sign agreements: the owner (who created the order that carried it) or scope
+	// settle reads, syncs and unsigns; only scope settle charges.
+	{http.MethodGet, "/v1/agreements/{external_agreement_no}", FnAppPaySign, true, "", ""},
+	{http.MethodPost, "/v1/agreements/{external_agreement_no}/sync", FnAppPaySign, true, "", ""},
+	{http.MethodPost, "/v1/agreements/{external_agreement_no}/unsign", FnAppPaySign, true, "", ""},
+	{http.MethodPost, "/v1/agreements/{external_agreement_no}/charges", FnSettle, true, ScopeSettle, ""},
 	{http.MethodPost, "/v1/notify/alipay", FnNotify, false, "", ""},
 }
 

@@ -242,6 +242,10 @@ func (s *Service) agreement(ctx context.Context, creds *alipay.Credentials, n *a
 // seller; a paid trade settles the capture (and so the order's totals), any other
 // status changes nothing and is acknowledged.
 func (s *Service) operationTrade(ctx context.Context, t *alipay.TradeNotice, ref orders.OpRef, o *outcome) {
+	if ref.Parent == orders.ParentAgreement && ref.Kind == orders.OpCharge {
+		s.chargeTrade(ctx, t, ref, o)
+		return
+	}
 	o.orderKey, o.orderID = "out_order_no", ref.OrderNo
 	if ref.Parent != orders.ParentPreAuth || ref.Kind != orders.OpCapture {
 		o.fail(ErrMismatch, "trade notice for an operation this slice does not apply", nil)
@@ -271,6 +275,44 @@ func (s *Service) operationTrade(ctx context.Context, t *alipay.TradeNotice, ref
 	}
 	if t.TradeStatus != alipay.TradeStatusSuccess && t.TradeStatus != alipay.TradeStatusFinished {
 		domain.Logger(ctx).Warn("capture trade notice with a status that changes nothing", "out_trade_no", bounded(t.OutTradeNo),
+			"trade_status", string(t.TradeStatus))
+		o.result, o.acked = orders.Stale, true
+		return
+	}
+	res := map[string]string{orders.ResultTradeNo: t.TradeNo}
+	if !t.GmtPayment.IsZero() {
+		res["gmt_payment"] = alipay.FormatTimestamp(t.GmtPayment)
+	}
+	o.apply(s.store.ApplyOpNotice(ctx, orders.OpNotice{NotifyID: t.NotifyID, OpRef: ref, Result: res, TradeNo: t.TradeNo, Now: s.now()}))
+}
+
+// chargeTrade applies a trade_status_sync about an agreement's charge (L9.1: a deduction's
+// result is notified to its notify_url), as a capture's: the trade must be the charge's
+// amount (and our seller when configured); a paid trade settles the charge, any other
+// status changes nothing and is acknowledged.
+func (s *Service) chargeTrade(ctx context.Context, t *alipay.TradeNotice, ref orders.OpRef, o *outcome) {
+	o.orderKey, o.orderID = "external_agreement_no", ref.OrderNo
+	a, err := s.store.GetAgreement(ctx, ref.OrderNo)
+	if o.load(err) {
+		return
+	}
+	op, ok := a.Ops[string(ref.Kind)+":"+ref.RequestNo]
+	switch {
+	case !ok:
+		o.fail(ErrMismatch, "unknown order", nil)
+		return
+	case s.sellerID != "" && t.SellerID != s.sellerID:
+		o.mismatch("seller_id")
+		return
+	case t.TotalAmount != op.Amount:
+		o.mismatch("total_amount")
+		return
+	case op.Result[orders.ResultTradeNo] != "" && op.Result[orders.ResultTradeNo] != t.TradeNo:
+		o.mismatch("trade_no")
+		return
+	}
+	if t.TradeStatus != alipay.TradeStatusSuccess && t.TradeStatus != alipay.TradeStatusFinished {
+		domain.Logger(ctx).Warn("charge trade notice with a status that changes nothing", "out_trade_no", bounded(t.OutTradeNo),
 			"trade_status", string(t.TradeStatus))
 		o.result, o.acked = orders.Stale, true
 		return

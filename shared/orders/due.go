@@ -318,7 +318,7 @@ func validateFinish(f DueFinish) error {
 
 func validateDueRef(r DueRef) error {
 	switch {
-	case r.Parent != ParentPreAuth && r.Parent != ParentAppPay:
+	case r.Parent != ParentPreAuth && r.Parent != ParentAppPay && r.Parent != ParentAgreement:
 		return invalid("parent", fmt.Sprintf("%q is unknown", r.Parent))
 	case r.OrderNo == "":
 		return invalid("order_no", "is empty")

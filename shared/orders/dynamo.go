@@ -1,6 +1,7 @@
 package orders
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -188,6 +189,38 @@ type agreementItem struct {
 	UpdatedAt           string   `dynamodbav:"updated_at"`
 	ExpiresAt           int64    `dynamodbav:"expires_at,omitempty"`
 	NotifyIDs           []string `dynamodbav:"notify_ids,omitempty"`
+
+	Rule        *ruleItem            `dynamodbav:"period_rule,omitempty"`
+	Ops         map[string]opRecItem `dynamodbav:"ops,omitempty"`
+	Invalid     string               `dynamodbav:"invalid,omitempty"`
+	OrderPaidAt string               `dynamodbav:"order_paid_at,omitempty"`
+	dueAttrs
+}
+
+// ruleItem is an agreement's period_rule_params.
+type ruleItem struct {
+	PeriodType    string `dynamodbav:"period_type"`
+	Period        int    `dynamodbav:"period"`
+	ExecuteTime   string `dynamodbav:"execute_time"`
+	SingleAmount  int64  `dynamodbav:"single_amount"`
+	TotalAmount   int64  `dynamodbav:"total_amount,omitempty"`
+	TotalPayments int    `dynamodbav:"total_payments,omitempty"`
+}
+
+func encodeRule(r *PeriodRule) *ruleItem {
+	if r == nil {
+		return nil
+	}
+	return &ruleItem{PeriodType: r.PeriodType, Period: r.Period, ExecuteTime: r.ExecuteTime,
+		SingleAmount: int64(r.SingleAmount), TotalAmount: int64(r.TotalAmount), TotalPayments: r.TotalPayments}
+}
+
+func decodeRule(it *ruleItem) *PeriodRule {
+	if it == nil {
+		return nil
+	}
+	return &PeriodRule{PeriodType: it.PeriodType, Period: it.Period, ExecuteTime: it.ExecuteTime,
+		SingleAmount: alipay.Amount(it.SingleAmount), TotalAmount: alipay.Amount(it.TotalAmount), TotalPayments: it.TotalPayments}
 }
 
 // tradeNoItem binds an Alipay trade_no to its order. It has no TTL: a binding must
@@ -368,6 +401,8 @@ func encodeAgreement(a *Agreement) (map[string]types.AttributeValue, error) {
 		Status: string(a.Status), AlipayUserID: a.AlipayUserID,
 		CreatedAt: fmtTime(a.CreatedAt), UpdatedAt: fmtTime(a.UpdatedAt), ExpiresAt: fmtExpiry(a.ExpiresAt),
 		NotifyIDs: a.NotifyIDs,
+		Rule:      encodeRule(a.Rule), Ops: encodeOps(a.Ops), Invalid: a.Invalid, OrderPaidAt: fmtTime(a.OrderPaidAt),
+		dueAttrs: encodeRecon(a.Recon),
 	})
 }
 
@@ -383,6 +418,8 @@ func decodeAgreement(m map[string]types.AttributeValue) (*Agreement, error) {
 		Status: AgreementStatus(it.Status), AlipayUserID: it.AlipayUserID,
 		CreatedAt: d.time("created_at", it.CreatedAt), UpdatedAt: d.time("updated_at", it.UpdatedAt),
 		ExpiresAt: expiry(it.ExpiresAt), NotifyIDs: it.NotifyIDs, version: it.Version,
+		Rule: decodeRule(it.Rule), Ops: decodeOps(&d, it.Ops), Invalid: it.Invalid,
+		OrderPaidAt: d.time("order_paid_at", it.OrderPaidAt), Recon: decodeRecon(&d, it.dueAttrs),
 	}
 	if d.err != nil {
 		return nil, corrupt("external_agreement_no "+it.ExternalAgreementNo, d.err)
@@ -647,6 +684,8 @@ func (s *DynamoStore) CreateAppPayOrder(ctx context.Context, in *AppPayOrder) (C
 		return outcome, o, nil
 	}
 	// The agreement record is written after the order; a replay repairs a crash between.
+	// The rule is the request's: the same params hash, the same rule.
+	o.AgreementRule = in.AgreementRule
 	if _, a, err = newAppPayOrder(o); err != nil {
 		return "", nil, err
 	}
@@ -711,7 +750,7 @@ func (s *DynamoStore) GetAgreement(ctx context.Context, externalAgreementNo stri
 	if a == nil {
 		return nil, fmt.Errorf("%w: external_agreement_no %s", ErrNotFound, externalAgreementNo)
 	}
-	return a, nil
+	return publicAgreement(a), nil
 }
 
 func (s *DynamoStore) GetPreAuthOrder(ctx context.Context, outOrderNo string) (*PreAuthOrder, error) {
@@ -822,12 +861,37 @@ func (s *DynamoStore) ApplyTrade(ctx context.Context, e TradeEffect) (ApplyResul
 		if res != Applied {
 			return true, nil
 		}
+		if paidNow(cur, next) {
+			// Before the order's write: a crash between is repaired by the redelivery.
+			if err := s.agreementOrderPaid(ctx, next, e.Now); err != nil {
+				return false, err
+			}
+		}
 		return writeRecord(ctx, s, cur, next, false, encodeAppPay, e.NotifyID)
 	})
 	if err != nil {
 		res = ""
 	}
 	return res, err
+}
+
+// agreementOrderPaid notes on o's agreement that o is paid (the agreement's due rule).
+func (s *DynamoStore) agreementOrderPaid(ctx context.Context, o *AppPayOrder, now time.Time) error {
+	return s.retry(ctx, "note agreement order paid", func() (bool, error) {
+		raw, err := s.get(ctx, kindAgreement, o.ExternalAgreementNo)
+		if err != nil || raw == nil {
+			return raw == nil && err == nil, err
+		}
+		cur, err := decodeAgreement(raw)
+		if err != nil {
+			return false, err
+		}
+		next := cur.clone()
+		if !agreementOrderPaid(next, o.OutTradeNo, cmp.Or(o.PaidAt, normTime(now))) {
+			return true, nil
+		}
+		return writeRecord(ctx, s, cur, next, false, encodeAgreement, "")
+	})
 }
 
 // bindTradeNo reads the trade_no's binding and, when unbound, claims it for the notice's

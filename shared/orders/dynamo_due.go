@@ -185,6 +185,8 @@ func dueRefOf(it map[string]types.AttributeValue) (DueRef, error) {
 		ref.Parent = ParentPreAuth
 	case kindAppPay:
 		ref.Parent = ParentAppPay
+	case kindAgreement:
+		ref.Parent = ParentAgreement
 	default:
 		return DueRef{}, corrupt(pk.Value, errors.New("not an order item"))
 	}
@@ -200,6 +202,8 @@ func (s *DynamoStore) dynDue(ctx context.Context, what string, ref DueRef, decid
 	switch ref.Parent {
 	case ParentPreAuth:
 		return dynDueOf(ctx, s, what, kindPreAuth, ref, decodePreAuth, encodePreAuth, (*PreAuthOrder).clone, decide)
+	case ParentAgreement:
+		return dynDueOf(ctx, s, what, kindAgreement, ref, decodeAgreement, encodeAgreement, (*Agreement).clone, decide)
 	default:
 		return dynDueOf(ctx, s, what, kindAppPay, ref, decodeAppPay, encodeAppPay, (*AppPayOrder).clone, decide)
 	}

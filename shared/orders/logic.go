@@ -55,6 +55,8 @@ func (o *AppPayOrder) clone() *AppPayOrder {
 func (a *Agreement) clone() *Agreement {
 	c := *a
 	c.NotifyIDs = slices.Clone(a.NotifyIDs)
+	c.Ops = maps.Clone(a.Ops)
+	c.Rule = cloneRule(a.Rule)
 	return &c
 }
 
@@ -129,6 +131,7 @@ func newAppPayOrder(in *AppPayOrder) (*AppPayOrder, *Agreement, error) {
 		CreatedAt:           o.CreatedAt,
 		UpdatedAt:           o.CreatedAt,
 		ExpiresAt:           o.ExpiresAt,
+		Rule:                cloneRule(in.AgreementRule),
 		version:             1,
 	}
 	return o, a, nil

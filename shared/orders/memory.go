@@ -1,6 +1,7 @@
 package orders
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -90,7 +91,7 @@ func (s *MemoryStore) GetAgreement(ctx context.Context, externalAgreementNo stri
 	if !ok {
 		return nil, fmt.Errorf("%w: external_agreement_no %s", ErrNotFound, externalAgreementNo)
 	}
-	return a.clone(), nil
+	return publicAgreement(a), nil
 }
 
 func (s *MemoryStore) BeginVoucher(ctx context.Context, b VoucherBegin) (VoucherBeginResult, error) {
@@ -181,6 +182,13 @@ func (s *MemoryStore) ApplyTrade(ctx context.Context, e TradeEffect) (ApplyResul
 		s.tradeNos[e.TradeNo] = e.OutTradeNo
 	}
 	if res == Applied {
+		if a := s.agreements[next.ExternalAgreementNo]; a != nil && paidNow(o, next) {
+			c := a.clone()
+			if agreementOrderPaid(c, next.OutTradeNo, cmp.Or(next.PaidAt, normTime(e.Now))) {
+				refreshDue(c)
+				s.agreements[c.ExternalAgreementNo] = c
+			}
+		}
 		refreshDue(next)
 		s.appPay[e.OutTradeNo] = next
 	}
@@ -228,6 +236,7 @@ func (s *MemoryStore) ApplyAgreement(ctx context.Context, e AgreementEffect) (Ap
 	next := a.clone()
 	res := applyAgreement(next, e)
 	if res == Applied {
+		refreshDue(next)
 		s.agreements[e.ExternalAgreementNo] = next
 	}
 	return res, nil

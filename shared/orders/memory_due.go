@@ -77,6 +77,9 @@ func (s *MemoryStore) ListDue(ctx context.Context, now time.Time, limit int) ([]
 	for id, o := range s.appPay {
 		add(ParentAppPay, id, o.Recon)
 	}
+	for id, a := range s.agreements {
+		add(ParentAgreement, id, a.Recon)
+	}
 	slices.SortFunc(refs, func(a, b DueRef) int {
 		if c := a.DueAt.Compare(b.DueAt); c != 0 {
 			return c
@@ -116,6 +119,15 @@ func (s *MemoryStore) memDue(ctx context.Context, ref DueRef, decide func(h dueH
 			write, err := decide(c)
 			if write {
 				s.appPay[ref.OrderNo] = c
+			}
+			return err
+		}
+	case ParentAgreement:
+		if a, ok := s.agreements[ref.OrderNo]; ok {
+			c := a.clone()
+			write, err := decide(c)
+			if write {
+				s.agreements[ref.OrderNo] = c
 			}
 			return err
 		}

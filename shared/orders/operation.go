@@ -129,6 +129,9 @@ type OpBegin struct {
 	Now        time.Time
 	// LeaseUntil bounds the gateway call; must be after Now.
 	LeaseUntil time.Time
+	// ChargeWindowDays: a charge's window opens this many days before its plan date
+	// (CHARGE_WINDOW_DAYS; agreement.go).
+	ChargeWindowDays int
 }
 
 // OpBeginOutcome classifies BeginOperation.
@@ -154,6 +157,8 @@ type OpBeginResult struct {
 	// Retried is true when OpAcquired took over an UNKNOWN operation or an expired lease:
 	// the request may already have reached Alipay, so the caller queries before resending.
 	Retried bool
+	// Refusal is the rule an OpRefused operation breaks.
+	Refusal *ChargeRefusal
 }
 
 // OpOutcome is a verified gateway outcome (CompleteOperation) or query answer
@@ -186,6 +191,12 @@ type opParent interface {
 	opRule(kind OpKind) opRule
 	opPool(name string) opPool
 	opStatus() string
+}
+
+// opChecker is a parent with rules of its own for a new operation (an agreement's
+// charges): params to keep on the operation, or the rule it breaks.
+type opChecker interface {
+	checkOp(b OpBegin) (map[string]string, *ChargeRefusal)
 }
 
 // Pre-auth orders: captures and unfreezes share the frozen amount (L1.2, L2.1); a cancel
@@ -252,7 +263,7 @@ func available(p opParent, ops OpSet, pool string) alipay.Amount {
 
 func validateOpRef(r OpRef) error {
 	switch {
-	case r.Parent != ParentPreAuth && r.Parent != ParentAppPay:
+	case r.Parent != ParentPreAuth && r.Parent != ParentAppPay && r.Parent != ParentAgreement:
 		return invalid("parent", fmt.Sprintf("%q is unknown", r.Parent))
 	case r.OrderNo == "":
 		return invalid("order_no", "is empty")
@@ -275,6 +286,8 @@ func validateOpBegin(b OpBegin) error {
 		return invalid("params_hash", "is empty")
 	case b.Amount < 0:
 		return invalid("amount", "is negative")
+	case b.ChargeWindowDays < 0:
+		return invalid("charge_window_days", "is negative")
 	case len(b.Params) > MaxResultFields:
 		return invalid("params", fmt.Sprintf("has %d fields, at most %d", len(b.Params), MaxResultFields))
 	case b.Now.IsZero():
@@ -405,11 +418,27 @@ func beginOperation(p opParent, ops OpSet, b OpBegin, token string) (OpSet, OpBe
 			}
 		}
 		if known {
-			// Alipay never had it (NOT_CREATED): taken up again like a new one (status and
-			// amount asked again: its share was released), asking Alipay before resending.
+			// Alipay never had it (NOT_CREATED): taken up again like a new one (status,
+			// amount and the parent's rules asked again: its share was released), asking
+			// Alipay before resending.
 			op.CreatedAt, op.Params = cur.CreatedAt, cur.Params
 			res.Retried = true
-		} else if len(ops) >= MaxOperations {
+		}
+		if c, ok := p.(opChecker); ok {
+			extra, refusal := c.checkOp(b)
+			if refusal != nil {
+				res.Outcome, res.Refusal = OpRefused, refusal
+				return nil, res, nil
+			}
+			if len(extra) > 0 {
+				op.Params = maps.Clone(op.Params)
+				if op.Params == nil {
+					op.Params = map[string]string{}
+				}
+				maps.Copy(op.Params, extra)
+			}
+		}
+		if !known && len(ops) >= MaxOperations {
 			return nil, res, fmt.Errorf("%w: %d operations on order %s", ErrLimit, MaxOperations, b.OrderNo)
 		}
 	}

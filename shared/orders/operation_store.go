@@ -28,6 +28,11 @@ func (s *MemoryStore) memParent(r OpRef) (opHolder, func(), error) {
 			c := o.clone()
 			return c, func() { refreshDue(c); s.appPay[r.OrderNo] = c }, nil
 		}
+	case ParentAgreement:
+		if a, ok := s.agreements[r.OrderNo]; ok {
+			c := a.clone()
+			return c, func() { refreshDue(c); s.agreements[r.OrderNo] = c }, nil
+		}
 	}
 	return nil, nil, fmt.Errorf("%w: %s order %s", ErrNotFound, r.Parent, r.OrderNo)
 }
@@ -187,6 +192,8 @@ func (s *DynamoStore) dynChangeN(ctx context.Context, what string, r OpRef, noti
 		return dynChangeOf(ctx, s, what, kindPreAuth, r, notifyID, decodePreAuth, encodePreAuth, (*PreAuthOrder).clone, decide)
 	case ParentAppPay:
 		return dynChangeOf(ctx, s, what, kindAppPay, r, notifyID, decodeAppPay, encodeAppPay, (*AppPayOrder).clone, decide)
+	case ParentAgreement:
+		return dynChangeOf(ctx, s, what, kindAgreement, r, notifyID, decodeAgreement, encodeAgreement, (*Agreement).clone, decide)
 	}
 	return invalid("parent", fmt.Sprintf("%q is unknown", r.Parent))
 }

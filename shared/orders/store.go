@@ -191,6 +191,9 @@ type AppPayOrder struct {
 	SignScene           string
 	AgreementNo         string
 	AgreementStatus     AgreementStatus
+	// AgreementRule is the agreement's period_rule_params, given to CreateAppPayOrder
+	// and kept on the agreement record (not read back on the order).
+	AgreementRule *PeriodRule
 
 	NotifyIDs []string // receipts of applied trade notices, oldest first
 
@@ -236,6 +239,18 @@ type Agreement struct {
 	UpdatedAt           time.Time
 	ExpiresAt           time.Time // same as its order's; cleared once signed
 	NotifyIDs           []string
+
+	// Rule is the signed period_rule_params (nil: signed without them).
+	Rule *PeriodRule
+	// Ops are the agreement's charges (agreement.go).
+	Ops OpSet
+	// Invalid is the sub_code of a charge Alipay refused because the agreement is gone
+	// (ACQ.AGREEMENT_NOT_EXIST / ACQ.AGREEMENT_INVALID): no further charge is sent.
+	Invalid string
+	// OrderPaidAt is when its pay-and-sign order was first known paid (due.go: an
+	// agreement not NORMAL by then is asked about).
+	OrderPaidAt time.Time
+	Recon       ReconState // due work (due.go)
 
 	version int64
 }

@@ -419,7 +419,7 @@ func refundFunction(tb testing.TB, n int) (lambdaFunc, []events.APIGatewayV2HTTP
 		}
 	}
 	router := httpapi.NewRouter(httpapi.JWTCaller, lambdaLogger())
-	if err := router.MountFunction(httpapi.FnSettle, apppay.NewHandler(svc, "").SettleHandlers()); err != nil {
+	if err := router.MountFunction(httpapi.FnSettle, onlySettle(apppay.NewHandler(svc, "").SettleHandlers())); err != nil {
 		tb.Fatal(err)
 	}
 	evs := make([]events.APIGatewayV2HTTPRequest, n)
@@ -495,7 +495,7 @@ func captureFunction(tb testing.TB, n int) lambdaFunc {
 		seedAuthorized(tb, ctx, settler, store, srv.URL, captureOrderID(k*capturesPerOrder))
 	}
 	router := httpapi.NewRouter(httpapi.JWTCaller, lambdaLogger())
-	if err := router.MountFunction(httpapi.FnSettle, preauth.NewSettleHandler(settler).Handlers()); err != nil {
+	if err := router.MountFunction(httpapi.FnSettle, onlySettle(preauth.NewSettleHandler(settler).Handlers())); err != nil {
 		tb.Fatal(err)
 	}
 	return platform.LambdaHandler(router)

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alipay-serverless/alipay-serverless/shared/agreements"
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/apppay"
 	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
@@ -271,9 +272,12 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	router := httpapi.NewRouter(auth, log)
 	app := apppay.NewHandler(apppay.NewService(s.Store, creds, apppay.WithGateway(gw), apppay.WithGatewayTimeout(timeout)), o.notifyURL)
 	settler := preauth.NewSettler(s.Store, creds, gw, preauth.WithNotifyURL(o.notifyURL), preauth.WithGatewayTimeout(timeout))
+	ag := agreements.NewHandler(agreements.NewService(s.Store, creds, gw, agreements.WithGatewayTimeout(timeout)), o.notifyURL)
+	app.WithRoutes(ag.Handlers())
 	settle := map[string]http.Handler{}
 	maps.Copy(settle, app.SettleHandlers())
 	maps.Copy(settle, preauth.NewSettleHandler(settler).Handlers())
+	maps.Copy(settle, ag.SettleHandlers())
 	if err := errors.Join(
 		preauth.NewHandler(settler.Service).WithSync(settler).Mount(router),
 		app.Mount(router),

@@ -45,7 +45,7 @@
 //	  ACQ.TRADE_NOT_EXIST until the order string was paid (or the capture made), then
 //	  trade_status etc.
 //	- alipay.trade.pay with auth_no (a pre-auth capture, L1; tradepay.go keeps a branch
-//	  per scenario, deductions with agreement_params are refused for now):
+//	  per scenario):
 //	  product_code PRE_AUTH, buyer_id the freeze's payer, seller_id its payee (absent is
 //	  taken as the merchant), total_amount at most what is still frozen
 //	  (ACQ.AUTH_AMOUNT_NOT_ENOUGH), auth order INIT / FINISH / CLOSED refused
@@ -60,6 +60,22 @@
 //	  frozen with nothing captured or unfrozen → action unfreeze; otherwise
 //	  REQUEST_AMOUNT_EXCEED; more than 24 h after the request CANCEL_OPERATION_TIME_OUT;
 //	  a repeat answers the same action. Sends fund_auth_operation_cancel (ids + action).
+//	- alipay.trade.pay with agreement_params (a deduction, L9.1; agreement.go): the
+//	  agreement must be NORMAL (unknown or unsigned: ACQ.AGREEMENT_NOT_EXIST); the
+//	  signed plan is Alipay's: period k = succeeded deductions + 1, its plan date
+//	  execute_time + k−1 periods, the window the 5 days before it (China dates;
+//	  ACQ.CYCLE_PAY_DATE_NOT_MATCH), single_amount (ACQ.CYCLE_PAY_SINGLE_FEE_EXCEED),
+//	  cumulative total_amount (ACQ.CYCLE_PAY_TOTAL_FEE_EXCEED), total_payments
+//	  (ACQ.CYCLE_PAY_TOTAL_TIMES_EXCEED); only a success moves the plan. Replays and
+//	  ACQ.CONTEXT_INCONSISTENT as a capture; a ledger movement CHARGE (OutOrderNo is the
+//	  agreement_no); trade_status_sync to the request's notify_url. Markers in subject
+//	  as for a capture (SIM_20000, SIM_SYSTEM_ERROR, SIM_TIMEOUT take the money first).
+//	- alipay.user.agreement.query (L9.2) by agreement_no, or by external_agreement_no with
+//	  the signing's personal_product_code, sign_scene and the user: the status and the
+//	  next plan date (next_deduct_time); USER_AGREEMENT_NOT_EXIST, AGREEMENT_HAS_UNSIGNED.
+//	- alipay.user.agreement.unsign (L9.3) by agreement_no: the agreement ends and
+//	  dut_user_unsign goes to the request's notify_url; an ended one is
+//	  USER_AGREEMENT_STATUS_NOT_NORMAL.
 //
 // Replies have Alipay's shape, {"<method>_response":{...},"sign":"..."} (error_response
 // for failures before dispatch), with every `/` in the node written as `\/`, signed over

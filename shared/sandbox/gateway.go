@@ -54,6 +54,10 @@ func (s *Simulator) serveGateway(w http.ResponseWriter, r *http.Request) {
 			rep = s.fundAuthUnfreeze(params)
 		case alipay.MethodFundAuthCancel:
 			rep = s.fundAuthCancel(params)
+		case alipay.MethodAgreementQuery:
+			rep = s.agreementQuery(params)
+		case alipay.MethodAgreementUnsign:
+			rep = s.agreementUnsign(params)
 		}
 	}
 	if rep.node.get("code") != "10000" {
@@ -133,7 +137,8 @@ func (s *Simulator) checkCommon(p map[string]string) *reply {
 	switch p["method"] {
 	case alipay.MethodVoucherCreate, alipay.MethodFundAuthDetailQuery, alipay.MethodTradeQuery,
 		alipay.MethodTradeRefund, alipay.MethodTradeRefundQuery, alipay.MethodTradeClose,
-		alipay.MethodTradePay, alipay.MethodFundAuthUnfreeze, alipay.MethodFundAuthCancel:
+		alipay.MethodTradePay, alipay.MethodFundAuthUnfreeze, alipay.MethodFundAuthCancel,
+		alipay.MethodAgreementQuery, alipay.MethodAgreementUnsign:
 	case alipay.MethodTradeAppPay:
 		return gwError(code40002, msg40002, "isv.invalid-method",
 			"alipay.trade.app.pay 不能通过网关调用，请在客户端使用 orderStr (POST /sandbox/orders/pay)")

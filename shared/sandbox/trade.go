@@ -48,6 +48,10 @@ type agreement struct {
 	signTime            time.Time
 	unsignTime          time.Time
 	notifyURL           string
+	// The signed plan (agreement.go): period rules, succeeded deductions and their sum.
+	rule    *alipay.PeriodRuleParams
+	charges int
+	charged alipay.Amount
 }
 
 // tradeQuery simulates alipay.trade.query; trade_no wins over out_trade_no.
@@ -274,6 +278,10 @@ func (s *Simulator) recordTrade(params map[string]string, ap *alipay.AppPayParam
 		logonID:             maskedLogon(buyer),
 		signTime:            now,
 		notifyURL:           asp.SignNotifyURL,
+	}
+	if r := asp.PeriodRuleParams; r != nil {
+		c := *r
+		g.rule = &c
 	}
 	if g.notifyURL == "" {
 		g.notifyURL = params["notify_url"]

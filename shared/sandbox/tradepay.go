@@ -7,8 +7,7 @@ import (
 )
 
 // alipay.trade.pay. Its biz_content decides the scenario: auth_no is a pre-auth capture
-// (L1); agreement_params would be a deduction (L9.1), which is not simulated yet and is
-// refused here, so a branch for it goes beside the capture's.
+// (L1); agreement_params is a deduction on a signed agreement (L9.1, agreement.go).
 
 // payFields are the trade.pay biz_content members the simulator reads.
 var payFields = []string{
@@ -21,17 +20,23 @@ func (s *Simulator) tradePay(p map[string]string) *reply {
 	name := methodNode(alipay.MethodTradePay)
 	f, ok := bizStrings(p["biz_content"], payFields...)
 	if !ok {
-		// agreement_params is an object: bizStrings does not read it, so a deduction
-		// lands in the default branch below.
+		return bizFail(name, "ACQ.INVALID_PARAMETER")
+	}
+	agreementNo, ok := agreementNoOf(p["biz_content"])
+	if !ok {
 		return bizFail(name, "ACQ.INVALID_PARAMETER")
 	}
 	switch {
+	case !blank(f["auth_no"]) && agreementNo != "":
+		return bizFail(name, "ACQ.INVALID_PARAMETER")
 	case !blank(f["auth_no"]):
 		return s.capture(name, f, p["notify_url"])
+	case agreementNo != "":
+		return s.deduct(name, f, agreementNo, p["notify_url"])
 	case !blank(f["auth_code"]):
 		return bizFail(name, "ACQ.PAYMENT_AUTH_CODE_INVALID")
 	}
-	// No auth_no: barcode pay or a deduction (agreement_params), not simulated.
+	// Neither: barcode pay, not simulated.
 	return bizFail(name, "ACQ.AUTH_TOKEN_IS_NOT_EXIST")
 }
 

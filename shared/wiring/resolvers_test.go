@@ -10,7 +10,7 @@ import (
 
 // awaitingResolver lists the operation kinds whose resolver is not wired yet. Whoever
 // registers one takes its kind off this list (the test below fails until they do).
-var awaitingResolver = []orders.OpKind{orders.OpCharge}
+var awaitingResolver = []orders.OpKind{}
 
 // An operation whose outcome is unknown is due work; without a resolver the reconciler
 // can only back it off until it is STUCK. Every kind an order's OpSet can hold needs one.

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/alipay-serverless/alipay-serverless/shared/agreements"
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/apppay"
 	"github.com/alipay-serverless/alipay-serverless/shared/config"
@@ -62,9 +63,21 @@ func newSettler(d Deps) *preauth.Settler {
 		preauth.WithGatewayTimeout(d.Config.GatewayTimeout), preauth.WithSellerID(d.Config.SellerID), preauth.WithClock(d.Now))
 }
 
-// NewAppPay builds the app-pay slice (function apppaysign).
+// NewAppPay builds the app-pay slice (function apppaysign), with the agreements' read,
+// sync and unsign routes.
 func NewAppPay(d Deps) (Slice, error) {
-	return apppay.NewHandler(appPayService(d), d.Config.NotifyURL), nil
+	return apppay.NewHandler(appPayService(d), d.Config.NotifyURL).WithRoutes(agreementsHandler(d).Handlers()), nil
+}
+
+func agreementsService(d Deps) *agreements.Service {
+	return agreements.NewService(d.Store, d.Credentials, d.Gateway,
+		agreements.WithGatewayTimeout(d.Config.GatewayTimeout),
+		agreements.WithChargeWindowDays(d.Config.ChargeWindowDays),
+		agreements.WithProductCode(d.Config.ChargeProductCode))
+}
+
+func agreementsHandler(d Deps) *agreements.Handler {
+	return agreements.NewHandler(agreementsService(d), d.Config.NotifyURL)
 }
 
 func appPayService(d Deps) *apppay.Service {
@@ -88,11 +101,13 @@ func (s settleSlice) Mount(r *httpapi.Router) error {
 }
 
 // NewSettle builds the settle slice (function settle): every money-moving back-office
-// route (scope settle): pre-auth captures, unfreezes and cancels, app-pay refunds.
+// route (scope settle): pre-auth captures, unfreezes and cancels, app-pay refunds,
+// agreement charges.
 func NewSettle(d Deps) (Slice, error) {
 	h := map[string]http.Handler{}
 	maps.Copy(h, apppay.NewHandler(appPayService(d), d.Config.NotifyURL).SettleHandlers())
 	maps.Copy(h, preauth.NewSettleHandler(newSettler(d)).Handlers())
+	maps.Copy(h, agreementsHandler(d).SettleHandlers())
 	return settleSlice{handlers: h}, nil
 }
 
@@ -122,6 +137,9 @@ func Resolvers(d Deps) reconcile.Registry {
 	app := reconcile.Operations(appPayService(d))
 	reg.Register(orders.DueOperation, orders.OpRefund, app)
 	reg.Register(orders.DueOperation, orders.OpClose, app)
+	ag := agreementsService(d)
+	reg.Register(orders.DueOperation, orders.OpCharge, reconcile.Charges(ag))
+	reg.Register(orders.DueAgreementSign, "", reconcile.AgreementSign(ag))
 	return reg
 }
 

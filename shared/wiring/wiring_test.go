@@ -1,7 +1,10 @@
 package wiring
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
@@ -50,5 +53,19 @@ func TestAllMountsTheWholeRouteTable(t *testing.T) {
 	}
 	if got, want := routeKeys(r.Mounted()), routeKeys(httpapi.Routes); !slices.Equal(got, want) {
 		t.Errorf("mounted %v, want %v", got, want)
+	}
+}
+
+// TestAppPayServesTheAgreementRoutes: the apppaysign function serves the agreements'
+// routes with their slice's handler, not the placeholder a slice mounted alone gets.
+func TestAppPayServesTheAgreementRoutes(t *testing.T) {
+	r := httpapi.NewRouter(httpapi.LocalCaller, nil)
+	if err := Mount(r, testDeps(), NewAppPay); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/agreements/AGNOSUCH", nil))
+	if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), `"no such agreement"`) {
+		t.Fatalf("GET an unknown agreement: %d %s", rec.Code, rec.Body)
 	}
 }

@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) orders.Store) {
 	t.Run("app_pay_lifecycle", func(t *testing.T) { testAppPayLifecycle(t, newStore) })
 	t.Run("due", func(t *testing.T) { testDue(t, newStore) })
 	t.Run("settle", func(t *testing.T) { testSettle(t, newStore) })
+	t.Run("agreement_charges", func(t *testing.T) { testAgreementCharges(t, newStore) })
 }
 
 // testPaidAmounts: the order keeps what Alipay reported as paid; a notice whose

@@ -184,7 +184,7 @@ func command(dir string, name string, args ...string) ([]byte, error) {
 
 // Hot-path benchmark groups: each is one invocation per round.
 const (
-	signGroup   = "^Benchmark(FloorSign|OrderStrPath|FloorSignVerify|VoucherPath|RefundPath|CapturePath)$"
+	signGroup   = "^Benchmark(FloorSign|OrderStrPath|FloorSignVerify|VoucherPath|RefundPath|CapturePath|ChargePath)$"
 	verifyGroup = "^Benchmark(FloorVerify|NotifyPath|PartAdapter|PartAdapterRouter|PartParseVerify)$"
 	nodeGroup   = "^BenchmarkNodeSDK$"
 	dynamoGroup = "^BenchmarkDynamoPaths$"
@@ -456,8 +456,8 @@ type row struct{ area, what, result, target, met string }
 
 // hot is what the hot-path section needs from the rounds.
 type hot struct {
-	orderStr, floorSign, notify, floorVerify, voucher, floorSV, refund, capture []float64
-	sdkExec, checkV2, checkV1                                                   []float64
+	orderStr, floorSign, notify, floorVerify, voucher, floorSV, refund, capture, charge []float64
+	sdkExec, checkV2, checkV1                                                           []float64
 }
 
 func (rp *report) hotFigures() (hot, error) {
@@ -476,6 +476,7 @@ func (rp *report) hotFigures() (hot, error) {
 	get(&h.floorSV, "BenchmarkFloorSignVerify")
 	get(&h.refund, "BenchmarkRefundPath")
 	get(&h.capture, "BenchmarkCapturePath")
+	get(&h.charge, "BenchmarkChargePath")
 	get(&h.sdkExec, "BenchmarkNodeSDK/sdkExecute")
 	get(&h.checkV2, "BenchmarkNodeSDK/checkNotifySignV2")
 	get(&h.checkV1, "BenchmarkNodeSDK/checkNotifySign")
@@ -529,6 +530,12 @@ func (rp *report) rows() ([]row, error) {
 	add("hot path", "capture path: POST /v1/preauth/orders/{out_order_no}/captures (settle), simulator on loopback (its verify + 2 signs on the same CPU)",
 		dur(median(h.capture))+"; "+rp.allocs("BenchmarkCapturePath"), "", "")
 	add("hot path", "capture path ÷ (bare sign + bare verify)", fmt.Sprintf("**%.3f×** (rounds %s)", median(rCapture), spread(rCapture)), "—", "—")
+	// The same for a charge: trade.pay with agreement_params, the rules decided in the
+	// begin's write.
+	rCharge := ratio(h.charge, h.floorSV)
+	add("hot path", "charge path: POST /v1/agreements/{external_agreement_no}/charges (settle), simulator on loopback (its verify + 2 signs on the same CPU)",
+		dur(median(h.charge))+"; "+rp.allocs("BenchmarkChargePath"), "", "")
+	add("hot path", "charge path ÷ (bare sign + bare verify)", fmt.Sprintf("**%.3f×** (rounds %s)", median(rCharge), spread(rCharge)), "—", "—")
 
 	// ours ÷ theirs per round; "n× faster" is its inverse.
 	qExec := ratio(h.orderStr, h.sdkExec)
