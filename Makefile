@@ -5,7 +5,7 @@ GOBIN ?= $(shell $(GO) env GOPATH)/bin
 STATICCHECK ?= $(GOBIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME ?= 3s
-# AWS's Lambda Runtime Interface Emulator, under which shared/deploytest runs the bootstraps.
+# AWS's Lambda Runtime Interface Emulator, under which test/deploytest runs the bootstraps.
 RIE ?= $(GOBIN)/aws-lambda-rie
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 FUNCTIONS := createvoucher apppaysign notify settle reconcile
@@ -53,7 +53,7 @@ staticcheck: $(STATICCHECK)
 # their own (stores, caches, leases, deliveries, servers), so the target stays within a
 # few minutes on two cores. Tests that need dynalite or node fail (never skip) without them.
 RACE_PKGS := ./shared/orders/... ./shared/credentials/... ./shared/preauth/... ./shared/notify/... \
-	./shared/apppay/... ./shared/httpapi/... ./shared/sandbox/... ./shared/reconcile/... ./cmd/local/...
+	./shared/apppay/... ./shared/agreements/... ./shared/httpapi/... ./shared/sandbox/... ./shared/reconcile/... ./cmd/local/...
 unit:
 	$(GO) test -count=1 -timeout 15m ./...
 	$(GO) test -count=1 -race -timeout 15m $(RACE_PKGS)
@@ -74,7 +74,7 @@ fuzz-long:
 
 ## soak: the reliability suite with its long variants
 soak: deps
-	RELIABILITY_SOAK=1 $(GO) test -count=1 -timeout 30m -v ./shared/reliability/
+	RELIABILITY_SOAK=1 $(GO) test -count=1 -timeout 30m -v ./test/reliability/
 
 ## run: every route on 127.0.0.1:3000 with embedded defaults
 run:

@@ -19,7 +19,7 @@
 // cases, and the fields the original generator arranged itself: notification bodies
 // form-encoded from the signed params, GBK bytes, order_str_sorted_form_encoded) is
 // carried over unchanged. The Go test TestCommittedVectorsMatchTheSDK
-// (shared/internal/nodeoracle) runs this script into a temp dir and fails on any
+// (test/harness/nodeoracle) runs this script into a temp dir and fails on any
 // difference; make vectors-check does the same from the command line.
 
 const fs = require('node:fs');

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
+	"github.com/alipay-serverless/alipay-serverless/test/harness/testkeys"
 )
 
 // rotNow is inside the validity of the test PKI (2026-11-22 .. 2046).

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
+	"github.com/alipay-serverless/alipay-serverless/test/harness/testkeys"
 )
 
 // readTestdata reads a file relative to the reference testdata folder.

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alipay-serverless/alipay-serverless/shared/internal/nodeoracle"
+	"github.com/alipay-serverless/alipay-serverless/test/harness/nodeoracle"
 )
 
 // Interop tests against the official Alipay Node SDK (npm alipay-sdk, pinned), run as an

@@ -19,10 +19,10 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/apppay"
 	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
-	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
 	"github.com/alipay-serverless/alipay-serverless/shared/notify"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 	"github.com/alipay-serverless/alipay-serverless/shared/sandbox"
+	"github.com/alipay-serverless/alipay-serverless/test/harness/testkeys"
 )
 
 // clock is the injectable time of the whole stack: the services, the gateway client and

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
-	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
+	"github.com/alipay-serverless/alipay-serverless/test/harness/testkeys"
 )
 
 const testSecretName = "alipay-serverless/prod/alipay"

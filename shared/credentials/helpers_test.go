@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
+	"github.com/alipay-serverless/alipay-serverless/test/harness/testkeys"
 )
 
 func readTestdata(t testing.TB, rel string) string {

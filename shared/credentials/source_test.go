@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
 
-	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
+	"github.com/alipay-serverless/alipay-serverless/test/harness/testkeys"
 )
 
 // fakeEnv is an injectable environment plus file system.

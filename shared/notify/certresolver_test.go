@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
-	"github.com/alipay-serverless/alipay-serverless/shared/internal/testkeys"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
+	"github.com/alipay-serverless/alipay-serverless/test/harness/testkeys"
 )
 
 // The gateway client resolves certificates for the notify slice.

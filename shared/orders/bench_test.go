@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
-	"github.com/alipay-serverless/alipay-serverless/shared/internal/dynalitetest"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
+	"github.com/alipay-serverless/alipay-serverless/test/harness/dynalitetest"
 )
 
 var benchNow = time.Date(2025, 6, 1, 4, 0, 0, 0, time.UTC)

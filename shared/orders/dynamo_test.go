@@ -15,9 +15,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/alipay-serverless/alipay-serverless/shared/internal/dynalitetest"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
-	"github.com/alipay-serverless/alipay-serverless/shared/orders/storetest"
+	"github.com/alipay-serverless/alipay-serverless/test/harness/dynalitetest"
+	"github.com/alipay-serverless/alipay-serverless/test/storetest"
 )
 
 var tableSeq atomic.Int64

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
-	"github.com/alipay-serverless/alipay-serverless/shared/orders/storetest"
+	"github.com/alipay-serverless/alipay-serverless/test/storetest"
 )
 
 func TestMemoryStoreConformance(t *testing.T) {

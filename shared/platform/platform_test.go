@@ -67,7 +67,7 @@ func TestLoadWiresEverythingWithoutWaitingForTheSecret(t *testing.T) {
 }
 
 // TestReportInitErrorPostsTheRuntimeAPIInitError checks the request itself; that Lambda's
-// own Runtime API takes it is shown in shared/deploytest, where the bootstraps run under
+// own Runtime API takes it is shown in test/deploytest, where the bootstraps run under
 // AWS's emulator and a missing ORDERS_TABLE comes back as this Runtime.InitError.
 func TestReportInitErrorPostsTheRuntimeAPIInitError(t *testing.T) {
 	type posted struct {

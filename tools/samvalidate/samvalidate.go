@@ -4,7 +4,7 @@
 // SAM policy templates, HTTP API authorizers, DynamoDB keys, parameters,
 // outputs). The schema data is embedded (schemas/, trimmed to the resource types
 // this project's template uses); cmd/samvalidate is the command line, and
-// shared/deploytest runs it in-process on template.yaml.
+// test/deploytest runs it in-process on template.yaml.
 package samvalidate
 
 import (
