@@ -299,24 +299,9 @@ func succeeded(tradeNo, gmtPayment string) orders.OpOutcome {
 // queryCharge asks alipay.trade.query about a charge's out_trade_no (L8): nil, nil when
 // Alipay has no such trade.
 func (s *Service) queryCharge(ctx context.Context, creds *alipay.Credentials, outTradeNo string, amount alipay.Amount) (*orders.OpOutcome, error) {
-	n, err := alipay.Call[alipay.TradeQueryResult](ctx, s.gw, creds, &alipay.TradeQuery{OutTradeNo: outTradeNo}, alipay.CallOptions{Refresh: s.creds.Refresh})
-	var be *alipay.BusinessError
-	if errors.As(err, &be) && !be.Configuration() && be.SubCode == "ACQ.TRADE_NOT_EXIST" {
-		return nil, nil
-	}
-	if err != nil {
+	q, err := alipay.QueryTrade(ctx, s.gw, creds, outTradeNo, alipay.CallOptions{Refresh: s.creds.Refresh})
+	if err != nil || q == nil {
 		return nil, err
 	}
-	switch alipay.TradeStatus(n.TradeStatus) {
-	case alipay.TradeStatusSuccess, alipay.TradeStatusFinished:
-		total, err := alipay.ParseAmount(n.TotalAmount)
-		if err != nil || total != amount {
-			return nil, fmt.Errorf("agreements: trade %s paid %q, our charge is %s: %w", outTradeNo, n.TotalAmount, amount, alipay.ErrUnknownOutcome)
-		}
-		out := succeeded(n.TradeNo, n.SendPayDate)
-		return &out, nil
-	case alipay.TradeStatusClosed:
-		return &orders.OpOutcome{State: orders.OpFailed, Code: "40004", SubCode: "ACQ.TRADE_HAS_CLOSE", SubMsg: "the trade is closed"}, nil
-	}
-	return nil, fmt.Errorf("agreements: trade %s is %s: %w", outTradeNo, n.TradeStatus, alipay.ErrUnknownOutcome)
+	return orders.PaymentOutcome(q, amount, nil)
 }

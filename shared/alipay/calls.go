@@ -1,5 +1,10 @@
 package alipay
 
+import (
+	"context"
+	"errors"
+)
+
 // Typed calls of the pre-auth and app-pay flows. Result fields are the parts of the reply
 // node we use; amounts that may be absent are strings, parsed by the caller.
 
@@ -51,6 +56,17 @@ type FundAuthDetailResult struct {
 	RestAmount          string `json:"rest_amount"`
 	PayerUserID         string `json:"payer_user_id"`
 	PayerOpenID         string `json:"payer_open_id"`
+}
+
+// QueryTrade is alipay.trade.query by out_trade_no (L8): nil, nil when Alipay has no such
+// trade (ACQ.TRADE_NOT_EXIST), which for a payment we asked for means it never happened.
+func QueryTrade(ctx context.Context, ex Executor, c *Credentials, outTradeNo string, opts CallOptions) (*TradeQueryResult, error) {
+	q, err := Call[TradeQueryResult](ctx, ex, c, &TradeQuery{OutTradeNo: outTradeNo}, opts)
+	var be *BusinessError
+	if errors.As(err, &be) && !be.Configuration() && be.SubCode == "ACQ.TRADE_NOT_EXIST" {
+		return nil, nil
+	}
+	return q, err
 }
 
 // TradeQuery asks for a trade by out_trade_no (L8).

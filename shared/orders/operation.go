@@ -643,3 +643,24 @@ func beginOn(h opHolder, b OpBegin, token string) (OpSet, OpBeginResult, error) 
 	}
 	return beginOperation(h, h.opSet(), b, token)
 }
+
+// PaymentOutcome is what an alipay.trade.query answer says of a payment we asked Alipay to
+// make of amount (a capture, a charge; L8): SUCCEEDED with the trade number, payment time
+// and extra result fields once paid, FAILED once closed. Anything else (a trade still
+// waiting, or paid for another amount: not ours) is an unknown outcome, never a success
+// and never "not there", which would let the call be sent again.
+func PaymentOutcome(q *alipay.TradeQueryResult, amount alipay.Amount, extra map[string]string) (*OpOutcome, error) {
+	switch alipay.TradeStatus(q.TradeStatus) {
+	case alipay.TradeStatusSuccess, alipay.TradeStatusFinished:
+		if total, err := alipay.ParseAmount(q.TotalAmount); err != nil || total != amount {
+			return nil, fmt.Errorf("orders: trade %s paid %q, our payment is %s: %w", q.OutTradeNo, q.TotalAmount, amount, alipay.ErrUnknownOutcome)
+		}
+		result := map[string]string{ResultTradeNo: q.TradeNo, "gmt_payment": q.SendPayDate}
+		maps.Copy(result, extra)
+		maps.DeleteFunc(result, func(_, v string) bool { return v == "" })
+		return &OpOutcome{State: OpSucceeded, Result: result}, nil
+	case alipay.TradeStatusClosed:
+		return &OpOutcome{State: OpFailed, Code: "40004", SubCode: "ACQ.TRADE_HAS_CLOSE", SubMsg: "the trade is closed"}, nil
+	}
+	return nil, fmt.Errorf("orders: trade %s is %s: %w", q.OutTradeNo, q.TradeStatus, alipay.ErrUnknownOutcome)
+}

@@ -470,26 +470,11 @@ func (s *Settler) queryFor(outOrderNo string, op orders.Operation) func(context.
 // queryCapture asks alipay.trade.query about a capture's out_trade_no (L8): nil, nil
 // when Alipay has no such trade.
 func (s *Settler) queryCapture(ctx context.Context, creds *alipay.Credentials, outTradeNo string, amount alipay.Amount, mode string) (*orders.OpOutcome, error) {
-	n, err := alipay.Call[alipay.TradeQueryResult](ctx, s.gw, creds, &alipay.TradeQuery{OutTradeNo: outTradeNo}, alipay.CallOptions{Refresh: s.creds.Refresh})
-	var be *alipay.BusinessError
-	if errors.As(err, &be) && !be.Configuration() && be.SubCode == "ACQ.TRADE_NOT_EXIST" {
-		return nil, nil
-	}
-	if err != nil {
+	q, err := alipay.QueryTrade(ctx, s.gw, creds, outTradeNo, alipay.CallOptions{Refresh: s.creds.Refresh})
+	if err != nil || q == nil {
 		return nil, err
 	}
-	switch alipay.TradeStatus(n.TradeStatus) {
-	case alipay.TradeStatusSuccess, alipay.TradeStatusFinished:
-		total, err := alipay.ParseAmount(n.TotalAmount)
-		if err != nil || total != amount {
-			// A paid trade of this number for another amount is not our capture.
-			return nil, fmt.Errorf("preauth: trade %s paid %q, our capture is %s: %w", outTradeNo, n.TotalAmount, amount, alipay.ErrUnknownOutcome)
-		}
-		return succeededOutcome(map[string]string{orders.ResultTradeNo: n.TradeNo, "gmt_payment": n.SendPayDate, orders.ResultAuthConfirmMode: mode}), nil
-	case alipay.TradeStatusClosed:
-		return &orders.OpOutcome{State: orders.OpFailed, Code: "40004", SubCode: "ACQ.TRADE_HAS_CLOSE", SubMsg: "the trade is closed"}, nil
-	}
-	return nil, fmt.Errorf("preauth: trade %s is %s: %w", outTradeNo, n.TradeStatus, alipay.ErrUnknownOutcome)
+	return orders.PaymentOutcome(q, amount, map[string]string{orders.ResultAuthConfirmMode: mode})
 }
 
 // detail asks alipay.fund.auth.operation.detail.query about (out_order_no,
