@@ -237,25 +237,36 @@ func (s *Service) agreement(ctx context.Context, creds *alipay.Credentials, n *a
 	}))
 }
 
-// operationTrade applies a trade_status_sync about one of our operations: a capture's
-// (docs/design.md, "Routes and scopes"). The trade must be the capture's amount and
-// seller; a paid trade settles the capture (and so the order's totals), any other
-// status changes nothing and is acknowledged.
+// operationTrade applies a trade_status_sync about one of our payments: a capture's
+// (docs/design.md, "Routes and scopes") or a charge's (L9.1: a deduction's result is
+// notified to its notify_url). The operation is looked up on its parent, then
+// paymentNotice decides.
 func (s *Service) operationTrade(ctx context.Context, t *alipay.TradeNotice, ref orders.OpRef, o *outcome) {
-	if ref.Parent == orders.ParentAgreement && ref.Kind == orders.OpCharge {
-		s.chargeTrade(ctx, t, ref, o)
-		return
-	}
-	o.orderKey, o.orderID = "out_order_no", ref.OrderNo
-	if ref.Parent != orders.ParentPreAuth || ref.Kind != orders.OpCapture {
+	var (
+		ops   orders.OpSet
+		payee string
+	)
+	switch {
+	case ref.Parent == orders.ParentPreAuth && ref.Kind == orders.OpCapture:
+		o.orderKey, o.orderID = "out_order_no", ref.OrderNo
+		ord, err := s.store.GetPreAuthOrder(ctx, ref.OrderNo)
+		if o.load(err) {
+			return
+		}
+		ops, payee = ord.Ops, ord.PayeeUserID
+	case ref.Parent == orders.ParentAgreement && ref.Kind == orders.OpCharge:
+		o.orderKey, o.orderID = "external_agreement_no", ref.OrderNo
+		a, err := s.store.GetAgreement(ctx, ref.OrderNo)
+		if o.load(err) {
+			return
+		}
+		ops = a.Ops
+	default:
+		o.orderKey, o.orderID = "out_order_no", ref.OrderNo
 		o.fail(ErrMismatch, "trade notice for an operation this slice does not apply", nil)
 		return
 	}
-	ord, err := s.store.GetPreAuthOrder(ctx, ref.OrderNo)
-	if o.load(err) {
-		return
-	}
-	op, ok := ord.Ops[string(ref.Kind)+":"+ref.RequestNo]
+	op, ok := ops[string(ref.Kind)+":"+ref.RequestNo]
 	switch {
 	case !ok:
 		o.fail(ErrMismatch, "unknown order", nil)
@@ -263,7 +274,8 @@ func (s *Service) operationTrade(ctx context.Context, t *alipay.TradeNotice, ref
 	case s.sellerID != "" && t.SellerID != s.sellerID:
 		o.mismatch("seller_id")
 		return
-	case t.SellerID != "" && ord.PayeeUserID != "" && t.SellerID != ord.PayeeUserID:
+	case t.SellerID != "" && payee != "" && t.SellerID != payee:
+		// A capture goes to the freeze's payee.
 		o.mismatch("seller_id")
 		return
 	case t.TotalAmount != op.Amount:
@@ -274,46 +286,10 @@ func (s *Service) operationTrade(ctx context.Context, t *alipay.TradeNotice, ref
 		return
 	}
 	if t.TradeStatus != alipay.TradeStatusSuccess && t.TradeStatus != alipay.TradeStatusFinished {
-		domain.Logger(ctx).Warn("capture trade notice with a status that changes nothing", "out_trade_no", bounded(t.OutTradeNo),
-			"trade_status", string(t.TradeStatus))
-		o.result, o.acked = orders.Stale, true
-		return
-	}
-	res := map[string]string{orders.ResultTradeNo: t.TradeNo}
-	if !t.GmtPayment.IsZero() {
-		res["gmt_payment"] = alipay.FormatTimestamp(t.GmtPayment)
-	}
-	o.apply(s.store.ApplyOpNotice(ctx, orders.OpNotice{NotifyID: t.NotifyID, OpRef: ref, Result: res, TradeNo: t.TradeNo, Now: s.now()}))
-}
-
-// chargeTrade applies a trade_status_sync about an agreement's charge (L9.1: a deduction's
-// result is notified to its notify_url), as a capture's: the trade must be the charge's
-// amount (and our seller when configured); a paid trade settles the charge, any other
-// status changes nothing and is acknowledged.
-func (s *Service) chargeTrade(ctx context.Context, t *alipay.TradeNotice, ref orders.OpRef, o *outcome) {
-	o.orderKey, o.orderID = "external_agreement_no", ref.OrderNo
-	a, err := s.store.GetAgreement(ctx, ref.OrderNo)
-	if o.load(err) {
-		return
-	}
-	op, ok := a.Ops[string(ref.Kind)+":"+ref.RequestNo]
-	switch {
-	case !ok:
-		o.fail(ErrMismatch, "unknown order", nil)
-		return
-	case s.sellerID != "" && t.SellerID != s.sellerID:
-		o.mismatch("seller_id")
-		return
-	case t.TotalAmount != op.Amount:
-		o.mismatch("total_amount")
-		return
-	case op.Result[orders.ResultTradeNo] != "" && op.Result[orders.ResultTradeNo] != t.TradeNo:
-		o.mismatch("trade_no")
-		return
-	}
-	if t.TradeStatus != alipay.TradeStatusSuccess && t.TradeStatus != alipay.TradeStatusFinished {
-		domain.Logger(ctx).Warn("charge trade notice with a status that changes nothing", "out_trade_no", bounded(t.OutTradeNo),
-			"trade_status", string(t.TradeStatus))
+		// A paid trade settles the operation; any other status changes nothing and is
+		// acknowledged.
+		domain.Logger(ctx).Warn("payment trade notice with a status that changes nothing", "kind", string(ref.Kind),
+			"out_trade_no", bounded(t.OutTradeNo), "trade_status", string(t.TradeStatus))
 		o.result, o.acked = orders.Stale, true
 		return
 	}
