@@ -52,7 +52,7 @@ staticcheck: $(STATICCHECK)
 # Every package once plain, then the race detector on the packages with concurrency of
 # their own (stores, caches, leases, deliveries, servers), so the target stays within a
 # few minutes on two cores. Tests that need dynalite or node fail (never skip) without them.
-RACE_PKGS := ./shared/orders/... ./shared/credentials/... ./shared/preauth/... ./shared/notify/... \
+RACE_PKGS := ./shared/orders/... ./shared/opcall/... ./shared/credentials/... ./shared/preauth/... ./shared/notify/... \
 	./shared/apppay/... ./shared/agreements/... ./shared/httpapi/... ./shared/sandbox/... ./shared/reconcile/... ./cmd/local/...
 unit:
 	$(GO) test -count=1 -timeout 15m ./...

@@ -11,6 +11,7 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/domain"
 	"github.com/alipay-serverless/alipay-serverless/shared/metrics"
+	"github.com/alipay-serverless/alipay-serverless/shared/opcall"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 )
 
@@ -184,23 +185,14 @@ type send struct {
 	notifyURL   string
 }
 
-// call asks (on a retry) and sends under the lease, then records the outcome. A
+// call asks (on a retry) and sends under the lease, then records the outcome (opcall). A
 // verified refusal is returned as the business error; an unknown outcome as
 // alipay.ErrUnknownOutcome (503, retry with the same out_trade_no).
 func (s *Service) call(ctx context.Context, log *slog.Logger, creds *alipay.Credentials, c send, res orders.OpBeginResult,
 	leaseUntil time.Time) (orders.Operation, error) {
-	out := orders.OpOutcome{State: orders.OpUnknown}
-	if budget := leaseUntil.Add(-s.leaseMargin).Sub(s.now()); budget > 0 {
-		callCtx, cancel := context.WithTimeout(ctx, budget)
-		out = s.decide(callCtx, log, creds, c, res.Retried)
-		cancel()
-	} else {
-		log.Error("alipay call not sent: the lease has too little left")
-	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.leaseMargin)
-	defer cancel()
-	out.Now = s.now()
-	if err := s.store.CompleteOperation(cctx, c.ref, res.Token, out); err != nil {
+	out, err := opcall.Run(ctx, log, s.store, creds, s.chargeCall(c),
+		opcall.Lease{Ref: c.ref, Token: res.Token, Until: leaseUntil, Margin: s.leaseMargin}, res.Retried, s.now)
+	if err != nil {
 		if errors.Is(err, orders.ErrLeaseLost) {
 			log.Warn("charge lease lost before the outcome was recorded", "state", string(out.State), "error", err.Error())
 			return orders.Operation{}, err
@@ -221,71 +213,34 @@ func (s *Service) call(ctx context.Context, log *slog.Logger, creds *alipay.Cred
 	return op, fmt.Errorf("agreements: charge not confirmed: %w", alipay.ErrUnknownOutcome)
 }
 
-// decide is the verified outcome of the charge: on a retry Alipay is asked first and the
-// charge is sent only when Alipay has no such trade; a STATE refusal is settled by the
-// same query (docs/design.md, "One mechanism for every money-moving call").
-func (s *Service) decide(ctx context.Context, log *slog.Logger, creds *alipay.Credentials, c send, retried bool) orders.OpOutcome {
-	unknown := orders.OpOutcome{State: orders.OpUnknown}
-	gw := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, s.gatewayTimeout) }
-	if retried {
-		qctx, cancel := gw()
-		found, err := s.queryCharge(qctx, creds, c.ref.RequestNo, c.amount)
-		cancel()
-		switch {
-		case err != nil:
-			log.Warn("query before resending failed: outcome still unknown", "error", err.Error())
-			return unknown
-		case found != nil:
-			log.Info("query settled the earlier attempt", "state", string(found.State))
-			return *found
-		}
-		log.Info("alipay does not know the earlier attempt: sending it again")
-	}
-	req := &alipay.TradePay{OutTradeNo: c.ref.RequestNo, TotalAmount: c.amount, Subject: c.subject, ProductCode: s.productCode,
-		AgreementParams: &alipay.AgreementParams{AgreementNo: c.agreementNo}}
-	sctx, cancel := gw()
-	n, err := alipay.Call[alipay.TradePayResult](sctx, s.gw, creds, req, alipay.CallOptions{NotifyURL: c.notifyURL, Refresh: s.creds.Refresh})
-	cancel()
-	if err == nil && n.TradeNo == "" {
-		err = &alipay.UnknownOutcomeError{Reason: "trade.pay reply without trade_no"}
-	}
-	var be *alipay.BusinessError
-	switch {
-	case err == nil:
-		return succeeded(n.TradeNo, n.GmtPayment)
-	case errors.As(err, &be) && be.Configuration():
-		log.Error("alipay rejected the charge for a configuration reason", "code", be.Code, "sub_code", be.SubCode, "sub_msg", be.SubMsg)
-		return unknown
-	case errors.As(err, &be):
-		refused := orders.OpOutcome{State: orders.OpFailed, Code: be.Code, SubCode: be.SubCode, SubMsg: be.SubMsg}
-		switch be.Class(alipay.MethodTradePay) {
-		case alipay.Fail:
-			// ACQ.CYCLE_PAY_* / ACQ.AGREEMENT_* are recorded as the charge's refusal; an
-			// agreement Alipay says is gone is marked unusable by the store (L9.1).
-			log.Info("alipay refused the charge", "code", be.Code, "sub_code", be.SubCode)
-			return refused
-		case alipay.State:
-			qctx, cancel := gw()
-			found, qerr := s.queryCharge(qctx, creds, c.ref.RequestNo, c.amount)
-			cancel()
-			switch {
-			case qerr != nil:
-				log.Warn("query after a STATE refusal failed: outcome unknown", "sub_code", be.SubCode, "error", qerr.Error())
-				return unknown
-			case found != nil:
-				log.Info("query settled a STATE refusal", "sub_code", be.SubCode, "state", string(found.State))
-				return *found
+// chargeCall is what a charge asks Alipay: alipay.trade.query by its out_trade_no, and
+// alipay.trade.pay with agreement_params (L9.1); each call bounded by the gateway timeout.
+func (s *Service) chargeCall(c send) opcall.Call {
+	return opcall.Call{
+		Method: alipay.MethodTradePay,
+		Query: func(ctx context.Context, creds *alipay.Credentials) (*orders.OpOutcome, error) {
+			qctx, cancel := context.WithTimeout(ctx, s.gatewayTimeout)
+			defer cancel()
+			return s.queryCharge(qctx, creds, c.ref.RequestNo, c.amount)
+		},
+		Send: func(ctx context.Context, creds *alipay.Credentials) (*orders.OpOutcome, error) {
+			req := &alipay.TradePay{OutTradeNo: c.ref.RequestNo, TotalAmount: c.amount, Subject: c.subject, ProductCode: s.productCode,
+				AgreementParams: &alipay.AgreementParams{AgreementNo: c.agreementNo}}
+			sctx, cancel := context.WithTimeout(ctx, s.gatewayTimeout)
+			defer cancel()
+			n, err := alipay.Call[alipay.TradePayResult](sctx, s.gw, creds, req, alipay.CallOptions{NotifyURL: c.notifyURL, Refresh: s.creds.Refresh})
+			if err != nil {
+				// ACQ.CYCLE_PAY_* / ACQ.AGREEMENT_* refusals are recorded as the charge's; an
+				// agreement Alipay says is gone is marked unusable by the store (L9.1).
+				return nil, err
 			}
-			return refused
-		}
-		log.Warn("alipay outcome unknown", "sub_code", be.SubCode)
-		return unknown
-	case errors.Is(err, alipay.ErrUnknownOutcome):
-		log.Warn("alipay outcome unknown", "error", err.Error())
-	default:
-		log.Error("alipay call not sent", "error", err.Error())
+			if n.TradeNo == "" {
+				return nil, &alipay.UnknownOutcomeError{Reason: "trade.pay reply without trade_no"}
+			}
+			out := succeeded(n.TradeNo, n.GmtPayment)
+			return &out, nil
+		},
 	}
-	return unknown
 }
 
 func succeeded(tradeNo, gmtPayment string) orders.OpOutcome {

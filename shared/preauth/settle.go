@@ -11,6 +11,7 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
 	"github.com/alipay-serverless/alipay-serverless/shared/domain"
+	"github.com/alipay-serverless/alipay-serverless/shared/opcall"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 )
 
@@ -346,21 +347,12 @@ func requestField(k orders.OpKind) string {
 	return "out_request_no"
 }
 
-// call asks (on a retry) and sends under the lease, then records the outcome.
+// call asks (on a retry) and sends under the lease, then records the outcome (opcall).
 func (s *Settler) call(ctx context.Context, log *slog.Logger, creds *alipay.Credentials, c opCall,
 	res orders.OpBeginResult, leaseUntil time.Time) (orders.Operation, bool, error) {
-	out := orders.OpOutcome{State: orders.OpUnknown}
-	if budget := s.callBudget(leaseUntil); budget > 0 {
-		callCtx, cancel := context.WithTimeout(ctx, budget)
-		out = s.decide(callCtx, log, creds, c, res.Retried)
-		cancel()
-	} else {
-		log.Error("alipay call not sent: the lease has too little left")
-	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.leaseMargin)
-	defer cancel()
-	out.Now = s.now()
-	if err := s.ops.CompleteOperation(cctx, c.ref, res.Token, out); err != nil {
+	out, err := opcall.Run(ctx, log, s.ops, creds, opcall.Call{Method: c.method, Query: c.query, Send: c.send},
+		opcall.Lease{Ref: c.ref, Token: res.Token, Until: leaseUntil, Margin: s.leaseMargin}, res.Retried, s.now)
+	if err != nil {
 		if errors.Is(err, orders.ErrLeaseLost) {
 			log.Warn("operation lease lost before the outcome was recorded", "state", string(out.State), "error", err.Error())
 			return orders.Operation{}, false, err
@@ -379,60 +371,6 @@ func (s *Settler) call(ctx context.Context, log *slog.Logger, creds *alipay.Cred
 	}
 	recordUnknown(c.ref.Kind)
 	return op, false, fmt.Errorf("preauth: operation not confirmed: %w", alipay.ErrUnknownOutcome)
-}
-
-// decide is the verified outcome of the operation: on a retry Alipay is asked first,
-// and the call is sent only when Alipay does not know it; a STATE refusal is settled by
-// the same query (docs/design.md, "One mechanism for every money-moving call").
-func (s *Settler) decide(ctx context.Context, log *slog.Logger, creds *alipay.Credentials, c opCall, retried bool) orders.OpOutcome {
-	unknown := orders.OpOutcome{State: orders.OpUnknown}
-	if retried {
-		found, err := c.query(ctx, creds)
-		switch {
-		case err != nil:
-			log.Warn("query before resending failed: outcome still unknown", "error", err.Error())
-			return unknown
-		case found != nil:
-			log.Info("query settled the earlier attempt", "state", string(found.State))
-			return *found
-		}
-		log.Info("alipay does not know the earlier attempt: sending it again")
-	}
-	got, err := c.send(ctx, creds)
-	var be *alipay.BusinessError
-	switch {
-	case err == nil:
-		return *got
-	case errors.As(err, &be) && be.Configuration():
-		log.Error("alipay rejected the call for a configuration reason", "code", be.Code, "sub_code", be.SubCode, "sub_msg", be.SubMsg)
-		return unknown
-	case errors.As(err, &be):
-		refused := orders.OpOutcome{State: orders.OpFailed, Code: be.Code, SubCode: be.SubCode, SubMsg: be.SubMsg}
-		switch be.Class(c.method) {
-		case alipay.Fail:
-			log.Info("alipay refused the operation", "code", be.Code, "sub_code", be.SubCode)
-			return refused
-		case alipay.State:
-			found, qerr := c.query(ctx, creds)
-			switch {
-			case qerr != nil:
-				log.Warn("query after a STATE refusal failed: outcome unknown", "sub_code", be.SubCode, "error", qerr.Error())
-				return unknown
-			case found != nil:
-				log.Info("query settled a STATE refusal", "sub_code", be.SubCode, "state", string(found.State))
-				return *found
-			}
-			log.Info("alipay refused the operation (STATE, confirmed by query)", "sub_code", be.SubCode)
-			return refused
-		}
-		log.Warn("alipay outcome unknown", "sub_code", be.SubCode)
-		return unknown
-	case errors.Is(err, alipay.ErrUnknownOutcome):
-		log.Warn("alipay outcome unknown", "error", err.Error())
-	default:
-		log.Error("alipay call not sent", "error", err.Error())
-	}
-	return unknown
 }
 
 // query asks Alipay about one operation of order outOrderNo with the operation's own
