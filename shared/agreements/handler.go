@@ -155,21 +155,8 @@ type ChargeReply struct {
 	Period              int           `json:"period"`
 }
 
-// actor is whose agreement a caller may act on: "" with scope settle (any), else the
-// caller's own.
-func actor(r *http.Request) (string, error) {
-	c, err := httpapi.RequireCaller(r)
-	if err != nil {
-		return "", err
-	}
-	if c.HasScope(httpapi.ScopeSettle) {
-		return "", nil
-	}
-	return c.ID, nil
-}
-
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
-	owner, err := actor(r)
+	owner, err := httpapi.OwnerOrAny(r, httpapi.ScopeSettle)
 	if err != nil {
 		httpapi.WriteErr(w, r, err)
 		return
@@ -195,22 +182,13 @@ func (h *Handler) unsign(w http.ResponseWriter, r *http.Request) {
 
 // action serves sync and unsign: no body ({} accepted), the agreement view in reply.
 func (h *Handler) action(w http.ResponseWriter, r *http.Request, act func(ctx context.Context, owner, ext string) (*orders.Agreement, error)) {
-	owner, err := actor(r)
+	owner, err := httpapi.OwnerOrAny(r, httpapi.ScopeSettle)
 	if err != nil {
 		httpapi.WriteErr(w, r, err)
 		return
 	}
-	body, herr := httpapi.ReadBody(r)
-	if herr == nil && len(strings.TrimSpace(string(body))) > 0 && !httpapi.IsJSON(r.Header.Get("Content-Type")) {
-		herr = &httpapi.Error{Status: http.StatusUnsupportedMediaType, Code: httpapi.CodeUnsupportedMediaType,
-			Message: "Content-Type must be application/json"}
-	}
-	if herr != nil {
-		httpapi.WriteError(w, herr)
-		return
-	}
-	if err := alipay.DecodeEmpty(body); err != nil {
-		httpapi.WriteErr(w, r, httpapi.AsBadRequest(err))
+	if err := httpapi.ReadEmpty(r); err != nil {
+		httpapi.WriteErr(w, r, err)
 		return
 	}
 	a, err := act(r.Context(), owner, r.PathValue("external_agreement_no"))

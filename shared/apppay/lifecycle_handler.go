@@ -94,19 +94,6 @@ type RefundReply struct {
 	BuyerOpenID string `json:"buyer_open_id,omitempty"`
 }
 
-// actor is whose order a caller may act on: "" for a caller with scope settle (any
-// order), else the caller's own.
-func actor(r *http.Request) (string, error) {
-	c, err := httpapi.RequireCaller(r)
-	if err != nil {
-		return "", err
-	}
-	if c.HasScope(httpapi.ScopeSettle) {
-		return "", nil
-	}
-	return c.ID, nil
-}
-
 func (h *Handler) refund(w http.ResponseWriter, r *http.Request) {
 	if _, err := httpapi.RequireCaller(r); err != nil {
 		httpapi.WriteErr(w, r, err)
@@ -164,23 +151,13 @@ func (h *Handler) close(w http.ResponseWriter, r *http.Request) {
 
 // orderAction serves close and sync: no body ({} accepted), the order view in reply.
 func (h *Handler) orderAction(w http.ResponseWriter, r *http.Request, act func(ctx context.Context, owner, outTradeNo string) (*orders.AppPayOrder, error)) {
-	owner, err := actor(r)
+	owner, err := httpapi.OwnerOrAny(r, httpapi.ScopeSettle)
 	if err != nil {
 		httpapi.WriteErr(w, r, err)
 		return
 	}
-	// No body is needed; one that is sent must be JSON, and {} is the only one accepted.
-	body, herr := httpapi.ReadBody(r)
-	if herr == nil && len(strings.TrimSpace(string(body))) > 0 && !httpapi.IsJSON(r.Header.Get("Content-Type")) {
-		herr = &httpapi.Error{Status: http.StatusUnsupportedMediaType, Code: httpapi.CodeUnsupportedMediaType,
-			Message: "Content-Type must be application/json"}
-	}
-	if herr != nil {
-		httpapi.WriteError(w, herr)
-		return
-	}
-	if err := alipay.DecodeEmpty(body); err != nil {
-		httpapi.WriteErr(w, r, httpapi.AsBadRequest(err))
+	if err := httpapi.ReadEmpty(r); err != nil {
+		httpapi.WriteErr(w, r, err)
 		return
 	}
 	o, err := act(r.Context(), owner, r.PathValue("out_trade_no"))

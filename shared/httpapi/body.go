@@ -55,3 +55,20 @@ func IsJSON(ct string) bool {
 // IsForm reports whether a Content-Type starts with application/x-www-form-urlencoded
 // (alipay.IsFormContentType: parameters are ignored).
 func IsForm(ct string) bool { return alipay.IsFormContentType(ct) }
+
+// ReadEmpty reads the body of a route that takes none (sync, close, unsign): nothing, or
+// a JSON empty object; another body is 415 (not JSON) or 400 naming its first field.
+func ReadEmpty(r *http.Request) error {
+	body, herr := ReadBody(r)
+	if herr != nil {
+		return herr
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return nil
+	}
+	if !IsJSON(r.Header.Get("Content-Type")) {
+		return &Error{Status: http.StatusUnsupportedMediaType, Code: CodeUnsupportedMediaType,
+			Message: "Content-Type must be application/json"}
+	}
+	return AsBadRequest(alipay.DecodeEmpty(body))
+}

@@ -157,3 +157,16 @@ func AsBadRequest(err error) error {
 	}
 	return BadRequest("", "request body is not valid")
 }
+
+// OwnerOrAny is whose records the caller may act on: its own id, or "" (anyone's) when it
+// holds scope (e.g. settle: a back office acting for every app user).
+func OwnerOrAny(r *http.Request, scope string) (string, error) {
+	c, err := RequireCaller(r)
+	if err != nil {
+		return "", err
+	}
+	if c.HasScope(scope) {
+		return "", nil
+	}
+	return c.ID, nil
+}

@@ -56,7 +56,7 @@ func (h *Handler) Sync(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteErr(w, r, err)
 		return
 	}
-	if herr := readEmpty(r); herr != nil {
+	if herr := httpapi.ReadEmpty(r); herr != nil {
 		httpapi.WriteErr(w, r, herr)
 		return
 	}
@@ -66,22 +66,6 @@ func (h *Handler) Sync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, o)
-}
-
-// readEmpty accepts no body, or a JSON body that is an empty object.
-func readEmpty(r *http.Request) error {
-	body, herr := httpapi.ReadBody(r)
-	if herr != nil {
-		return herr
-	}
-	if len(body) == 0 {
-		return nil
-	}
-	if !httpapi.IsJSON(r.Header.Get("Content-Type")) {
-		return &httpapi.Error{Status: http.StatusUnsupportedMediaType, Code: httpapi.CodeUnsupportedMediaType,
-			Message: "Content-Type must be application/json"}
-	}
-	return httpapi.AsBadRequest(alipay.DecodeEmpty(body))
 }
 
 // CreateVoucher serves POST /v1/preauth/vouchers.
