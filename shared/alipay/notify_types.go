@@ -256,27 +256,6 @@ func (n *Notification) Trade() (*TradeNotice, error) {
 	return t, nil
 }
 
-// IsRefund reports whether this is a refund notice (it carries refund_fee): a
-// TRADE_SUCCESS refund notice is not a second payment.
-func (t *TradeNotice) IsRefund() bool { return t.HasRefundFee }
-
-// Matches checks an authentic trade notice against the stored order (§8.3): app_id,
-// total_amount (exact, in fen) and seller_id. The order itself was found by
-// out_trade_no. An empty expected appID or sellerID never matches. For ISV calls the
-// merchant's app id is in AuthAppID; compare it separately. The error is a
-// *NotifyMismatchError naming the first field that differs.
-func (t *TradeNotice) Matches(appID string, amount Amount, sellerID string) error {
-	switch {
-	case appID == "" || t.AppID != appID:
-		return &NotifyMismatchError{Field: "app_id"}
-	case t.TotalAmount != amount:
-		return &NotifyMismatchError{Field: "total_amount"}
-	case sellerID == "" || t.SellerID != sellerID:
-		return &NotifyMismatchError{Field: "seller_id"}
-	}
-	return nil
-}
-
 // FundAuthNotice is a fund_auth_freeze notification (§8.6). AppID may be empty (Alipay's
 // own example has none); the caller then requires AuthAppID to name our app. The order-level totals come as a group:
 // HasTotals is false when none is present, and a partial group is an error.

@@ -80,12 +80,12 @@ func TestTradeQueryBeforeAndAfterPay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := tn.Matches(testAppID, alipay.MustAmount("9.00"), DefaultSellerID); err != nil {
-			t.Fatal(err)
+		if tn.AppID != testAppID || tn.TotalAmount != alipay.MustAmount("9.00") || tn.SellerID != DefaultSellerID {
+			t.Fatalf("notice for app %s, %s, seller %s", tn.AppID, tn.TotalAmount, tn.SellerID)
 		}
 		if tn.TradeStatus != alipay.TradeStatusSuccess || tn.TradeNo != tradeNo || tn.OutTradeNo != "AP0001" ||
 			tn.ReceiptAmount != alipay.MustAmount("9.00") || tn.BuyerID != DefaultBuyerID || tn.Subject != "大乐透 2.1" ||
-			tn.PassbackParams != "a%3Db%26c%3Dd" || tn.GmtPayment.IsZero() || tn.GmtCreate.IsZero() || tn.IsRefund() {
+			tn.PassbackParams != "a%3Db%26c%3Dd" || tn.GmtPayment.IsZero() || tn.GmtCreate.IsZero() || tn.HasRefundFee {
 			t.Fatalf("notice %+v", tn)
 		}
 		for _, k := range []string{"auth_app_id", "charset", "version", "notify_id", "body", "fund_bill_list"} {
@@ -337,7 +337,7 @@ func TestRefundAndFinish(t *testing.T) {
 
 	t.Run("partial_refund_keeps_trade_success_with_cumulative_refund_fee", func(t *testing.T) {
 		tn := notice(t, e.mustControl(t, "/sandbox/orders/refund", map[string]string{"out_trade_no": "AP0500", "refund_fee": "3.00"}))
-		if tn.TradeStatus != alipay.TradeStatusSuccess || !tn.IsRefund() || tn.RefundFee != alipay.MustAmount("3.00") || tn.OutBizNo == "" || tn.GmtRefund.IsZero() {
+		if tn.TradeStatus != alipay.TradeStatusSuccess || !tn.HasRefundFee || tn.RefundFee != alipay.MustAmount("3.00") || tn.OutBizNo == "" || tn.GmtRefund.IsZero() {
 			t.Fatalf("notice %+v", tn)
 		}
 		out := e.mustControl(t, "/sandbox/orders/refund", map[string]string{"out_trade_no": "AP0500", "refund_fee": "2.50", "out_biz_no": "RF2"})
@@ -364,7 +364,7 @@ func TestRefundAndFinish(t *testing.T) {
 	})
 	t.Run("finish_sends_trade_finished", func(t *testing.T) {
 		out := e.mustControl(t, "/sandbox/orders/finish", map[string]string{"out_trade_no": "AP0501"})
-		if tn := notice(t, out); tn.TradeStatus != alipay.TradeStatusFinished || tn.OutTradeNo != "AP0501" || tn.IsRefund() {
+		if tn := notice(t, out); tn.TradeStatus != alipay.TradeStatusFinished || tn.OutTradeNo != "AP0501" || tn.HasRefundFee {
 			t.Fatalf("notice %+v", tn)
 		}
 	})
