@@ -208,18 +208,8 @@ func notFoundAgreement(err error) error {
 }
 
 func (h *Handler) charge(w http.ResponseWriter, r *http.Request) {
-	if _, err := httpapi.RequireCaller(r); err != nil {
-		httpapi.WriteErr(w, r, err)
-		return
-	}
-	body, herr := httpapi.ReadJSON(r)
-	if herr != nil {
-		httpapi.WriteError(w, herr)
-		return
-	}
-	p, err := alipay.DecodeCharge(body)
-	if err != nil {
-		httpapi.WriteErr(w, r, httpapi.AsBadRequest(err))
+	_, p, ok := httpapi.DecodeRequest(w, r, alipay.DecodeCharge)
+	if !ok {
 		return
 	}
 	ext := r.PathValue("external_agreement_no")

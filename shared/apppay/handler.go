@@ -60,19 +60,8 @@ type createReply struct {
 
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	caller, err := httpapi.RequireCaller(r)
-	if err != nil {
-		httpapi.WriteErr(w, r, err)
-		return
-	}
-	body, herr := httpapi.ReadJSON(r)
-	if herr != nil {
-		httpapi.WriteError(w, herr)
-		return
-	}
-	p, err := alipay.DecodeAppPay(body)
-	if err != nil {
-		httpapi.WriteErr(w, r, httpapi.AsBadRequest(err))
+	caller, p, ok := httpapi.DecodeRequest(w, r, alipay.DecodeAppPay)
+	if !ok {
 		return
 	}
 	res, err := h.svc.CreateOrder(ctx, caller.ID, p, httpapi.NotifyURL(r, h.notifyURL))

@@ -95,18 +95,8 @@ type RefundReply struct {
 }
 
 func (h *Handler) refund(w http.ResponseWriter, r *http.Request) {
-	if _, err := httpapi.RequireCaller(r); err != nil {
-		httpapi.WriteErr(w, r, err)
-		return
-	}
-	body, herr := httpapi.ReadJSON(r)
-	if herr != nil {
-		httpapi.WriteError(w, herr)
-		return
-	}
-	p, err := alipay.DecodeRefund(body)
-	if err != nil {
-		httpapi.WriteErr(w, r, httpapi.AsBadRequest(err))
+	_, p, ok := httpapi.DecodeRequest(w, r, alipay.DecodeRefund)
+	if !ok {
 		return
 	}
 	res, err := h.svc.Refund(r.Context(), r.PathValue("out_trade_no"), p)

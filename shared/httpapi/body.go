@@ -72,3 +72,25 @@ func ReadEmpty(r *http.Request) error {
 	}
 	return AsBadRequest(alipay.DecodeEmpty(body))
 }
+
+// DecodeRequest is the start of every route that takes a JSON body: the caller (401
+// without one), the body (415 not JSON, 413 over MaxBodyBytes) decoded with decode (400
+// naming the field). ok is false when the error reply was written.
+func DecodeRequest[P any](w http.ResponseWriter, r *http.Request, decode func([]byte) (*P, error)) (Caller, *P, bool) {
+	caller, err := RequireCaller(r)
+	if err != nil {
+		WriteErr(w, r, err)
+		return Caller{}, nil, false
+	}
+	body, herr := ReadJSON(r)
+	if herr != nil {
+		WriteError(w, herr)
+		return Caller{}, nil, false
+	}
+	p, err := decode(body)
+	if err != nil {
+		WriteErr(w, r, AsBadRequest(err))
+		return Caller{}, nil, false
+	}
+	return caller, p, true
+}

@@ -70,19 +70,8 @@ func (h *Handler) Sync(w http.ResponseWriter, r *http.Request) {
 
 // CreateVoucher serves POST /v1/preauth/vouchers.
 func (h *Handler) CreateVoucher(w http.ResponseWriter, r *http.Request) {
-	caller, err := httpapi.RequireCaller(r)
-	if err != nil {
-		httpapi.WriteErr(w, r, err)
-		return
-	}
-	body, herr := httpapi.ReadJSON(r)
-	if herr != nil {
-		httpapi.WriteError(w, herr)
-		return
-	}
-	p, err := alipay.DecodeVoucherCreate(body)
-	if err != nil {
-		httpapi.WriteErr(w, r, httpapi.AsBadRequest(err))
+	caller, p, ok := httpapi.DecodeRequest(w, r, alipay.DecodeVoucherCreate)
+	if !ok {
 		return
 	}
 	res, err := h.svc.CreateVoucher(r.Context(), caller.ID, p, httpapi.NotifyURL(r, h.svc.notifyURL))

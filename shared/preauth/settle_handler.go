@@ -26,27 +26,6 @@ func (h *SettleHandler) Handlers() map[string]http.Handler {
 	}
 }
 
-// settleRoute reads the caller and decodes the body with decode; ok is false when the
-// error reply was written.
-func settleRoute[P any](w http.ResponseWriter, r *http.Request, decode func([]byte) (*P, error)) (string, *P, bool) {
-	caller, err := httpapi.RequireCaller(r)
-	if err != nil {
-		httpapi.WriteErr(w, r, err)
-		return "", nil, false
-	}
-	body, herr := httpapi.ReadJSON(r)
-	if herr != nil {
-		httpapi.WriteError(w, herr)
-		return "", nil, false
-	}
-	p, err := decode(body)
-	if err != nil {
-		httpapi.WriteErr(w, r, httpapi.AsBadRequest(err))
-		return "", nil, false
-	}
-	return caller.ID, p, true
-}
-
 func writeSettled[R any](w http.ResponseWriter, r *http.Request, res Settled[R], err error) {
 	if res.Replayed {
 		httpapi.MarkReplayed(w)
@@ -60,30 +39,30 @@ func writeSettled[R any](w http.ResponseWriter, r *http.Request, res Settled[R],
 
 // Capture serves POST /v1/preauth/orders/{out_order_no}/captures.
 func (h *SettleHandler) Capture(w http.ResponseWriter, r *http.Request) {
-	owner, p, ok := settleRoute(w, r, alipay.DecodeCapture)
+	caller, p, ok := httpapi.DecodeRequest(w, r, alipay.DecodeCapture)
 	if !ok {
 		return
 	}
-	res, err := h.s.Capture(r.Context(), owner, r.PathValue("out_order_no"), p, httpapi.NotifyURL(r, h.s.notifyURL))
+	res, err := h.s.Capture(r.Context(), caller.ID, r.PathValue("out_order_no"), p, httpapi.NotifyURL(r, h.s.notifyURL))
 	writeSettled(w, r, res, err)
 }
 
 // Unfreeze serves POST /v1/preauth/orders/{out_order_no}/unfreezes.
 func (h *SettleHandler) Unfreeze(w http.ResponseWriter, r *http.Request) {
-	owner, p, ok := settleRoute(w, r, alipay.DecodeUnfreeze)
+	caller, p, ok := httpapi.DecodeRequest(w, r, alipay.DecodeUnfreeze)
 	if !ok {
 		return
 	}
-	res, err := h.s.Unfreeze(r.Context(), owner, r.PathValue("out_order_no"), p, httpapi.NotifyURL(r, h.s.notifyURL))
+	res, err := h.s.Unfreeze(r.Context(), caller.ID, r.PathValue("out_order_no"), p, httpapi.NotifyURL(r, h.s.notifyURL))
 	writeSettled(w, r, res, err)
 }
 
 // Cancel serves POST /v1/preauth/orders/{out_order_no}/cancel.
 func (h *SettleHandler) Cancel(w http.ResponseWriter, r *http.Request) {
-	owner, p, ok := settleRoute(w, r, alipay.DecodeCancel)
+	caller, p, ok := httpapi.DecodeRequest(w, r, alipay.DecodeCancel)
 	if !ok {
 		return
 	}
-	res, err := h.s.Cancel(r.Context(), owner, r.PathValue("out_order_no"), p, httpapi.NotifyURL(r, h.s.notifyURL))
+	res, err := h.s.Cancel(r.Context(), caller.ID, r.PathValue("out_order_no"), p, httpapi.NotifyURL(r, h.s.notifyURL))
 	writeSettled(w, r, res, err)
 }
