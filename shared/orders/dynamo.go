@@ -802,25 +802,13 @@ func (s *DynamoStore) CompleteVoucher(ctx context.Context, outOrderNo, outReques
 	if err := validateOutcome(token, out); err != nil {
 		return err
 	}
-	return s.retry(ctx, "complete voucher", func() (bool, error) {
-		raw, err := s.get(ctx, kindPreAuth, outOrderNo)
-		if err != nil {
-			return false, err
-		}
-		if raw == nil {
-			return false, fmt.Errorf("%w: out_order_no %s", ErrNotFound, outOrderNo)
-		}
-		cur, err := decodePreAuth(raw)
-		if err != nil {
-			return false, err
-		}
-		next := cur.clone()
-		changed, err := completeVoucher(next, outRequestNo, token, out)
-		if err != nil || !changed {
-			return true, err
-		}
-		return writeRecord(ctx, s, cur, next, false, encodePreAuth, "")
+	found, err := update(ctx, s, "complete voucher", preAuthCodec, outOrderNo, "", func(next *PreAuthOrder) (bool, error) {
+		return completeVoucher(next, outRequestNo, token, out)
 	})
+	if err == nil && !found {
+		err = fmt.Errorf("%w: out_order_no %s", ErrNotFound, outOrderNo)
+	}
+	return err
 }
 
 // ApplyTrade binds the trade_no to the order, then updates the order: two writes,
@@ -877,21 +865,10 @@ func (s *DynamoStore) ApplyTrade(ctx context.Context, e TradeEffect) (ApplyResul
 
 // agreementOrderPaid notes on o's agreement that o is paid (the agreement's due rule).
 func (s *DynamoStore) agreementOrderPaid(ctx context.Context, o *AppPayOrder, now time.Time) error {
-	return s.retry(ctx, "note agreement order paid", func() (bool, error) {
-		raw, err := s.get(ctx, kindAgreement, o.ExternalAgreementNo)
-		if err != nil || raw == nil {
-			return raw == nil && err == nil, err
-		}
-		cur, err := decodeAgreement(raw)
-		if err != nil {
-			return false, err
-		}
-		next := cur.clone()
-		if !agreementOrderPaid(next, o.OutTradeNo, cmp.Or(o.PaidAt, normTime(now))) {
-			return true, nil
-		}
-		return writeRecord(ctx, s, cur, next, false, encodeAgreement, "")
+	_, err := update(ctx, s, "note agreement order paid", agreementCodec, o.ExternalAgreementNo, "", func(next *Agreement) (bool, error) {
+		return agreementOrderPaid(next, o.OutTradeNo, cmp.Or(o.PaidAt, normTime(now))), nil
 	})
+	return err
 }
 
 // bindTradeNo reads the trade_no's binding and, when unbound, claims it for the notice's
@@ -927,25 +904,11 @@ func (s *DynamoStore) ApplyFundAuth(ctx context.Context, e FundAuthEffect) (Appl
 	if err := validateFundAuth(e); err != nil {
 		return "", err
 	}
-	var res ApplyResult
-	err := s.retry(ctx, "apply fund-auth notice", func() (bool, error) {
-		raw, err := s.get(ctx, kindPreAuth, e.OutOrderNo)
-		if err != nil {
-			return false, err
-		}
-		if raw == nil {
-			res = NotFound
-			return true, nil
-		}
-		cur, err := decodePreAuth(raw)
-		if err != nil {
-			return false, err
-		}
-		next := cur.clone()
-		if res, err = applyFundAuth(next, e); err != nil || res != Applied {
-			return true, err
-		}
-		return writeRecord(ctx, s, cur, next, false, encodePreAuth, e.NotifyID)
+	res := NotFound
+	_, err := update(ctx, s, "apply fund-auth notice", preAuthCodec, e.OutOrderNo, e.NotifyID, func(next *PreAuthOrder) (bool, error) {
+		var err error
+		res, err = applyFundAuth(next, e)
+		return res == Applied, err
 	})
 	return res, err
 }
@@ -954,27 +917,54 @@ func (s *DynamoStore) ApplyAgreement(ctx context.Context, e AgreementEffect) (Ap
 	if err := validateAgreement(e); err != nil {
 		return "", err
 	}
-	var res ApplyResult
-	err := s.retry(ctx, "apply agreement notice", func() (bool, error) {
-		raw, err := s.get(ctx, kindAgreement, e.ExternalAgreementNo)
-		if err != nil {
-			return false, err
-		}
-		if raw == nil {
-			res = NotFound
-			return true, nil
-		}
-		cur, err := decodeAgreement(raw)
-		if err != nil {
-			return false, err
-		}
-		next := cur.clone()
-		if res = applyAgreement(next, e); res != Applied {
-			return true, nil
-		}
-		return writeRecord(ctx, s, cur, next, false, encodeAgreement, e.NotifyID)
+	res := NotFound
+	_, err := update(ctx, s, "apply agreement notice", agreementCodec, e.ExternalAgreementNo, e.NotifyID, func(next *Agreement) (bool, error) {
+		res = applyAgreement(next, e)
+		return res == Applied, nil
 	})
 	return res, err
+}
+
+// codec is how one record type is stored: its kind in the key, its item encoding, and
+// how the decisions get a copy to change.
+type codec[T record] struct {
+	kind   string
+	decode func(map[string]types.AttributeValue) (T, error)
+	encode func(T) (map[string]types.AttributeValue, error)
+	clone  func(T) T
+}
+
+var (
+	preAuthCodec   = codec[*PreAuthOrder]{kindPreAuth, decodePreAuth, encodePreAuth, (*PreAuthOrder).clone}
+	appPayCodec    = codec[*AppPayOrder]{kindAppPay, decodeAppPay, encodeAppPay, (*AppPayOrder).clone}
+	agreementCodec = codec[*Agreement]{kindAgreement, decodeAgreement, encodeAgreement, (*Agreement).clone}
+)
+
+// update is the read-decide-write of one existing record, retried on a version conflict:
+// decide changes next (a copy of the stored record, fresh on every attempt) and says
+// whether to write it. found is false when there is no such record (nothing written).
+func update[T record](ctx context.Context, s *DynamoStore, what string, c codec[T], key, notifyID string,
+	decide func(next T) (bool, error)) (found bool, err error) {
+	err = s.retry(ctx, what, func() (bool, error) {
+		raw, err := s.get(ctx, c.kind, key)
+		if err != nil {
+			return false, err
+		}
+		if found = raw != nil; !found {
+			return true, nil
+		}
+		cur, err := c.decode(raw)
+		if err != nil {
+			return false, err
+		}
+		next := c.clone(cur)
+		write, err := decide(next)
+		if err != nil || !write {
+			return true, err
+		}
+		return writeRecord(ctx, s, cur, next, false, c.encode, notifyID)
+	})
+	return found, err
 }
 
 // record is an order or agreement, whose version guards every update.

@@ -71,50 +71,23 @@ func (s *DynamoStore) MarkVoucherNotCreated(ctx context.Context, outOrderNo, out
 	if outOrderNo == "" || outRequestNo == "" || now.IsZero() {
 		return invalid("out_request_no", "order, request and now are required")
 	}
-	return s.retry(ctx, "mark voucher not created", func() (bool, error) {
-		raw, err := s.get(ctx, kindPreAuth, outOrderNo)
-		if err != nil {
-			return false, err
-		}
-		if raw == nil {
-			return false, fmt.Errorf("%w: out_order_no %s", ErrNotFound, outOrderNo)
-		}
-		cur, err := decodePreAuth(raw)
-		if err != nil {
-			return false, err
-		}
-		next := cur.clone()
-		changed, err := markNotCreated(next, outRequestNo, now)
-		if err != nil || !changed {
-			return true, err
-		}
-		return writeRecord(ctx, s, cur, next, false, encodePreAuth, "")
+	found, err := update(ctx, s, "mark voucher not created", preAuthCodec, outOrderNo, "", func(next *PreAuthOrder) (bool, error) {
+		return markNotCreated(next, outRequestNo, now)
 	})
+	if err == nil && !found {
+		err = fmt.Errorf("%w: out_order_no %s", ErrNotFound, outOrderNo)
+	}
+	return err
 }
 
 func (s *DynamoStore) ExpireAppPayOrder(ctx context.Context, outTradeNo string, now time.Time) (ApplyResult, error) {
 	if outTradeNo == "" || now.IsZero() {
 		return "", invalid("out_trade_no", "and now are required")
 	}
-	var res ApplyResult
-	err := s.retry(ctx, "expire app-pay order", func() (bool, error) {
-		raw, err := s.get(ctx, kindAppPay, outTradeNo)
-		if err != nil {
-			return false, err
-		}
-		if raw == nil {
-			res = NotFound
-			return true, nil
-		}
-		cur, err := decodeAppPay(raw)
-		if err != nil {
-			return false, err
-		}
-		next := cur.clone()
-		if res = expireAppPay(next, now); res != Applied {
-			return true, nil
-		}
-		return writeRecord(ctx, s, cur, next, false, encodeAppPay, "")
+	res := NotFound
+	_, err := update(ctx, s, "expire app-pay order", appPayCodec, outTradeNo, "", func(next *AppPayOrder) (bool, error) {
+		res = expireAppPay(next, now)
+		return res == Applied, nil
 	})
 	if err != nil {
 		return "", err
