@@ -65,44 +65,9 @@ func (s *Simulator) deduct(name string, f map[string]string, agreementNo, notify
 	case f["product_code"] != alipay.ProductCodeGeneralWithholding && f["product_code"] != alipay.ProductCodeCyclePayAuth:
 		return bizFail(name, "ACQ.INVALID_PARAMETER")
 	}
-	m := parseMagic(f["subject"])
-	if m.bizSubCode != "" {
-		return bizFail(name, m.bizSubCode)
-	}
 	f["agreement_no"] = agreementNo
-	hash := fieldsHash(f)
-	now := s.now()
-	s.mu.Lock()
-	t, replay, subCode, params := s.recordDeduction(f, amount, hash, notifyURL, now)
-	s.mu.Unlock()
-	if subCode != "" {
-		return bizFail(name, subCode)
-	}
-	total := t.params.TotalAmount.String()
-	ok := successNode().
-		add("trade_no", t.tradeNo).
-		add("out_trade_no", t.outTradeNo).
-		add("buyer_logon_id", t.buyerLogonID).
-		add("total_amount", total).
-		add("receipt_amount", total).
-		add("buyer_pay_amount", total).
-		add("point_amount", alipay.Amount(0).String()).
-		add("invoice_amount", total).
-		add("gmt_payment", alipay.FormatTimestamp(t.gmtPayment)).
-		add("buyer_user_id", t.buyerID)
-	if replay {
-		return &reply{name: name, node: ok}
-	}
-	if params != nil {
-		s.send(t.notifyURL, params) // the deduction's result goes only to its notify_url (L9.1)
-	}
-	switch {
-	case m.unavailable:
-		return &reply{name: name, node: failNode(code20000, msg20000, "isp.unknow-error", "系统繁忙")}
-	case m.systemError:
-		return bizFail(name, "ACQ.SYSTEM_ERROR")
-	}
-	return &reply{name: name, node: ok, force: m.force}
+	// The deduction's result goes only to its notify_url (L9.1).
+	return s.pay(name, f, amount, notifyURL, s.recordDeduction)
 }
 
 // recordDeduction applies a deduction; s.mu must be held. params is the

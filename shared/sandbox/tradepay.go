@@ -58,6 +58,15 @@ func (s *Simulator) capture(name string, f map[string]string, notifyURL string) 
 	case f["auth_confirm_mode"] != "" && f["auth_confirm_mode"] != alipay.AuthConfirmComplete && f["auth_confirm_mode"] != alipay.AuthConfirmNotComplete:
 		return bizFail(name, "ACQ.INVALID_PARAMETER")
 	}
+	return s.pay(name, f, amount, notifyURL, s.recordCapture)
+}
+
+// pay runs one alipay.trade.pay that record applies (a capture, a deduction; under s.mu)
+// and answers as Alipay does: the refusal record names, a replay of the same request,
+// or the paid trade. Its trade_status_sync goes to the request's notify_url, and a forced
+// unknown outcome is answered after the money moved (as at Alipay).
+func (s *Simulator) pay(name string, f map[string]string, amount alipay.Amount, notifyURL string,
+	record func(f map[string]string, amount alipay.Amount, hash, notifyURL string, now time.Time) (*trade, bool, string, map[string]string)) *reply {
 	m := parseMagic(f["subject"])
 	if m.bizSubCode != "" {
 		return bizFail(name, m.bizSubCode)
@@ -65,7 +74,7 @@ func (s *Simulator) capture(name string, f map[string]string, notifyURL string) 
 	hash := fieldsHash(f)
 	now := s.now()
 	s.mu.Lock()
-	t, replay, subCode, params := s.recordCapture(f, amount, hash, notifyURL, now)
+	t, replay, subCode, params := record(f, amount, hash, notifyURL, now)
 	s.mu.Unlock()
 	if subCode != "" {
 		return bizFail(name, subCode)
@@ -85,8 +94,9 @@ func (s *Simulator) capture(name string, f map[string]string, notifyURL string) 
 	if replay {
 		return &reply{name: name, node: ok}
 	}
-	s.send(t.notifyURL, params)
-	// Unknown outcomes: the money moved before the reply was lost (as at Alipay).
+	if params != nil {
+		s.send(t.notifyURL, params)
+	}
 	switch {
 	case m.unavailable:
 		return &reply{name: name, node: failNode(code20000, msg20000, "isp.unknow-error", "系统繁忙")}
