@@ -28,7 +28,7 @@ func FuzzTarget(f *testing.F) {
 // Go's fuzzing engine does when starved: non-zero, no failing input written.
 const engineStops = `#!/usr/bin/env bash
 n=$(cat "$STATE" 2>/dev/null || echo 0)
-if [ "$1" = test ] && [ "$n" -lt "$FAILURES" ]; then
+if [[ " $* " == *" -fuzz="* ]] && [ "$n" -lt "$FAILURES" ]; then
   echo $((n + 1)) > "$STATE"
   echo "context deadline exceeded"
   exit 1
