@@ -62,21 +62,22 @@ func (s *MemoryStore) BeginOperation(ctx context.Context, b OpBegin) (OpBeginRes
 	}
 	var res OpBeginResult
 	err := s.memChange(ctx, b.OpRef, func(h opHolder) (OpSet, error) {
-		if tradeKind(b.Kind) {
-			if claimed, ok := s.outTrades[b.RequestNo]; (ok && claimed != outTradeRef(b.OpRef)) || s.appPay[b.RequestNo] != nil {
-				res = OpBeginResult{Outcome: OpConflict, Status: h.opStatus()}
-				return nil, nil
-			}
+		// A number another record holds is a conflict before anything else; only a begin
+		// that records its operation takes it.
+		if claimed, ok := s.outTrades[b.RequestNo]; tradeKind(b.Kind) && ((ok && claimed != outTradeRef(b.OpRef)) || s.appPay[b.RequestNo] != nil) {
+			res = OpBeginResult{Outcome: OpConflict, Status: h.opStatus()}
+			return nil, nil
 		}
 		next, r, err := beginOn(h, b, newToken())
-		if next != nil {
-			h.setOps(next, b.Now)
-			if tradeKind(b.Kind) {
-				s.outTrades[b.RequestNo] = outTradeRef(b.OpRef)
-			}
-		}
 		res = r
-		return next, err
+		if next == nil || err != nil {
+			return nil, err
+		}
+		if tradeKind(b.Kind) {
+			s.outTrades[b.RequestNo] = outTradeRef(b.OpRef)
+		}
+		h.setOps(next, b.Now)
+		return next, nil
 	})
 	return res, err
 }
@@ -222,10 +223,21 @@ func (s *DynamoStore) getOutTrade(ctx context.Context, outTradeNo string) (*OpRe
 	return &OpRef{Parent: ParentKind(it.Parent), OrderNo: it.OrderNo, Kind: OpKind(it.Kind), RequestNo: it.RequestNo}, nil
 }
 
+// outTradeTaken reports whether an app-pay order or another operation holds
+// r.RequestNo (an out_trade_no); read only.
+func (s *DynamoStore) outTradeTaken(ctx context.Context, r OpRef) (bool, error) {
+	if raw, err := s.get(ctx, kindAppPay, r.RequestNo); err != nil || raw != nil {
+		return true, err
+	}
+	cur, err := s.getOutTrade(ctx, r.RequestNo)
+	if err != nil {
+		return false, err
+	}
+	return cur != nil && *cur != outTradeRef(r), nil
+}
+
 // claimOutTrade claims r.RequestNo (an out_trade_no) for r unless an app-pay order or
-// another operation holds it. The claim is written before the operation: a crash
-// between leaves a claim our identical retry takes again, never an operation whose
-// number another record could also use.
+// another operation holds it.
 func (s *DynamoStore) claimOutTrade(ctx context.Context, r OpRef, now time.Time) (bool, error) {
 	want := outTradeRef(r)
 	var ok bool
@@ -340,23 +352,41 @@ func (s *DynamoStore) BeginOperation(ctx context.Context, b OpBegin) (OpBeginRes
 	if err := validateOpBegin(b); err != nil {
 		return OpBeginResult{}, err
 	}
-	if tradeKind(b.Kind) {
-		ok, err := s.claimOutTrade(ctx, b.OpRef, b.Now)
-		if err != nil {
-			return OpBeginResult{}, err
-		}
-		if !ok {
-			return OpBeginResult{Outcome: OpConflict}, nil
-		}
-	}
 	var res OpBeginResult
 	err := s.dynChange(ctx, "begin operation", b.OpRef, func(h opHolder) (OpSet, error) {
-		next, r, err := beginOn(h, b, newToken())
-		if next != nil {
-			h.setOps(next, b.Now)
+		// A number another record holds is a conflict before anything else (as in the
+		// memory store).
+		if tradeKind(b.Kind) {
+			taken, err := s.outTradeTaken(ctx, b.OpRef)
+			if err != nil {
+				return nil, err
+			}
+			if taken {
+				res = OpBeginResult{Outcome: OpConflict, Status: h.opStatus()}
+				return nil, nil
+			}
 		}
+		next, r, err := beginOn(h, b, newToken())
 		res = r
-		return next, err
+		if next == nil || err != nil {
+			return nil, err
+		}
+		// Only a begin that records its operation takes the number. The claim is written
+		// first, so a crash between the two writes leaves a claim the identical retry
+		// takes again, never an operation whose number another record could also use;
+		// claiming again on a re-decided attempt is a no-op.
+		if tradeKind(b.Kind) {
+			ok, err := s.claimOutTrade(ctx, b.OpRef, b.Now)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				res = OpBeginResult{Outcome: OpConflict, Status: h.opStatus()}
+				return nil, nil
+			}
+		}
+		h.setOps(next, b.Now)
+		return next, nil
 	})
 	if err != nil {
 		return OpBeginResult{}, err

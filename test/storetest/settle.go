@@ -129,6 +129,33 @@ func testSettle(t *testing.T, newStore func(t *testing.T) orders.Store) {
 			t.Fatalf("app-pay create with a capture's number = %s, %v", out, err)
 		}
 	})
+	t.Run("a_refused_begin_claims_no_out_trade_no", func(t *testing.T) {
+		// Only a begin that records its operation takes the number: one refused for the
+		// order's status, its amount, a missing order or another owner leaves it free.
+		s := newStore(t)
+		reachPreAuth(t, s, orders.PreAuthCodeIssued)
+		mustBeginOp(t, s, capture("C1", 100), orders.OpNotAllowed)
+		s2 := authorized(t, newStore)
+		mustBeginOp(t, s2, capture("C1", freezeAmt+1), orders.OpAmountExceeded)
+		missing := capture("C1", 100)
+		missing.OrderNo = "absent-order"
+		if _, err := s2.BeginOperation(t.Context(), missing); !errors.Is(err, orders.ErrNotFound) {
+			t.Fatalf("absent order err = %v", err)
+		}
+		stranger := capture("C1", 100)
+		stranger.Owner = "caller-2"
+		if _, err := s2.BeginOperation(t.Context(), stranger); !errors.Is(err, orders.ErrNotFound) {
+			t.Fatalf("other owner err = %v", err)
+		}
+		for i, st := range []orders.Store{s, s2} {
+			if ref, err := st.LookupOutTradeNo(t.Context(), "C1"); !errors.Is(err, orders.ErrNotFound) {
+				t.Fatalf("store %d: refused begins claimed C1: %+v, %v", i, ref, err)
+			}
+		}
+		if out, _, err := s2.CreateAppPayOrder(t.Context(), appOrder("C1", "h")); err != nil || out != orders.Created {
+			t.Fatalf("app-pay create with the unclaimed number = %s, %v", out, err)
+		}
+	})
 	t.Run("capture_notice_settles_unknown_and_binds_trade_no", func(t *testing.T) {
 		s := authorized(t, newStore)
 		c := capture("C1", 3000)
