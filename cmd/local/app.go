@@ -146,7 +146,8 @@ func newApp(ctx context.Context, o options, base string, getenv func(string) str
 
 	gw := alipay.NewClient(cfg.GatewayURL, alipay.WithTimeout(cfg.GatewayTimeout), alipay.WithCallHook(platform.GatewayMetrics))
 	router := httpapi.NewRouter(httpapi.LocalCaller, log)
-	deps := wiring.Deps{Config: cfg, Log: log, Store: store, Credentials: creds, Gateway: gw}
+	clock := &localClock{}
+	deps := wiring.Deps{Config: cfg, Log: log, Store: store, Credentials: creds, Gateway: gw, Now: clock.Now}
 	if err := wiring.Mount(router, deps, wiring.All...); err != nil {
 		return nil, err
 	}
@@ -157,7 +158,7 @@ func newApp(ctx context.Context, o options, base string, getenv func(string) str
 	a.reconcile = "POST /local/reconcile"
 	if o.reconcileInterval > 0 {
 		stop, done := make(chan struct{}), make(chan struct{})
-		go reconcileEvery(rec, o.reconcileInterval, log, stop, done)
+		go reconcileEvery(rec, clock, o.reconcileInterval, log, stop, done)
 		a.closers = append(a.closers, func() { close(stop); <-done })
 		a.reconcile = "every " + o.reconcileInterval.String() + ", and " + a.reconcile
 	}
@@ -166,7 +167,7 @@ func newApp(ctx context.Context, o options, base string, getenv func(string) str
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("POST /local/reconcile", serveReconcile(rec))
+	mux.HandleFunc("POST /local/reconcile", serveReconcile(rec, clock))
 	if a.sim != nil {
 		mux.Handle("/sandbox/", a.sim.Handler())
 	}
@@ -264,7 +265,7 @@ func (a *app) banner(out io.Writer) {
 	fmt.Fprintf(&b, "  curl -s -X POST %s/v1/preauth/vouchers -H 'Content-Type: application/json' \\\n", a.base)
 	fmt.Fprintf(&b, "    -d '{\"out_order_no\":\"PA001\",\"out_request_no\":\"PA001R1\",\"order_title\":\"Deposit\",\"amount\":\"100.00\",\"product_code\":\"PRE_AUTH\"}'\n")
 	fmt.Fprintf(&b, "  curl -s %s/v1/preauth/orders/PA001\n", a.base)
-	fmt.Fprintf(&b, "  curl -s -X POST %s/local/reconcile -d '{\"as_of\":\"2030-01-01T00:00:00Z\"}'   # one reconciler pass as of that time\n", a.base)
+	fmt.Fprintf(&b, "  curl -s -X POST %s/local/reconcile -d '{\"as_of\":\"2030-01-01T00:00:00Z\"}'   # one reconciler pass, the local clock moved to that time\n", a.base)
 	if a.sim != nil {
 		fmt.Fprintf(&b, "Simulate the buyer:\n")
 		fmt.Fprintf(&b, "  curl -s -X POST %s/sandbox/vouchers/scan -H 'Content-Type: application/json' -d '{\"out_order_no\":\"PA001\"}'\n", a.base)

@@ -274,7 +274,8 @@ func TestBinaryServesAndShutsDownOnSIGTERM(t *testing.T) {
 
 // TestLocalReconcileRunsAPassAsOfTheGivenTime: an app-pay order whose buyer paid while
 // its notification was lost (notify_url points nowhere) is settled by POST
-// /local/reconcile as of a time it is due; the reply is the pass summary.
+// /local/reconcile as of a time it is due; the reply is the pass summary, and the
+// services go on from the moved clock.
 func TestLocalReconcileRunsAPassAsOfTheGivenTime(t *testing.T) {
 	base, _ := startLocal(t, map[string]string{"ALIPAY_NOTIFY_URL": "http://127.0.0.1:1/v1/notify/alipay"}, "-qr=false", "-reconcile-interval=0")
 	status, created := call(t, http.MethodPost, base+"/v1/app-pay/orders",
@@ -304,6 +305,21 @@ func TestLocalReconcileRunsAPassAsOfTheGivenTime(t *testing.T) {
 	}
 	if status, o := call(t, http.MethodGet, base+"/v1/app-pay/orders/LOCALREC1", ""); status != http.StatusOK || o["status"] != "TRADE_SUCCESS" {
 		t.Fatalf("order: %d %v", status, o)
+	}
+	// The services read the moved clock too, and an earlier as_of does not move it back.
+	if status, sum = call(t, http.MethodPost, base+"/local/reconcile", `{"as_of":"2001-01-01T00:00:00Z"}`); status != http.StatusOK {
+		t.Fatalf("pass as of 2001: %d %v", status, sum)
+	}
+	status, created = call(t, http.MethodPost, base+"/v1/app-pay/orders",
+		`{"out_trade_no":"LOCALREC2","total_amount":"1.00","subject":"Demo","product_code":"QUICK_MSECURITY_PAY"}`)
+	if status != http.StatusOK {
+		t.Fatalf("create after the pass: %d %v", status, created)
+	}
+	_, o := call(t, http.MethodGet, base+"/v1/app-pay/orders/LOCALREC2", "")
+	createdAt, _ := o["created_at"].(string)
+	at, err := time.Parse(time.RFC3339, createdAt)
+	if want, _ := time.Parse(time.RFC3339, asOf); err != nil || at.Before(want) {
+		t.Fatalf("order created at %v (%v), want on the moved clock, at or after %s", o["created_at"], err, asOf)
 	}
 	for _, bad := range []string{`{"as_of":"tomorrow"}`, `{"when":"2030-01-01T00:00:00Z"}`, `[`} {
 		status, e := call(t, http.MethodPost, base+"/local/reconcile", bad)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
@@ -22,21 +23,48 @@ const defaultReconcileInterval = time.Minute
 
 // reconcileRequest is the optional body of POST /local/reconcile.
 type reconcileRequest struct {
-	// AsOf runs the pass as if it were that time: due times, expiries and backoff all
-	// read this clock, so a test can make an order due without waiting.
+	// AsOf moves the local clock forward to that time (never back) before the pass, so a
+	// test can make an order due, or a refund old enough to confirm, without waiting.
 	AsOf string `json:"as_of"`
+}
+
+// localClock is the local server's one clock: the real clock plus an offset that
+// POST /local/reconcile's as_of moves forward. Every service (store timestamps, leases,
+// the refund query's delay, expiries) and every pass read it, so a pass as of a later
+// time sees what the services would see then.
+type localClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *localClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// advanceTo moves the clock to t when t is later; it never goes back, so leases and
+// timestamps already written stay in the past. It returns the clock's time after.
+func (c *localClock) advanceTo(t time.Time) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	if d := t.Sub(now); d > c.offset {
+		c.offset = d
+	}
+	return now.Add(c.offset)
 }
 
 // serveReconcile runs one pass now (local mode only, like /healthz) and replies with its
 // summary {"examined","resolved","unchanged","stuck","errors"}.
-func serveReconcile(r *reconcile.Reconciler) http.HandlerFunc {
+func serveReconcile(r *reconcile.Reconciler, clock *localClock) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(req.Body, 4096))
 		if err != nil {
 			httpapi.WriteError(w, httpapi.BadRequest("", "unreadable body"))
 			return
 		}
-		now := time.Now()
+		var asOf time.Time
 		if strings.TrimSpace(string(body)) != "" {
 			var in reconcileRequest
 			dec := json.NewDecoder(strings.NewReader(string(body)))
@@ -46,13 +74,13 @@ func serveReconcile(r *reconcile.Reconciler) http.HandlerFunc {
 				return
 			}
 			if in.AsOf != "" {
-				if now, err = time.Parse(time.RFC3339, in.AsOf); err != nil {
+				if asOf, err = time.Parse(time.RFC3339, in.AsOf); err != nil {
 					httpapi.WriteError(w, httpapi.BadRequest("as_of", "must be an RFC 3339 time such as 2026-01-02T15:04:05+08:00"))
 					return
 				}
 			}
 		}
-		sum, err := r.Pass(req.Context(), now)
+		sum, err := r.Pass(req.Context(), clock.advanceTo(asOf))
 		if err != nil {
 			httpapi.WriteErr(w, req, err)
 			return
@@ -62,7 +90,7 @@ func serveReconcile(r *reconcile.Reconciler) http.HandlerFunc {
 }
 
 // reconcileEvery runs a pass every interval until stop is closed.
-func reconcileEvery(r *reconcile.Reconciler, interval time.Duration, log *slog.Logger, stop <-chan struct{}, done chan<- struct{}) {
+func reconcileEvery(r *reconcile.Reconciler, clock *localClock, interval time.Duration, log *slog.Logger, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -79,7 +107,7 @@ func reconcileEvery(r *reconcile.Reconciler, interval time.Duration, log *slog.L
 				case <-ctx.Done():
 				}
 			}()
-			if _, err := r.Pass(ctx, time.Now()); err != nil && !errors.Is(err, context.Canceled) {
+			if _, err := r.Pass(ctx, clock.Now()); err != nil && !errors.Is(err, context.Canceled) {
 				log.Warn("local reconcile pass failed", "error", err.Error())
 			}
 			cancel()

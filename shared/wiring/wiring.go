@@ -44,6 +44,14 @@ type Deps struct {
 	Now func() time.Time
 }
 
+// clock is d.Now, or the real clock.
+func (d Deps) clock() func() time.Time {
+	if d.Now == nil {
+		return time.Now
+	}
+	return d.Now
+}
+
 // Slice is a vertical slice's HTTP handler: it registers its routes of the route table.
 type Slice interface {
 	Mount(r *httpapi.Router) error
@@ -70,7 +78,7 @@ func NewAppPay(d Deps) (Slice, error) {
 }
 
 func agreementsService(d Deps) *agreements.Service {
-	return agreements.NewService(d.Store, d.Credentials, d.Gateway,
+	return agreements.NewService(d.Store, d.Credentials, d.Gateway, agreements.WithClock(d.clock()),
 		agreements.WithGatewayTimeout(d.Config.GatewayTimeout),
 		agreements.WithChargeWindowDays(d.Config.ChargeWindowDays),
 		agreements.WithProductCode(d.Config.ChargeProductCode))
@@ -81,10 +89,7 @@ func agreementsHandler(d Deps) *agreements.Handler {
 }
 
 func appPayService(d Deps) *apppay.Service {
-	clock := d.Now
-	if clock == nil {
-		clock = time.Now
-	}
+	clock := d.clock()
 	return apppay.NewService(d.Store, d.Credentials, apppay.WithClock(clock),
 		apppay.WithServerPricing(d.Config.AppPayPricing == config.PricingServer),
 		apppay.WithSignNotifyURL(d.Config.SignNotifyURL),
@@ -114,7 +119,7 @@ func NewSettle(d Deps) (Slice, error) {
 // NewNotify builds the notification slice (function notify).
 func NewNotify(d Deps) (Slice, error) {
 	svc := notify.NewService(d.Store, d.Credentials, notify.WithSellerID(d.Config.SellerID),
-		notify.WithCertResolver(d.Gateway))
+		notify.WithCertResolver(d.Gateway), notify.WithClock(d.clock()))
 	return notify.NewHandler(svc), nil
 }
 
