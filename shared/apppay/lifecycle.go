@@ -11,6 +11,7 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
 	"github.com/alipay-serverless/alipay-serverless/shared/domain"
 	"github.com/alipay-serverless/alipay-serverless/shared/metrics"
+	"github.com/alipay-serverless/alipay-serverless/shared/opcall"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 )
 
@@ -70,9 +71,6 @@ type Refund struct {
 	RetryAfter time.Duration // PENDING
 	Replayed   bool
 }
-
-// errNoTimeLeft: too little of the lease was left to call Alipay; nothing was sent.
-var errNoTimeLeft = errors.New("apppay: too little of the lease left to call alipay")
 
 // errNoGateway: the slice was wired without a gateway client (a wiring bug).
 var errNoGateway = errors.New("apppay: no gateway configured")
@@ -167,21 +165,12 @@ func (s *Service) refund(ctx context.Context, outTradeNo, outRequestNo string, a
 	}
 	switch res.Outcome {
 	case orders.OpAcquired:
-		c := &refundCall{s: s, log: log, creds: creds, ref: ref, token: res.Token, leaseUntil: now.Add(lease),
-			req:        alipay.TradeRefund{OutTradeNo: outTradeNo, RefundAmount: amount, OutRequestNo: outRequestNo, RefundReason: reason},
-			settleOnly: settleOnly, acknowledged: known && prev.Result[orders.ResultFundChange] == "N"}
-		// A refund Alipay was found not to have (NOT_CREATED) is sent again at once: the
-		// query has been asked, and Alipay deduplicates on out_request_no.
-		notCreated := known && prev.State == orders.OpFailed && prev.SubCode == orders.SubCodeNotCreated
-		if (!res.Retried || notCreated) && !settleOnly {
-			return c.send(ctx, false)
-		}
-		// The request may have reached Alipay: ask first, resend only what it lacks.
-		sent := now
+		req := alipay.TradeRefund{OutTradeNo: outTradeNo, RefundAmount: amount, OutRequestNo: outRequestNo, RefundReason: reason}
+		var earlier *orders.Operation
 		if known {
-			sent = sentAt(prev)
+			earlier = &prev
 		}
-		return c.confirm(ctx, sent)
+		return s.runRefund(ctx, log, creds, req, res, now, now.Add(lease), earlier, settleOnly)
 	case orders.OpReplay:
 		r, err := s.replayRefund(ctx, outTradeNo, res.Op)
 		if r != nil {
@@ -199,6 +188,45 @@ func (s *Service) refund(ctx context.Context, outTradeNo, outRequestNo string, a
 		return nil, notRefundable(orders.TradeStatus(res.Status))
 	}
 	return nil, fmt.Errorf("apppay: unexpected begin outcome %q", res.Outcome)
+}
+
+// runRefund makes the leased refund attempt (opcall) and answers it; earlier is the
+// refund as stored before the attempt, if it was.
+func (s *Service) runRefund(ctx context.Context, log *slog.Logger, creds *alipay.Credentials, req alipay.TradeRefund,
+	res orders.OpBeginResult, now, leaseUntil time.Time, earlier *orders.Operation, settleOnly bool) (*Refund, error) {
+	ref := refundRef(req.OutTradeNo, req.OutRequestNo)
+	// A refund Alipay was found not to have (NOT_CREATED) is sent again at once: the
+	// query has been asked, and Alipay deduplicates on out_request_no. Any other retry
+	// may have reached Alipay: it asks first, and resends only what Alipay lacks.
+	notCreated := earlier != nil && earlier.State == orders.OpFailed && earlier.SubCode == orders.SubCodeNotCreated
+	ask := res.Retried && !notCreated
+	c := &refundCall{s: s, log: log, req: req, sent: now}
+	if (ask || settleOnly) && earlier != nil {
+		c.sent = sentAt(*earlier)
+	}
+	call := opcall.Call{Method: alipay.MethodTradeRefund, Query: c.query, Send: c.send, Timeout: s.gatewayTimeout,
+		NotBefore: c.sent.Add(RefundConfirmDelay), SettleOnly: settleOnly, Unknown: c.unknown,
+		// A first refund's refusal is Alipay's word on it; after a query found nothing, a
+		// resend's may come from our own refund landing in between.
+		StateRefusal: opcall.StateAskOnResend}
+	if earlier != nil && earlier.Result[orders.ResultFundChange] == "N" {
+		// Acknowledged earlier: the query not finding it yet does not mean it was never made.
+		call.Absent = func() orders.OpOutcome {
+			log.Warn("refund acknowledged earlier (fund_change N) but not found by the query: still unconfirmed")
+			return *c.acknowledged()
+		}
+	}
+	out, err := opcall.Run(ctx, log, s.store, creds, call,
+		opcall.Lease{Ref: ref, Token: res.Token, Until: leaseUntil, Margin: s.leaseMargin}, ask, s.now)
+	if err != nil {
+		log.Error("recording the refund outcome failed", "state", string(out.State), "error", err.Error())
+		return nil, domain.WithRetryAfter(opStoreError("complete refund", err), leaseUntil.Sub(s.now()))
+	}
+	if out.State == orders.OpUnknown && out.Result[orders.ResultFundChange] != "N" && !settleOnly {
+		// Not a refund Alipay acknowledged and is still processing: its outcome is unknown.
+		recordUnknown(orders.OpRefund)
+	}
+	return s.refundReply(ctx, log, ref, c.err)
 }
 
 // notRefundable explains why an order in status st takes no refund.
@@ -242,115 +270,75 @@ func (s *Service) replayRefund(ctx context.Context, outTradeNo string, op orders
 	return &Refund{Order: o, Op: op, Status: RefundSucceeded}, nil
 }
 
-// refundCall is one leased refund attempt.
+// refundCall is what one refund attempt's replies mean (opcall.Call's Query, Send and
+// Unknown).
 type refundCall struct {
-	s          *Service
-	log        *slog.Logger
-	creds      *alipay.Credentials
-	ref        orders.OpRef
-	token      string
-	leaseUntil time.Time
-	req        alipay.TradeRefund
-	// settleOnly: ask and record, never send (ConfirmRefund).
-	settleOnly bool
-	// acknowledged: an earlier reply accepted the refund (fund_change N), so Alipay not
-	// finding it yet does not mean it was never made.
-	acknowledged bool
+	s   *Service
+	log *slog.Logger
+	req alipay.TradeRefund
+	// sent is when the refund was last sent: by this attempt, else by an earlier one.
+	sent time.Time
+	// err is why the outcome is unknown, when Alipay's word is missing.
+	err error
 }
 
-// send calls alipay.trade.refund and records what the reply proves. resend: a query
-// just said Alipay does not have this refund.
-func (c *refundCall) send(ctx context.Context, resend bool) (*Refund, error) {
-	s := c.s
-	sent := s.now()
-	res, err := callIn(ctx, s, c.creds, c.leaseUntil, func(ctx context.Context) (*alipay.TradeRefundResult, error) {
-		return alipay.Call[alipay.TradeRefundResult](ctx, s.gw, c.creds, &c.req, alipay.CallOptions{Refresh: s.refresh})
-	})
-	unconfirmed := map[string]string{orders.ResultSentAt: sent.UTC().Format(time.RFC3339Nano)}
-	if c.req.RefundReason != "" {
-		unconfirmed[resultRefundReason] = c.req.RefundReason
+// send calls alipay.trade.refund: SUCCEEDED when the reply proves the refund; accepted
+// without proof (fund_change other than Y), UNKNOWN, confirmed by the refund query at
+// least RefundConfirmDelay later (L4.2, L5).
+func (c *refundCall) send(ctx context.Context, creds *alipay.Credentials) (*orders.OpOutcome, error) {
+	c.sent = c.s.now()
+	res, err := alipay.Call[alipay.TradeRefundResult](ctx, c.s.gw, creds, &c.req, alipay.CallOptions{Refresh: c.s.refresh})
+	if err != nil {
+		return nil, err
 	}
-	var be *alipay.BusinessError
+	if res.Refunded() {
+		return &orders.OpOutcome{State: orders.OpSucceeded, Result: refundResult(res, "reply", c.sent)}, nil
+	}
+	c.log.Info("refund accepted without fund_change Y: confirming later", "fund_change", res.FundChange)
+	return c.acknowledged(), nil
+}
+
+// query asks alipay.trade.fastpay.refund.query: refunded, SUCCEEDED; no refund data,
+// nil (Alipay does not have it); refund_amount without refund_status, not done yet and
+// never declared failed (L5). A reply about another out_request_no says nothing.
+func (c *refundCall) query(ctx context.Context, creds *alipay.Credentials) (*orders.OpOutcome, error) {
+	q := &alipay.RefundQuery{OutTradeNo: c.req.OutTradeNo, OutRequestNo: c.req.OutRequestNo, QueryOptions: []string{"gmt_refund_pay"}}
+	r, err := alipay.Call[alipay.RefundQueryResult](ctx, c.s.gw, creds, q, alipay.CallOptions{Refresh: c.s.refresh})
+	if err == nil && r.OutRequestNo != "" && r.OutRequestNo != c.req.OutRequestNo {
+		err = &alipay.UnknownOutcomeError{Reason: "reply names another request", Err: fmt.Errorf("out_request_no %q", r.OutRequestNo)}
+	}
 	switch {
-	case err == nil && res.Refunded():
-		return c.finish(ctx, orders.OpOutcome{State: orders.OpSucceeded, Result: refundResult(res, "reply", sent)})
-	case err == nil:
-		// Accepted, not proven: confirmed by the refund query at least 10 s later (L4.2, L5).
-		unconfirmed[orders.ResultFundChange] = "N"
-		c.log.Info("refund accepted without fund_change Y: confirming later", "fund_change", res.FundChange)
-		return c.finish(ctx, orders.OpOutcome{State: orders.OpUnknown, Result: unconfirmed})
-	case errors.As(err, &be) && !be.Configuration() && be.Class(alipay.MethodTradeRefund) == alipay.State && resend:
-		// Refused because of the trade's state, right after a query found nothing: ask
-		// once more whether it is our own refund that changed the state.
-		if q, qerr := c.query(ctx); qerr == nil && q.Refunded() {
-			return c.finish(ctx, orders.OpOutcome{State: orders.OpSucceeded, Result: queryResult(q, sent)})
-		}
-		fallthrough
-	case errors.As(err, &be) && !be.Configuration() && be.Class(alipay.MethodTradeRefund) != alipay.Unknown:
-		c.log.Info("alipay refused the refund", "code", be.Code, "sub_code", be.SubCode)
-		return c.finish(ctx, orders.OpOutcome{State: orders.OpFailed, Code: be.Code, SubCode: be.SubCode, SubMsg: be.SubMsg})
-	case errors.As(err, &be):
-		c.log.Error("alipay rejected the refund call", "code", be.Code, "sub_code", be.SubCode)
-	case errors.Is(err, alipay.ErrUnknownOutcome):
-		c.log.Warn("refund outcome unknown", "error", err.Error())
-	default:
-		c.log.Error("refund not sent", "error", err.Error())
+	case err != nil:
+		return nil, fmt.Errorf("apppay: refund query: %w", asUnknown(err))
+	case r.Refunded():
+		return &orders.OpOutcome{State: orders.OpSucceeded, Result: queryResult(r, c.sent)}, nil
+	case r.Absent():
+		return nil, nil
 	}
-	r, ferr := c.finish(ctx, orders.OpOutcome{State: orders.OpUnknown, Result: unconfirmed})
-	if ferr != nil || r.Status == RefundSucceeded {
-		return r, ferr
-	}
-	return nil, fmt.Errorf("apppay: refund not confirmed: %w", err)
+	return c.acknowledged(), nil
 }
 
-// confirm asks Alipay about a refund that may have been sent at sent: too early, it
-// stays unconfirmed (202); refunded, it succeeded; absent, it is sent again; anything
-// else stays unconfirmed.
-func (c *refundCall) confirm(ctx context.Context, sent time.Time) (*Refund, error) {
-	keep := map[string]string{orders.ResultSentAt: sent.UTC().Format(time.RFC3339Nano)}
+// unknown is the refund's UNKNOWN outcome when Alipay's word is missing (opcall.Call.Unknown).
+func (c *refundCall) unknown(cause error) orders.OpOutcome {
+	c.err = cause
+	return c.unconfirmed()
+}
+
+// unconfirmed keeps what confirming the refund needs: when it was sent, and its reason
+// so that a resend by ConfirmRefund (no request body) is the identical request.
+func (c *refundCall) unconfirmed() orders.OpOutcome {
+	keep := map[string]string{orders.ResultSentAt: c.sent.UTC().Format(time.RFC3339Nano)}
 	if c.req.RefundReason != "" {
 		keep[resultRefundReason] = c.req.RefundReason
 	}
-	if c.s.now().Before(sent.Add(RefundConfirmDelay)) {
-		return c.finish(ctx, orders.OpOutcome{State: orders.OpUnknown, Result: keep})
-	}
-	q, err := c.query(ctx)
-	switch {
-	case err == nil && q.Refunded():
-		return c.finish(ctx, orders.OpOutcome{State: orders.OpSucceeded, Result: queryResult(q, sent)})
-	case err == nil && q.Absent() && c.settleOnly && !c.acknowledged:
-		c.log.Info("refund not at alipay: NOT_CREATED, an identical retry sends it")
-		return c.finish(ctx, orders.NotCreated(c.s.now()))
-	case err == nil && q.Absent() && c.settleOnly:
-		c.log.Warn("refund acknowledged earlier (fund_change N) but not found by the query: still unconfirmed")
-		keep[orders.ResultFundChange] = "N"
-		return c.finish(ctx, orders.OpOutcome{State: orders.OpUnknown, Result: keep})
-	case err == nil && q.Absent():
-		c.log.Info("refund not at alipay: sending it again with the same out_request_no and amount")
-		return c.send(ctx, true)
-	case err == nil:
-		// refund_amount without refund_status: not done yet, never declared failed (L5).
-		keep[orders.ResultFundChange] = "N"
-		return c.finish(ctx, orders.OpOutcome{State: orders.OpUnknown, Result: keep})
-	}
-	c.log.Warn("refund query failed", "error", err.Error())
-	r, ferr := c.finish(ctx, orders.OpOutcome{State: orders.OpUnknown, Result: keep})
-	if ferr != nil || r.Status == RefundSucceeded {
-		return r, ferr
-	}
-	return nil, fmt.Errorf("apppay: refund query: %w", asUnknown(err))
+	return orders.OpOutcome{State: orders.OpUnknown, Result: keep}
 }
 
-func (c *refundCall) query(ctx context.Context) (*alipay.RefundQueryResult, error) {
-	s := c.s
-	q := &alipay.RefundQuery{OutTradeNo: c.req.OutTradeNo, OutRequestNo: c.req.OutRequestNo, QueryOptions: []string{"gmt_refund_pay"}}
-	r, err := callIn(ctx, s, c.creds, c.leaseUntil, func(ctx context.Context) (*alipay.RefundQueryResult, error) {
-		return alipay.Call[alipay.RefundQueryResult](ctx, s.gw, c.creds, q, alipay.CallOptions{Refresh: s.refresh})
-	})
-	if err == nil && r.OutRequestNo != "" && r.OutRequestNo != c.req.OutRequestNo {
-		return nil, &alipay.UnknownOutcomeError{Reason: "reply names another request", Err: fmt.Errorf("out_request_no %q", r.OutRequestNo)}
-	}
-	return r, err
+// acknowledged: Alipay has the refund and has not proven it yet (fund_change N).
+func (c *refundCall) acknowledged() *orders.OpOutcome {
+	out := c.unconfirmed()
+	out.Result[orders.ResultFundChange] = "N"
+	return &out
 }
 
 // asUnknown: a query that did not answer leaves the refund's outcome unknown; a
@@ -363,33 +351,24 @@ func asUnknown(err error) error {
 	return err
 }
 
-// finish records the outcome and builds the reply: SUCCEEDED 200, UNKNOWN 202 PENDING,
-// FAILED the recorded refusal.
-func (c *refundCall) finish(ctx context.Context, out orders.OpOutcome) (*Refund, error) {
-	s := c.s
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.leaseMargin)
-	defer cancel()
-	out.Now = s.now()
-	if err := s.store.CompleteOperation(cctx, c.ref, c.token, out); err != nil {
-		c.log.Error("recording the refund outcome failed", "state", string(out.State), "error", err.Error())
-		return nil, domain.WithRetryAfter(opStoreError("complete refund", err), c.leaseUntil.Sub(s.now()))
-	}
-	if out.State == orders.OpUnknown && out.Result[orders.ResultFundChange] != "N" && !c.settleOnly {
-		// Not a refund Alipay acknowledged and is still processing: its outcome is unknown.
-		recordUnknown(orders.OpRefund)
-	}
-	o, err := s.store.GetAppPayOrder(ctx, c.ref.OrderNo)
+// refundReply answers a refund attempt once its outcome is recorded: SUCCEEDED 200,
+// FAILED the recorded refusal, UNKNOWN 202 PENDING, or missing (the cause) Alipay's word
+// the error. The stored state decides: a refund notice may have settled it meanwhile.
+func (s *Service) refundReply(ctx context.Context, log *slog.Logger, ref orders.OpRef, missing error) (*Refund, error) {
+	o, err := s.store.GetAppPayOrder(ctx, ref.OrderNo)
 	if err != nil {
 		return nil, fmt.Errorf("apppay: refund: %w", err)
 	}
-	// The stored state decides: a refund notice may have proved the refund meanwhile.
-	op, _ := opOf(o, c.ref)
+	op, _ := opOf(o, ref)
 	switch op.State {
 	case orders.OpSucceeded:
-		c.log.Info("refund succeeded", "source", op.Result[orders.ResultSource])
+		log.Info("refund succeeded", "source", op.Result[orders.ResultSource])
 		return &Refund{Order: o, Op: op, Status: RefundSucceeded}, nil
 	case orders.OpFailed:
 		return &Refund{Order: o, Op: op}, &alipay.BusinessError{Code: op.Code, SubCode: op.SubCode, SubMsg: op.SubMsg}
+	}
+	if missing != nil {
+		return nil, fmt.Errorf("apppay: refund not confirmed: %w", missing)
 	}
 	wait := sentAt(op).Add(RefundConfirmDelay).Sub(s.now())
 	return &Refund{Order: o, Op: op, Status: RefundPending, RetryAfter: max(wait, time.Second)}, nil
@@ -422,18 +401,6 @@ func queryResult(q *alipay.RefundQueryResult, sent time.Time) map[string]string 
 		m[orders.ResultGmtRefundPay] = q.GmtRefundPay
 	}
 	return m
-}
-
-// callIn runs one gateway call within what the lease leaves after the margin.
-func callIn[R any](ctx context.Context, s *Service, creds *alipay.Credentials, leaseUntil time.Time,
-	call func(context.Context) (*R, error)) (*R, error) {
-	budget := min(leaseUntil.Add(-s.leaseMargin).Sub(s.now()), s.gatewayTimeout)
-	if budget <= 0 {
-		return nil, errNoTimeLeft
-	}
-	cctx, cancel := context.WithTimeout(ctx, budget)
-	defer cancel()
-	return call(cctx)
 }
 
 // leaseDuration: calls gateway calls plus the margin, never past ctx's deadline; false
@@ -659,65 +626,102 @@ func (s *Service) Close(ctx context.Context, owner, outTradeNo string) (*orders.
 	default:
 		return nil, fmt.Errorf("apppay: unexpected close outcome %q", res.Outcome)
 	}
+	// A close is sent again as it is, without asking first: closing twice is harmless.
+	c := &closeCall{s: s, log: log, o: o}
 	leaseUntil := now.Add(lease)
-	r, err := callIn(ctx, s, creds, leaseUntil, func(ctx context.Context) (*alipay.TradeCloseResult, error) {
-		return alipay.Call[alipay.TradeCloseResult](ctx, s.gw, creds, &alipay.TradeClose{OutTradeNo: outTradeNo}, alipay.CallOptions{Refresh: s.refresh})
-	})
-	if err == nil && r.OutTradeNo != "" && r.OutTradeNo != outTradeNo {
-		err = &alipay.UnknownOutcomeError{Reason: "reply names another request", Err: fmt.Errorf("out_trade_no %q", r.OutTradeNo)}
+	out, err := opcall.Run(ctx, log, s.store, creds,
+		opcall.Call{Method: alipay.MethodTradeClose, Query: c.query, Send: c.send, Timeout: s.gatewayTimeout, Unknown: c.unknown},
+		opcall.Lease{Ref: ref, Token: res.Token, Until: leaseUntil, Margin: s.leaseMargin}, false, s.now)
+	if err != nil {
+		log.Error("recording the close outcome failed", "error", err.Error())
+		return nil, domain.WithRetryAfter(opStoreError("complete close", err), leaseUntil.Sub(s.now()))
 	}
-	finish := func(out orders.OpOutcome) (*orders.AppPayOrder, error) {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.leaseMargin)
-		defer cancel()
-		out.Now = s.now()
-		if err := s.store.CompleteOperation(cctx, ref, res.Token, out); err != nil {
-			log.Error("recording the close outcome failed", "error", err.Error())
-			return nil, domain.WithRetryAfter(opStoreError("complete close", err), leaseUntil.Sub(s.now()))
-		}
+	switch {
+	case out.State == orders.OpSucceeded:
 		return s.store.GetAppPayOrder(ctx, outTradeNo)
+	case out.State == orders.OpFailed:
+		return nil, domain.ErrOrderAlreadyPaid // the only close recorded FAILED
+	case c.refusal != nil && out.SubCode != "":
+		return nil, c.refusal
+	}
+	log.Warn("close outcome unknown", "error", c.err)
+	recordUnknown(orders.OpClose)
+	return nil, fmt.Errorf("apppay: close not confirmed: %w", c.err)
+}
+
+// closeCall is what one close's replies mean (opcall.Call's Query, Send and Unknown).
+type closeCall struct {
+	s   *Service
+	log *slog.Logger
+	o   *orders.AppPayOrder // as read before the close
+	// refusal is Alipay's refusal of the close; err why the outcome is unknown.
+	refusal *alipay.BusinessError
+	err     error
+}
+
+// send calls alipay.trade.close. A refusal of a closable trade is recorded as not
+// closed (UNKNOWN with the refusal), so that a later close tries again.
+func (c *closeCall) send(ctx context.Context, creds *alipay.Credentials) (*orders.OpOutcome, error) {
+	no := c.o.OutTradeNo
+	r, err := alipay.Call[alipay.TradeCloseResult](ctx, c.s.gw, creds, &alipay.TradeClose{OutTradeNo: no}, alipay.CallOptions{Refresh: c.s.refresh})
+	if err == nil && r.OutTradeNo != "" && r.OutTradeNo != no {
+		err = &alipay.UnknownOutcomeError{Reason: "reply names another request", Err: fmt.Errorf("out_trade_no %q", r.OutTradeNo)}
 	}
 	var be *alipay.BusinessError
 	switch {
 	case err == nil:
-		log.Info("order closed at alipay")
-		return finish(orders.OpOutcome{State: orders.OpSucceeded, Result: map[string]string{orders.ResultTradeNo: r.TradeNo}})
+		c.log.Info("order closed at alipay")
+		return &orders.OpOutcome{State: orders.OpSucceeded, Result: map[string]string{orders.ResultTradeNo: r.TradeNo}}, nil
 	case errors.As(err, &be) && be.SubCode == "ACQ.TRADE_NOT_EXIST":
 		// The buyer has not submitted the orderStr: nothing to close at Alipay yet. Closed
 		// here; the orderStr could still be paid until it expires (docs/design.md).
-		log.Info("order closed here: alipay has no trade yet")
-		return finish(orders.OpOutcome{State: orders.OpSucceeded, Result: map[string]string{orders.ResultCloseUnconfirmed: "Y"}})
-	case errors.As(err, &be) && !be.Configuration() && be.Class(alipay.MethodTradeClose) == alipay.State:
-		// Not closable: paid or closed already. Alipay's state decides (L7).
-		if _, serr := s.sync(ctx, creds, o); serr != nil {
-			log.Warn("sync after a refused close failed", "error", serr.Error())
-		}
-		cur, gerr := s.store.GetAppPayOrder(ctx, outTradeNo)
-		if gerr != nil {
-			return nil, fmt.Errorf("apppay: close: %w", gerr)
-		}
-		switch cur.Status {
-		case orders.TradeSuccess, orders.TradeFinished:
-			if _, ferr := finish(orders.OpOutcome{State: orders.OpFailed, Code: be.Code, SubCode: be.SubCode, SubMsg: be.SubMsg}); ferr != nil {
-				return nil, ferr
-			}
-			return nil, domain.ErrOrderAlreadyPaid
-		case orders.TradeClosed:
-			return finish(orders.OpOutcome{State: orders.OpSucceeded, Result: map[string]string{orders.ResultTradeNo: cur.TradeNo}})
-		}
-		fallthrough
-	case errors.As(err, &be) && !be.Configuration() && be.Class(alipay.MethodTradeClose) == alipay.Fail:
-		// Refused: recorded as not closed (UNKNOWN), so a later close tries again.
-		if _, ferr := finish(orders.OpOutcome{State: orders.OpUnknown, Code: be.Code, SubCode: be.SubCode, SubMsg: be.SubMsg}); ferr != nil {
-			return nil, ferr
-		}
-		return nil, be
+		c.log.Info("order closed here: alipay has no trade yet")
+		return &orders.OpOutcome{State: orders.OpSucceeded, Result: map[string]string{orders.ResultCloseUnconfirmed: "Y"}}, nil
+	case errors.As(err, &be) && be.Class(alipay.MethodTradeClose) == alipay.Fail && !be.Configuration():
+		c.refusal = be
+		c.log.Info("alipay refused the close", "code", be.Code, "sub_code", be.SubCode)
+		return c.notClosed(), nil
+	case errors.As(err, &be) && be.Class(alipay.MethodTradeClose) == alipay.State:
+		c.refusal = be // settled by query
 	}
-	log.Warn("close outcome unknown", "error", err.Error())
-	if _, ferr := finish(orders.OpOutcome{State: orders.OpUnknown}); ferr != nil {
-		return nil, ferr
+	return nil, err
+}
+
+// query settles a STATE refusal (not closable: paid or closed already) by Alipay's
+// state of the trade, applied to the order first (L7); the close is never asked about
+// before it is sent.
+func (c *closeCall) query(ctx context.Context, creds *alipay.Credentials) (*orders.OpOutcome, error) {
+	if _, err := c.s.sync(ctx, creds, c.o); err != nil {
+		c.log.Warn("sync after a refused close failed", "error", err.Error())
 	}
-	recordUnknown(orders.OpClose)
-	return nil, fmt.Errorf("apppay: close not confirmed: %w", err)
+	cur, err := c.s.store.GetAppPayOrder(ctx, c.o.OutTradeNo)
+	if err != nil {
+		return nil, fmt.Errorf("apppay: close: %w", err)
+	}
+	switch cur.Status {
+	case orders.TradeSuccess, orders.TradeFinished:
+		out := c.notClosed()
+		out.State = orders.OpFailed
+		return out, nil
+	case orders.TradeClosed:
+		return &orders.OpOutcome{State: orders.OpSucceeded, Result: map[string]string{orders.ResultTradeNo: cur.TradeNo}}, nil
+	}
+	return c.notClosed(), nil
+}
+
+// notClosed is the outcome of a refused close that leaves the order open.
+func (c *closeCall) notClosed() *orders.OpOutcome {
+	out := &orders.OpOutcome{State: orders.OpUnknown}
+	if be := c.refusal; be != nil {
+		out.Code, out.SubCode, out.SubMsg = be.Code, be.SubCode, be.SubMsg
+	}
+	return out
+}
+
+// unknown is the close's UNKNOWN outcome when Alipay's word is missing (opcall.Call.Unknown).
+func (c *closeCall) unknown(cause error) orders.OpOutcome {
+	c.err = cause
+	return orders.OpOutcome{State: orders.OpUnknown}
 }
 
 // closeDecided: a closed order needs no close (the reply is the order); a paid one

@@ -501,6 +501,41 @@ func TestLostRefundReplyRetriedRefundsExactlyOnce(t *testing.T) {
 	}
 }
 
+// A refund refused for the trade's state is Alipay's word on a first send; on a resend
+// (the query just found nothing) Alipay is asked once more, since our own refund could
+// have caused the state.
+func TestRefundRefusedForTheTradesStateAsksOnlyAfterAResend(t *testing.T) {
+	s := newStack(t, deadNotify(t))
+	s.syncedPaidOrder(t, "RS001", "9.00")
+	body := `{"out_request_no":"RS001R1","refund_amount":"3.00"}`
+	s.gw.dropNext(alipay.MethodTradeRefund)
+	if r := s.refund(t, "RS001", body); r.code != 503 {
+		t.Fatalf("lost request: %d %s", r.code, r)
+	}
+	// Refunded in full from the console meanwhile: Alipay closes the trade, and its
+	// notice never arrives.
+	s.control(t, "/sandbox/orders/refund", `{"out_trade_no":"RS001","refund_fee":"9.00","out_biz_no":"CONSOLE1"}`)
+	s.idle(t)
+	s.clk.Advance(apppay.RefundConfirmDelay)
+	r := s.refund(t, "RS001", body)
+	if e, _ := r.json(t)["error"].(map[string]any); r.code != 502 || e["sub_code"] != "ACQ.TRADE_HAS_CLOSE" {
+		t.Fatalf("resend refused: %d %s", r.code, r)
+	}
+	if q, n := s.gw.count(alipay.MethodTradeRefundQuery), s.gw.count(alipay.MethodTradeRefund); q != 2 || n != 2 {
+		t.Fatalf("%d queries, %d refund requests; want 2 (before the resend and after its refusal), 2", q, n)
+	}
+	r = s.refund(t, "RS001", `{"out_request_no":"RS001R2","refund_amount":"1.00"}`)
+	if e, _ := r.json(t)["error"].(map[string]any); r.code != 502 || e["sub_code"] != "ACQ.TRADE_HAS_CLOSE" {
+		t.Fatalf("first send refused: %d %s", r.code, r)
+	}
+	if q := s.gw.count(alipay.MethodTradeRefundQuery); q != 2 {
+		t.Fatalf("%d queries: a first send's refusal was asked about", q)
+	}
+	if sum, n := refundedAtSim(s, "RS001"); sum != 900 || n != 1 {
+		t.Fatalf("simulator refunded %s in %d refunds, want the console's", sum, n)
+	}
+}
+
 // The reply is lost but Alipay's refund notice arrives: the notice settles the refund.
 func TestLostRefundReplySettledByTheRefundNotice(t *testing.T) {
 	s := newStack(t, "")
