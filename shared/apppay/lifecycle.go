@@ -200,7 +200,7 @@ func (s *Service) runRefund(ctx context.Context, log *slog.Logger, creds *alipay
 	// may have reached Alipay: it asks first, and resends only what Alipay lacks.
 	notCreated := earlier != nil && earlier.State == orders.OpFailed && earlier.SubCode == orders.SubCodeNotCreated
 	ask := res.Retried && !notCreated
-	c := &refundCall{s: s, log: log, req: req, sent: now}
+	c := &refundCall{s: s, log: log, req: req, sent: now, acked: earlier != nil && earlier.Result[orders.ResultFundChange] == "N"}
 	if (ask || settleOnly) && earlier != nil {
 		c.sent = sentAt(*earlier)
 	}
@@ -209,7 +209,7 @@ func (s *Service) runRefund(ctx context.Context, log *slog.Logger, creds *alipay
 		// A first refund's refusal is Alipay's word on it; after a query found nothing, a
 		// resend's may come from our own refund landing in between.
 		StateRefusal: opcall.StateAskOnResend}
-	if earlier != nil && earlier.Result[orders.ResultFundChange] == "N" {
+	if c.acked {
 		// Acknowledged earlier: the query not finding it yet does not mean it was never made.
 		call.Absent = func() orders.OpOutcome {
 			log.Warn("refund acknowledged earlier (fund_change N) but not found by the query: still unconfirmed")
@@ -280,6 +280,9 @@ type refundCall struct {
 	sent time.Time
 	// err is why the outcome is unknown, when Alipay's word is missing.
 	err error
+	// acked: Alipay acknowledged the refund earlier (fund_change N); every unconfirmed
+	// outcome keeps the mark, so that no later query that misses it can release it.
+	acked bool
 }
 
 // send calls alipay.trade.refund: SUCCEEDED when the reply proves the refund; accepted
@@ -330,6 +333,9 @@ func (c *refundCall) unconfirmed() orders.OpOutcome {
 	keep := map[string]string{orders.ResultSentAt: c.sent.UTC().Format(time.RFC3339Nano)}
 	if c.req.RefundReason != "" {
 		keep[resultRefundReason] = c.req.RefundReason
+	}
+	if c.acked {
+		keep[orders.ResultFundChange] = "N"
 	}
 	return orders.OpOutcome{State: orders.OpUnknown, Result: keep}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -586,6 +588,47 @@ func TestFundChangeNIsConfirmedByTheRefundQueryNoEarlierThan10s(t *testing.T) {
 	}
 	if _, n := refundedAtSim(s, "FC001"); n != 1 {
 		t.Fatalf("%d refunds at the simulator", n)
+	}
+}
+
+// A refund Alipay acknowledged (fund_change N) keeps that mark when the query that was
+// to confirm it fails: a later pass whose query does not find it yet must not take it
+// for one never made (NOT_CREATED, its amount released).
+func TestAcknowledgedRefundKeepsItsMarkWhenTheQueryFails(t *testing.T) {
+	s := newStack(t, deadNotify(t))
+	s.syncedPaidOrder(t, "FQ001", "9.00")
+	body := `{"out_request_no":"FQ001R1","refund_amount":"1.00","refund_reason":"SIM_FUND_CHANGE_N"}`
+	if r := s.refund(t, "FQ001", body); r.code != 202 {
+		t.Fatalf("fund_change N: %d %s", r.code, r)
+	}
+	s.clk.Advance(10 * time.Second)
+	for _, try := range []struct {
+		name string
+		run  func() error
+	}{
+		{"an identical retry", func() error {
+			if r := s.refund(t, "FQ001", body); r.code == 200 {
+				return fmt.Errorf("settled without a query: %s", r)
+			}
+			return nil
+		}},
+		{"the reconciler's confirmation", func() error {
+			_, err := s.svc.ConfirmRefund(context.Background(), "FQ001", "FQ001R1")
+			return err
+		}},
+	} {
+		s.gw.dropNext(alipay.MethodTradeRefundQuery)
+		if err := try.run(); err != nil && !errors.Is(err, alipay.ErrUnknownOutcome) {
+			t.Fatalf("%s: %v", try.name, err)
+		}
+		o, err := s.store.GetAppPayOrder(context.Background(), "FQ001")
+		if err != nil {
+			t.Fatal(err)
+		}
+		op := o.Ops["REFUND:FQ001R1"]
+		if op.State != orders.OpUnknown || op.Result[orders.ResultFundChange] != "N" {
+			t.Fatalf("after %s whose query failed: %s %v, want UNKNOWN keeping fund_change N", try.name, op.State, op.Result)
+		}
 	}
 }
 

@@ -198,7 +198,8 @@ type Lease struct {
 
 // Run decides call under the lease and records the outcome. The call's budget is the
 // lease's end minus the margin, measured when the call starts (none left: nothing is
-// sent, UNKNOWN), each gateway call within it at most call.Timeout; the record is written even when ctx is gone, bounded by the margin.
+// sent, UNKNOWN), each gateway call within it at most call.Timeout; the record is
+// written even when ctx is gone, bounded by the margin.
 // It returns the outcome as recorded, or the store's error (orders.ErrLeaseLost when
 // another caller took the lease over).
 func Run(ctx context.Context, log *slog.Logger, store Completer, creds *alipay.Credentials, call Call, l Lease, retried bool,
