@@ -96,12 +96,8 @@ func within(ctx context.Context, d time.Duration, f func(context.Context) (*orde
 	return f(ctx)
 }
 
-// Decide is the verified outcome of call; UNKNOWN whenever Alipay's word is missing.
-// NotBefore is compared with the wall clock (Run uses its own).
-func Decide(ctx context.Context, log *slog.Logger, creds *alipay.Credentials, call Call, retried bool) orders.OpOutcome {
-	return decide(ctx, log, creds, call, retried, time.Now)
-}
-
+// decide is the verified outcome of call; UNKNOWN whenever Alipay's word is missing.
+// NotBefore is compared with now.
 func decide(ctx context.Context, log *slog.Logger, creds *alipay.Credentials, call Call, retried bool,
 	now func() time.Time) orders.OpOutcome {
 	if retried || call.SettleOnly {

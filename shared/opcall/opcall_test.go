@@ -110,7 +110,7 @@ func TestDecide(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var queries, sends int
-			out := Decide(context.Background(), log, &alipay.Credentials{}, tt.a.call(&queries, &sends), tt.retried)
+			out := decide(context.Background(), log, &alipay.Credentials{}, tt.a.call(&queries, &sends), tt.retried, time.Now)
 			if out.State != tt.want || queries != tt.queries || sends != tt.sends {
 				t.Fatalf("state %s after %d queries, %d sends; want %s, %d, %d", out.State, queries, sends, tt.want, tt.queries, tt.sends)
 			}
@@ -188,7 +188,7 @@ func TestDecideUnknownIsTheCallsOwnWithItsCause(t *testing.T) {
 				cause = c
 				return orders.OpOutcome{State: orders.OpUnknown, Result: map[string]string{"sent_at": "t"}}
 			}
-			out := Decide(context.Background(), log, &alipay.Credentials{}, call, tt.retried)
+			out := decide(context.Background(), log, &alipay.Credentials{}, call, tt.retried, time.Now)
 			if out.State != orders.OpUnknown || out.Result["sent_at"] != "t" || calls != 1 {
 				t.Fatalf("outcome %+v after %d Unknown calls", out, calls)
 			}
