@@ -118,6 +118,12 @@ type emulator struct {
 // several emulators a test runs). The bootstrap starts at the first invocation, as a
 // cold start does.
 func startEmulator(t *testing.T, fn, bootstrap string, env []string) *emulator {
+	return startEmulatorOn(t, fn, bootstrap, env, freeLoopbackAddr)
+}
+
+// startEmulatorOn is startEmulator with the ports from pick (the invoke endpoint's, then
+// the Runtime API's, for each attempt).
+func startEmulatorOn(t *testing.T, fn, bootstrap string, env []string, pick func(t *testing.T) string) *emulator {
 	t.Helper()
 	rie, err := emulatorPath()
 	if err != nil {
@@ -125,7 +131,7 @@ func startEmulator(t *testing.T, fn, bootstrap string, env []string) *emulator {
 	}
 	const attempts = 3
 	for attempt := 1; ; attempt++ {
-		invokeAddr, runtimeAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
+		invokeAddr, runtimeAddr := pick(t), pick(t)
 		e := &emulator{fn: fn, invoke: "http://" + invokeAddr + invokePath, logs: &testkeys.Buffer{}}
 		cmd := exec.Command(rie, "--log-level", "warn",
 			"--runtime-interface-emulator-address", invokeAddr, "--runtime-api-address", runtimeAddr, bootstrap)
@@ -139,11 +145,30 @@ func startEmulator(t *testing.T, fn, bootstrap string, env []string) *emulator {
 		exited := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(exited) }()
 		t.Cleanup(func() { stopEmulator(t, cmd, exited, e) })
-		if err := waitListening(invokeAddr, exited); err == nil {
+		if err := waitStarted(invokeAddr, runtimeAddr, exited); err == nil {
 			return e
 		} else if attempt == attempts {
 			t.Fatalf("%s: the emulator did not start: %v\n%s", fn, err, e.logs.String())
 		}
+	}
+}
+
+// waitStarted waits for both of the emulator's listeners. It binds them concurrently
+// (the Runtime API in a goroutine of its own, which panics when its port was taken), so
+// the invoke endpoint answering says nothing of the other: once both accept, the
+// process must still be there a moment later. A port taken by another process's
+// listener also accepts, hence that last check.
+func waitStarted(invokeAddr, runtimeAddr string, exited <-chan struct{}) error {
+	for _, addr := range []string{invokeAddr, runtimeAddr} {
+		if err := waitListening(addr, exited); err != nil {
+			return err
+		}
+	}
+	select {
+	case <-exited:
+		return errors.New("exited after listening (a port was taken)")
+	case <-time.After(200 * time.Millisecond):
+		return nil
 	}
 }
 
@@ -235,6 +260,37 @@ func lambdaEnv(t *testing.T, fn string) []string {
 		env = append(env, name+"="+strconv.Itoa(n))
 	}
 	return env
+}
+
+// TestEmulatorStartsAgainWhenItsRuntimePortIsTaken: another process took the Runtime
+// API's port between our pick and the emulator's bind (the emulator panics); the
+// emulator is started again on other ports. Whether its invoke endpoint answered before
+// the panic is up to the scheduler (it did once, under a parallel `go test ./...`,
+// which waitStarted's last check is for); either way a second attempt must follow.
+func TestEmulatorStartsAgainWhenItsRuntimePortIsTaken(t *testing.T) {
+	thief, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer thief.Close()
+	picks := 0
+	pick := func(t *testing.T) string {
+		picks++
+		if picks == 2 { // the first attempt's Runtime API port
+			return thief.Addr().String()
+		}
+		return freeLoopbackAddr(t)
+	}
+	// The bootstrap starts only at the first invocation, so any file will do here.
+	e := startEmulatorOn(t, "portclash", "/bin/true", []string{"AWS_LAMBDA_FUNCTION_TIMEOUT=3"}, pick)
+	if picks != 4 {
+		t.Fatalf("%d ports picked, want 4 (a second attempt)", picks)
+	}
+	if c, err := net.DialTimeout("tcp", strings.TrimPrefix(strings.TrimSuffix(e.invoke, invokePath), "http://"), time.Second); err != nil {
+		t.Fatalf("the second emulator does not answer: %v", err)
+	} else {
+		c.Close()
+	}
 }
 
 func TestEmulatorMissingOrUnpinnedFailsNamingTheInstallCommand(t *testing.T) {
