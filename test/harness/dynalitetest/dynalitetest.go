@@ -134,6 +134,13 @@ func (s *Server) start(port int) error {
 		default:
 		}
 		if answers(endpoint) {
+			// Another process's server on a port taken from us also answers, while
+			// dynalite exits on EADDRINUSE: it must still be there a moment later.
+			select {
+			case <-done:
+				return fmt.Errorf("dynalite exited during start on port %d (taken?)", port)
+			case <-time.After(100 * time.Millisecond):
+			}
 			s.cmd, s.done, s.port = cmd, done, port
 			return nil
 		}
