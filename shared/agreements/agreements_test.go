@@ -67,8 +67,10 @@ type stack struct {
 }
 
 type options struct {
-	signNotifyURL  string // "" = our notify route
-	gatewayTimeout time.Duration
+	signNotifyURL string // "" = our notify route
+	// chargeNotifyURL is the charges' notify_url; "" = our notify route.
+	chargeNotifyURL string
+	gatewayTimeout  time.Duration
 }
 
 func newStack(t *testing.T, now time.Time, o options) *stack {
@@ -107,7 +109,7 @@ func newStack(t *testing.T, now time.Time, o options) *stack {
 	log := slog.New(slog.DiscardHandler)
 	router := httpapi.NewRouter(httpapi.LocalCaller, log)
 	s.svc = agreements.NewService(s.store, creds, gw, agreements.WithClock(s.clk.Now), agreements.WithGatewayTimeout(timeout))
-	ah := agreements.NewHandler(s.svc, "")
+	ah := agreements.NewHandler(s.svc, o.chargeNotifyURL)
 	pay := apppay.NewService(s.store, creds, apppay.WithClock(s.clk.Now), apppay.WithGateway(gw),
 		apppay.WithSignNotifyURL(o.signNotifyURL))
 	if err := apppay.NewHandler(pay, "").WithRoutes(ah.Handlers()).Mount(router); err != nil {
@@ -334,11 +336,12 @@ func TestConcurrentChargesInOnePeriodOneGoesOut(t *testing.T) {
 
 // TestLostChargeReplyRetriedMovesMoneyOnce: Alipay takes the money and the reply is lost
 // (20000, or no reply before our timeout); the identical retry asks trade.query first
-// and is answered SUCCEEDED without a second deduction.
+// and is answered SUCCEEDED without a second deduction. The charge's notice goes
+// nowhere, so that only the question can settle it.
 func TestLostChargeReplyRetriedMovesMoneyOnce(t *testing.T) {
 	for _, marker := range []string{"SIM_20000", "SIM_SYSTEM_ERROR", "SIM_TIMEOUT"} {
 		t.Run(marker, func(t *testing.T) {
-			s := newStack(t, chinaNoon(2030, 6, 4), options{gatewayTimeout: 500 * time.Millisecond})
+			s := newStack(t, chinaNoon(2030, 6, 4), options{gatewayTimeout: 500 * time.Millisecond, chargeNotifyURL: "http://127.0.0.1:1/nowhere"})
 			ext := s.signed(t, "SIGN004", "2030-06-05")
 			r := s.charge(t, ext, "LOST1", "8.00", "June "+marker)
 			if r.status != 503 || r.code() != "ALIPAY_UNAVAILABLE" {
@@ -358,6 +361,22 @@ func TestLostChargeReplyRetriedMovesMoneyOnce(t *testing.T) {
 				t.Fatalf("deductions %d, want 1", n)
 			}
 		})
+	}
+}
+
+// TestChargeNoticeDuringTheLeaseSettlesALostReply: the deduction's reply is lost but its
+// notice arrives while the charge is still being answered; the notice settles the
+// leased charge, so the caller is answered SUCCEEDED at once and money moved once.
+func TestChargeNoticeDuringTheLeaseSettlesALostReply(t *testing.T) {
+	s := newStack(t, chinaNoon(2030, 6, 4), options{gatewayTimeout: 500 * time.Millisecond})
+	ext := s.signed(t, "SIGN014", "2030-06-05")
+	r := s.charge(t, ext, "LOSTN1", "8.00", "June SIM_TIMEOUT")
+	if r.status != 200 || r.body["status"] != "SUCCEEDED" || r.body["trade_no"] == "" {
+		t.Fatalf("lost reply, notice delivered: %d %s", r.status, r.raw)
+	}
+	s.idle(t)
+	if n := s.charges("LOSTN1"); n != 1 {
+		t.Fatalf("deductions %d, want 1", n)
 	}
 }
 
@@ -503,7 +522,7 @@ func TestLostSignNoticeIsRecoveredBySyncAndTheReconciler(t *testing.T) {
 // TestReconcilerSettlesAnUnknownCharge: the reply was lost and nobody retried; the
 // reconciler queries and records SUCCEEDED, and the money moved once.
 func TestReconcilerSettlesAnUnknownCharge(t *testing.T) {
-	s := newStack(t, chinaNoon(2030, 6, 4), options{})
+	s := newStack(t, chinaNoon(2030, 6, 4), options{chargeNotifyURL: "http://127.0.0.1:1/nowhere"})
 	ext := s.signed(t, "SIGN010", "2030-06-05")
 	if r := s.charge(t, ext, "UNK1", "4.00", "SIM_20000"); r.status != 503 {
 		t.Fatalf("charge: %d %s", r.status, r.raw)

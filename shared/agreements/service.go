@@ -23,7 +23,7 @@ type Store interface {
 	GetAppPayOrder(ctx context.Context, outTradeNo string) (*orders.AppPayOrder, error)
 	ApplyAgreement(ctx context.Context, e orders.AgreementEffect) (orders.ApplyResult, error)
 	BeginOperation(ctx context.Context, b orders.OpBegin) (orders.OpBeginResult, error)
-	CompleteOperation(ctx context.Context, r orders.OpRef, token string, out orders.OpOutcome) error
+	CompleteOperation(ctx context.Context, r orders.OpRef, token string, out orders.OpOutcome) (orders.Operation, error)
 	ResolveOperation(ctx context.Context, r orders.OpRef, out orders.OpOutcome) error
 }
 

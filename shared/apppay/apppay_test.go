@@ -43,8 +43,8 @@ func (failingStore) GetAppPayOrder(context.Context, string) (*orders.AppPayOrder
 func (failingStore) BeginOperation(context.Context, orders.OpBegin) (orders.OpBeginResult, error) {
 	return orders.OpBeginResult{}, fmt.Errorf("timeout: %w", orders.ErrUnavailable)
 }
-func (failingStore) CompleteOperation(context.Context, orders.OpRef, string, orders.OpOutcome) error {
-	return fmt.Errorf("timeout: %w", orders.ErrUnavailable)
+func (failingStore) CompleteOperation(context.Context, orders.OpRef, string, orders.OpOutcome) (orders.Operation, error) {
+	return orders.Operation{}, fmt.Errorf("timeout: %w", orders.ErrUnavailable)
 }
 func (failingStore) ApplyTrade(context.Context, orders.TradeEffect) (orders.ApplyResult, error) {
 	return "", fmt.Errorf("timeout: %w", orders.ErrUnavailable)

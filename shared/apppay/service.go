@@ -22,7 +22,7 @@ type Store interface {
 	CreateAppPayOrder(ctx context.Context, o *orders.AppPayOrder) (orders.CreateOutcome, *orders.AppPayOrder, error)
 	GetAppPayOrder(ctx context.Context, outTradeNo string) (*orders.AppPayOrder, error)
 	BeginOperation(ctx context.Context, b orders.OpBegin) (orders.OpBeginResult, error)
-	CompleteOperation(ctx context.Context, r orders.OpRef, token string, out orders.OpOutcome) error
+	CompleteOperation(ctx context.Context, r orders.OpRef, token string, out orders.OpOutcome) (orders.Operation, error)
 	ResolveOperation(ctx context.Context, r orders.OpRef, out orders.OpOutcome) error
 	ApplyTrade(ctx context.Context, e orders.TradeEffect) (orders.ApplyResult, error)
 }

@@ -298,10 +298,6 @@ func (o *outcome) apply(res orders.ApplyResult, err error) {
 		// Alipay says an operation we recorded as refused moved money: never
 		// acknowledged, so the redeliveries stay visible until someone looks.
 		o.fail(ErrMismatch, "notice contradicts the operation's recorded outcome", err)
-	case errors.Is(err, orders.ErrInProgress):
-		// The call is still being answered; its holder records the outcome and
-		// Alipay's resend finds it settled.
-		o.fail(ErrUnavailable, "operation in progress", err)
 	default:
 		o.fail(ErrUnavailable, "order store unavailable", err)
 	}

@@ -180,7 +180,7 @@ func settleState(ctx context.Context, log *slog.Logger, creds *alipay.Credential
 
 // Completer records an operation's outcome (orders.Store.CompleteOperation).
 type Completer interface {
-	CompleteOperation(ctx context.Context, r orders.OpRef, token string, out orders.OpOutcome) error
+	CompleteOperation(ctx context.Context, r orders.OpRef, token string, out orders.OpOutcome) (orders.Operation, error)
 }
 
 // Lease is the lease an operation was begun with.
@@ -195,9 +195,10 @@ type Lease struct {
 // Run decides call under the lease and records the outcome. The call's budget is the
 // lease's end minus the margin, measured when the call starts (none left: nothing is
 // sent, UNKNOWN), each gateway call within it at most call.Timeout; the record is
-// written even when ctx is gone, bounded by the margin.
-// It returns the outcome as recorded, or the store's error (orders.ErrLeaseLost when
-// another caller took the lease over).
+// written even when ctx is gone, bounded by the margin. It returns the outcome as
+// recorded (a notice may have proved the operation during the lease: that proof stands
+// against an UNKNOWN), or the decided outcome with the store's error
+// (orders.ErrLeaseLost when another caller took the lease over).
 func Run(ctx context.Context, log *slog.Logger, store Completer, creds *alipay.Credentials, call Call, l Lease, retried bool,
 	now func() time.Time) (orders.OpOutcome, error) {
 	var out orders.OpOutcome
@@ -212,5 +213,12 @@ func Run(ctx context.Context, log *slog.Logger, store Completer, creds *alipay.C
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.Margin)
 	defer cancel()
 	out.Now = now()
-	return out, store.CompleteOperation(cctx, l.Ref, l.Token, out)
+	rec, err := store.CompleteOperation(cctx, l.Ref, l.Token, out)
+	if err != nil {
+		return out, err
+	}
+	if rec.State != out.State {
+		log.Info("a notice settled the operation during the lease", "decided", string(out.State), "recorded", string(rec.State))
+	}
+	return orders.OpOutcome{State: rec.State, Result: rec.Result, Code: rec.Code, SubCode: rec.SubCode, SubMsg: rec.SubMsg, Now: out.Now}, nil
 }

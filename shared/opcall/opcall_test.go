@@ -124,10 +124,10 @@ type recorder struct {
 	calls  int
 }
 
-func (r *recorder) CompleteOperation(ctx context.Context, _ orders.OpRef, _ string, out orders.OpOutcome) error {
+func (r *recorder) CompleteOperation(ctx context.Context, _ orders.OpRef, _ string, out orders.OpOutcome) (orders.Operation, error) {
 	r.calls++
 	r.out, r.ctxErr = out, ctx.Err()
-	return nil
+	return orders.Operation{State: out.State, Result: out.Result, Code: out.Code, SubCode: out.SubCode, SubMsg: out.SubMsg}, nil
 }
 
 func TestRunRecordsInsideTheLease(t *testing.T) {

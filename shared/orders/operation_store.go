@@ -134,18 +134,15 @@ func (s *MemoryStore) ApplyOpNotice(ctx context.Context, n OpNotice) (ApplyResul
 	return res, err
 }
 
-func (s *MemoryStore) CompleteOperation(ctx context.Context, r OpRef, token string, out OpOutcome) error {
+func (s *MemoryStore) CompleteOperation(ctx context.Context, r OpRef, token string, out OpOutcome) (Operation, error) {
 	if err := validateOpComplete(r, token, out); err != nil {
-		return err
+		return Operation{}, err
 	}
-	return s.memChange(ctx, r, func(h opHolder) (OpSet, error) {
-		next, err := completeOperation(h.opSet(), r, token, out)
-		if next != nil {
-			h.setOps(next, out.Now)
-			settledOn(h, next, r)
-		}
-		return next, err
-	})
+	var rec Operation
+	if err := s.memChange(ctx, r, completeOn(r, token, out, &rec)); err != nil {
+		return Operation{}, err
+	}
+	return rec, nil
 }
 
 func (s *MemoryStore) ResolveOperation(ctx context.Context, r OpRef, out OpOutcome) error {
@@ -160,6 +157,26 @@ func (s *MemoryStore) ResolveOperation(ctx context.Context, r OpRef, out OpOutco
 		}
 		return next, err
 	})
+}
+
+// completeOn is CompleteOperation's decision on h, for both stores; rec receives the
+// operation as recorded (the holder's outcome, or the proof a notice settled it with
+// during the lease).
+func completeOn(r OpRef, token string, out OpOutcome, rec *Operation) func(h opHolder) (OpSet, error) {
+	return func(h opHolder) (OpSet, error) {
+		next, err := completeOperation(h.opSet(), r, token, out)
+		if err != nil {
+			return nil, err
+		}
+		ops := h.opSet()
+		if next != nil {
+			h.setOps(next, out.Now)
+			settledOn(h, next, r)
+			ops = next
+		}
+		*rec = publicOp(ops[opKey(r.Kind, r.RequestNo)])
+		return next, nil
+	}
 }
 
 func validateOpComplete(r OpRef, token string, out OpOutcome) error {
@@ -394,18 +411,15 @@ func (s *DynamoStore) BeginOperation(ctx context.Context, b OpBegin) (OpBeginRes
 	return res, nil
 }
 
-func (s *DynamoStore) CompleteOperation(ctx context.Context, r OpRef, token string, out OpOutcome) error {
+func (s *DynamoStore) CompleteOperation(ctx context.Context, r OpRef, token string, out OpOutcome) (Operation, error) {
 	if err := validateOpComplete(r, token, out); err != nil {
-		return err
+		return Operation{}, err
 	}
-	return s.dynChange(ctx, "complete operation", r, func(h opHolder) (OpSet, error) {
-		next, err := completeOperation(h.opSet(), r, token, out)
-		if next != nil {
-			h.setOps(next, out.Now)
-			settledOn(h, next, r)
-		}
-		return next, err
-	})
+	var rec Operation
+	if err := s.dynChange(ctx, "complete operation", r, completeOn(r, token, out, &rec)); err != nil {
+		return Operation{}, err
+	}
+	return rec, nil
 }
 
 func (s *DynamoStore) ResolveOperation(ctx context.Context, r OpRef, out OpOutcome) error {

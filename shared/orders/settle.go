@@ -110,11 +110,7 @@ func unfreezeNoticed(ops OpSet, e FundAuthEffect) (OpSet, error) {
 	if op.Amount != e.Amount {
 		return nil, invalid("amount", fmt.Sprintf("%s differs from our unfreeze %s of %s", e.Amount, e.OutRequestNo, op.Amount))
 	}
-	if op.State == OpPending && normTime(e.Now).Before(op.LeaseUntil) {
-		// The caller holding the lease records the reply; the notice's facts still go
-		// into the snapshot.
-		return nil, nil
-	}
+	// A PENDING one is settled even while its lease is live, as noticeOperation does.
 	if op.State == OpFailed {
 		// Alipay says the money moved; a recorded refusal for the same request was wrong.
 		return nil, fmt.Errorf("%w: unfreeze %s was recorded FAILED", ErrSettled, e.OutRequestNo)
@@ -154,10 +150,11 @@ func noticeOperation(h opHolder, receipts []string, n OpNotice) (OpSet, ApplyRes
 	case OpFailed:
 		return nil, "", fmt.Errorf("%w: %s operation %s was recorded FAILED", ErrSettled, n.Kind, n.RequestNo)
 	}
-	next, err := resolveOperation(h.opSet(), n.OpRef, OpOutcome{State: OpSucceeded, Result: n.Result, Now: n.Now})
-	if err != nil {
-		return nil, "", err
-	}
+	// PENDING or UNKNOWN. Alipay notifies only what happened, so the notice settles the
+	// operation even while its lease is live; the holder's completion then keeps this
+	// proof (completeOperation), as for refunds (refundNoticeOp).
+	next := maps.Clone(h.opSet())
+	next[opKey(n.Kind, n.RequestNo)] = settle(op, OpOutcome{State: OpSucceeded, Result: n.Result, Now: n.Now})
 	return next, Applied, nil
 }
 

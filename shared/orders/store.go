@@ -39,8 +39,10 @@ type Store interface {
 	// OpBeginOutcome). An absent order, or one of another owner, is ErrNotFound.
 	BeginOperation(ctx context.Context, b OpBegin) (OpBeginResult, error)
 	// CompleteOperation records the gateway outcome if token still holds the lease
-	// (ErrLeaseLost otherwise). Repeating the same completion is a no-op.
-	CompleteOperation(ctx context.Context, r OpRef, token string, out OpOutcome) error
+	// (ErrLeaseLost otherwise) and returns the operation as recorded: a notice that
+	// proved the operation during the lease stands against the holder's UNKNOWN or
+	// second success. Repeating the same completion is a no-op.
+	CompleteOperation(ctx context.Context, r OpRef, token string, out OpOutcome) (Operation, error)
 	// ResolveOperation settles an UNKNOWN (or abandoned PENDING) operation from a query
 	// answer without a lease; ErrInProgress while a lease is live, ErrSettled if it
 	// already has another definite outcome, a no-op if the same.
@@ -52,11 +54,11 @@ type Store interface {
 	// every money-moving call"). ErrNotFound when no operation claimed it.
 	LookupOutTradeNo(ctx context.Context, outTradeNo string) (OpRef, error)
 	// ApplyOpNotice applies a verified notice about one of our operations (a capture's
-	// trade_status_sync, a fund_auth_operation_cancel): it settles an UNKNOWN (or
-	// abandoned PENDING) operation, is Stale for one already settled the same way,
-	// ErrSettled for one settled otherwise, ErrInProgress while a lease is live, NotFound
-	// when the operation does not exist. A notice with a TradeNo binds it as ApplyTrade
-	// does.
+	// trade_status_sync, a fund_auth_operation_cancel): it settles a PENDING or UNKNOWN
+	// operation (even one whose lease is live: Alipay notifies only what happened, and
+	// the holder's completion keeps the proof), is Stale for one already settled the same
+	// way, ErrSettled for one settled otherwise, NotFound when the operation does not
+	// exist. A notice with a TradeNo binds it as ApplyTrade does.
 	ApplyOpNotice(ctx context.Context, n OpNotice) (ApplyResult, error)
 
 	// ApplyTrade applies a verified trade_status_sync notice. Its trade_no is bound to the

@@ -26,7 +26,7 @@ import (
 type SettleStore interface {
 	Store
 	BeginOperation(ctx context.Context, b orders.OpBegin) (orders.OpBeginResult, error)
-	CompleteOperation(ctx context.Context, r orders.OpRef, token string, out orders.OpOutcome) error
+	CompleteOperation(ctx context.Context, r orders.OpRef, token string, out orders.OpOutcome) (orders.Operation, error)
 	ResolveOperation(ctx context.Context, r orders.OpRef, out orders.OpOutcome) error
 	ApplyFundAuth(ctx context.Context, e orders.FundAuthEffect) (orders.ApplyResult, error)
 }

@@ -304,11 +304,13 @@ func TestCompleteCaptureReleasesTheRest(t *testing.T) {
 
 // Every forced "the money moved but the reply was lost": the first call answers 503,
 // the identical retry asks Alipay first and answers 200 without moving money again.
+// The notices are held, so that only the question can settle the operations.
 func TestLostRepliesMoveMoneyExactlyOnce(t *testing.T) {
 	for _, marker := range []string{"SIM_TIMEOUT", "SIM_20000", "SIM_SYSTEM_ERROR", "SIM_BAD_SIGN", "SIM_HTTP500"} {
 		t.Run(marker, func(t *testing.T) {
 			s := newStack(t)
 			s.authorized("PA1")
+			s.blockNotify.Store(true)
 			ops := []struct {
 				name, path, body, requestNo string
 			}{
@@ -328,12 +330,14 @@ func TestLostRepliesMoveMoneyExactlyOnce(t *testing.T) {
 					t.Fatalf("%s moved money %d times", op.name, n)
 				}
 			}
+			s.blockNotify.Store(false) // the held notices' redeliveries now find them settled
 			s.idle()
 			if g := s.get("PA1"); g.str("rest_amount") != "50.00" || g.str("total_pay_amount") != "30.00" || g.str("total_unfreeze_amount") != "20.00" {
 				t.Fatalf("order: %s", g.raw)
 			}
 			// Cancel of an unpaid voucher of another order, reply lost the same way.
 			s.voucher("PA2")
+			s.blockNotify.Store(true)
 			body := `{"out_request_no":"PA2R1","remark":"cashier gave up ` + marker + `"}`
 			if first := s.post(cancelPath("PA2"), body); first.status != http.StatusServiceUnavailable {
 				t.Fatalf("cancel first: %d %s", first.status, first.raw)
@@ -345,6 +349,7 @@ func TestLostRepliesMoveMoneyExactlyOnce(t *testing.T) {
 			if n, _ := s.moved("PA2R1"); n != 1 {
 				t.Fatalf("cancel applied %d times", n)
 			}
+			s.blockNotify.Store(false)
 			s.idle()
 			if g := s.get("PA2"); g.str("status") != "CLOSED" {
 				t.Fatalf("cancelled order: %s", g.raw)
@@ -436,9 +441,12 @@ func TestNoticesReorderedAndDuplicatedSettleLostReplies(t *testing.T) {
 	}
 }
 
+// TestIdenticalCaptureWhileTheFirstIsCallingIsInProgress (notices held: the capture's
+// own notice would settle it during the call, TestNoticeDuringTheLeaseSettlesALostReply).
 func TestIdenticalCaptureWhileTheFirstIsCallingIsInProgress(t *testing.T) {
 	s := newStack(t)
 	s.authorized("PA5")
+	s.blockNotify.Store(true)
 	body := captureBody("PA5C1", "30.00", "Rental SIM_TIMEOUT")
 	first := make(chan resp, 1)
 	go func() { first <- s.post(capturePath("PA5"), body) }()
@@ -463,6 +471,30 @@ func TestIdenticalCaptureWhileTheFirstIsCallingIsInProgress(t *testing.T) {
 	}
 	if n, _ := s.moved("PA5C1"); n != 1 {
 		t.Fatalf("capture moved money %d times", n)
+	}
+}
+
+// TestNoticeDuringTheLeaseSettlesALostReply: the capture's reply is lost while its
+// notice arrives before the call gives up. Alipay notifies only what happened, so the
+// notice settles the leased capture, and the caller's own answer is that proof (200),
+// not "unknown"; the retry replays it; money moved once.
+func TestNoticeDuringTheLeaseSettlesALostReply(t *testing.T) {
+	s := newStack(t)
+	s.authorized("PA6")
+	first := s.post(capturePath("PA6"), captureBody("PA6C1", "30.00", "Rental SIM_TIMEOUT"))
+	if first.status != http.StatusOK || first.str("status") != "SUCCEEDED" || first.str("trade_no") == "" {
+		t.Fatalf("capture whose reply was lost, notice delivered: %d %s", first.status, first.raw)
+	}
+	again := s.post(capturePath("PA6"), captureBody("PA6C1", "30.00", "Rental SIM_TIMEOUT"))
+	if again.status != http.StatusOK || again.header.Get(httpapi.ReplayedHeader) != "true" || again.str("trade_no") != first.str("trade_no") {
+		t.Fatalf("retry: %d %s", again.status, again.raw)
+	}
+	if n, _ := s.moved("PA6C1"); n != 1 {
+		t.Fatalf("capture moved money %d times", n)
+	}
+	s.idle()
+	if g := s.get("PA6"); g.str("total_pay_amount") != "30.00" || g.str("rest_amount") != "70.00" {
+		t.Fatalf("order: %s", g.raw)
 	}
 }
 

@@ -1630,6 +1630,12 @@ func TestOpenAPIRepliesOfTheHandlersConformToTheDocument(t *testing.T) {
 	}
 	for _, tc := range settleCases {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.status == http.StatusServiceUnavailable {
+				// A lost reply after the money moved: its notice, arriving first, would
+				// rightly settle the operation (200), so it is held for this row.
+				s.holdNotices.Store(true)
+				defer s.holdNotices.Store(false)
+			}
 			r := s.do(t, tc.method, tc.url, tc.ct, tc.body)
 			oaCheckCase(t, spec, ops, tc.method, tc.path, r, tc.status, tc.code, tc.replayed)
 		})
@@ -1729,6 +1735,12 @@ func TestOpenAPIRepliesOfTheHandlersConformToTheDocument(t *testing.T) {
 	}
 	for _, tc := range agreementCases {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.status == http.StatusServiceUnavailable {
+				// A lost reply after the money moved: its notice, arriving first, would
+				// rightly settle the operation (200), so it is held for this row.
+				s.holdNotices.Store(true)
+				defer s.holdNotices.Store(false)
+			}
 			r := s.do(t, tc.method, tc.url, tc.ct, tc.body)
 			oaCheckCase(t, spec, ops, tc.method, tc.path, r, tc.status, tc.code, tc.replayed)
 		})

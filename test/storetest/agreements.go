@@ -58,7 +58,7 @@ func testAgreementCharges(t *testing.T, newStore func(t *testing.T) orders.Store
 		}
 		refusedFor(t, mustBeginOp(t, s, chargeBegin("C2", 1000, chargeDay), orders.OpRefused), orders.CodeChargeLimitExceeded, "period")
 		ref := chargeBegin("C1", 1000, chargeDay).OpRef
-		if err := s.CompleteOperation(t.Context(), ref, r.Token, succeeded(chargeDay.Add(time.Second))); err != nil {
+		if _, err := s.CompleteOperation(t.Context(), ref, r.Token, succeeded(chargeDay.Add(time.Second))); err != nil {
 			t.Fatal(err)
 		}
 		a := getAgreement(t, s)
@@ -109,7 +109,7 @@ func testAgreementCharges(t *testing.T, newStore func(t *testing.T) orders.Store
 		s := signed(t, newStore)
 		r := mustBeginOp(t, s, chargeBegin("C1", 1000, chargeDay), orders.OpAcquired)
 		out := orders.OpOutcome{State: orders.OpFailed, Code: "40004", SubCode: "ACQ.BUYER_BALANCE_NOT_ENOUGH", Now: chargeDay}
-		if err := s.CompleteOperation(t.Context(), chargeBegin("C1", 1000, chargeDay).OpRef, r.Token, out); err != nil {
+		if _, err := s.CompleteOperation(t.Context(), chargeBegin("C1", 1000, chargeDay).OpRef, r.Token, out); err != nil {
 			t.Fatal(err)
 		}
 		r2 := mustBeginOp(t, s, chargeBegin("C2", 1000, chargeDay), orders.OpAcquired)
@@ -121,7 +121,7 @@ func testAgreementCharges(t *testing.T, newStore func(t *testing.T) orders.Store
 		s := signed(t, newStore)
 		r := mustBeginOp(t, s, chargeBegin("C1", 1000, chargeDay), orders.OpAcquired)
 		out := orders.OpOutcome{State: orders.OpFailed, Code: "40004", SubCode: "ACQ.AGREEMENT_NOT_EXIST", Now: chargeDay}
-		if err := s.CompleteOperation(t.Context(), chargeBegin("C1", 1000, chargeDay).OpRef, r.Token, out); err != nil {
+		if _, err := s.CompleteOperation(t.Context(), chargeBegin("C1", 1000, chargeDay).OpRef, r.Token, out); err != nil {
 			t.Fatal(err)
 		}
 		if a := getAgreement(t, s); a.Invalid != "ACQ.AGREEMENT_NOT_EXIST" || a.Chargeable() {
@@ -159,7 +159,7 @@ func testAgreementCharges(t *testing.T, newStore func(t *testing.T) orders.Store
 		s := signed(t, newStore)
 		r := mustBeginOp(t, s, chargeBegin("C1", 1000, chargeDay), orders.OpAcquired)
 		ref := chargeBegin("C1", 1000, chargeDay).OpRef
-		if err := s.CompleteOperation(t.Context(), ref, r.Token, orders.OpOutcome{State: orders.OpUnknown, Now: chargeDay}); err != nil {
+		if _, err := s.CompleteOperation(t.Context(), ref, r.Token, orders.OpOutcome{State: orders.OpUnknown, Now: chargeDay}); err != nil {
 			t.Fatal(err)
 		}
 		due, err := s.ListDue(t.Context(), chargeDay.Add(time.Minute), 10)

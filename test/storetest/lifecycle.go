@@ -107,7 +107,7 @@ func testAppPayLifecycle(t *testing.T, newStore func(t *testing.T) orders.Store)
 				t.Fatalf("order %+v", o)
 			}
 			// A contradicting refusal is still refused.
-			if err := s.CompleteOperation(t.Context(), b.OpRef, r.Token, failed(b.Now.Add(3*time.Second))); !errors.Is(err, orders.ErrLeaseLost) {
+			if _, err := s.CompleteOperation(t.Context(), b.OpRef, r.Token, failed(b.Now.Add(3*time.Second))); !errors.Is(err, orders.ErrLeaseLost) {
 				t.Fatalf("failed after succeeded: %v", err)
 			}
 		}

@@ -66,7 +66,7 @@ func unknown(now time.Time) orders.OpOutcome {
 
 func mustCompleteOp(t *testing.T, s orders.Store, b orders.OpBegin, token string, out orders.OpOutcome) {
 	t.Helper()
-	if err := s.CompleteOperation(t.Context(), b.OpRef, token, out); err != nil {
+	if _, err := s.CompleteOperation(t.Context(), b.OpRef, token, out); err != nil {
 		t.Fatalf("CompleteOperation(%s %s, %s): %v", b.Kind, b.RequestNo, out.State, err)
 	}
 }
@@ -143,7 +143,7 @@ func testOperations(t *testing.T, newStore func(t *testing.T) orders.Store) {
 			t.Fatalf("takeover = %+v", second)
 		}
 		// The first holder lost its lease; the second completes.
-		if err := s.CompleteOperation(t.Context(), b.OpRef, first.Token, succeeded(b.Now)); !errors.Is(err, orders.ErrLeaseLost) {
+		if _, err := s.CompleteOperation(t.Context(), b.OpRef, first.Token, succeeded(b.Now)); !errors.Is(err, orders.ErrLeaseLost) {
 			t.Fatalf("stale complete err = %v, want ErrLeaseLost", err)
 		}
 		mustCompleteOp(t, s, b, second.Token, succeeded(b.Now))
@@ -155,7 +155,7 @@ func testOperations(t *testing.T, newStore func(t *testing.T) orders.Store) {
 		out := succeeded(b.Now)
 		mustCompleteOp(t, s, b, r.Token, out)
 		mustCompleteOp(t, s, b, r.Token, out)
-		if err := s.CompleteOperation(t.Context(), b.OpRef, r.Token, failed(b.Now)); !errors.Is(err, orders.ErrLeaseLost) {
+		if _, err := s.CompleteOperation(t.Context(), b.OpRef, r.Token, failed(b.Now)); !errors.Is(err, orders.ErrLeaseLost) {
 			t.Fatalf("contradicting complete err = %v, want ErrLeaseLost", err)
 		}
 	})
@@ -241,7 +241,7 @@ func testOperations(t *testing.T, newStore func(t *testing.T) orders.Store) {
 		if err := s.ResolveOperation(t.Context(), b.OpRef, failed(b.LeaseUntil)); err != nil {
 			t.Fatalf("resolve abandoned: %v", err)
 		}
-		if err := s.CompleteOperation(t.Context(), b.OpRef, r.Token, succeeded(b.LeaseUntil)); !errors.Is(err, orders.ErrLeaseLost) {
+		if _, err := s.CompleteOperation(t.Context(), b.OpRef, r.Token, succeeded(b.LeaseUntil)); !errors.Is(err, orders.ErrLeaseLost) {
 			t.Fatalf("late complete err = %v, want ErrLeaseLost", err)
 		}
 	})
@@ -304,7 +304,7 @@ func testOperations(t *testing.T, newStore func(t *testing.T) orders.Store) {
 		if _, err := s.BeginOperation(t.Context(), stranger); !errors.Is(err, orders.ErrNotFound) {
 			t.Fatalf("other owner err = %v", err)
 		}
-		if err := s.CompleteOperation(t.Context(), stranger.OpRef, "tok", succeeded(t0)); !errors.Is(err, orders.ErrNotFound) {
+		if _, err := s.CompleteOperation(t.Context(), stranger.OpRef, "tok", succeeded(t0)); !errors.Is(err, orders.ErrNotFound) {
 			t.Fatalf("complete of absent operation err = %v", err)
 		}
 	})
@@ -329,7 +329,7 @@ func testOperations(t *testing.T, newStore func(t *testing.T) orders.Store) {
 		if err := s.ResolveOperation(t.Context(), b.OpRef, unknown(b.Now)); !errors.Is(err, orders.ErrInvalid) {
 			t.Errorf("resolve to UNKNOWN err = %v, want ErrInvalid", err)
 		}
-		if err := s.CompleteOperation(t.Context(), b.OpRef, r.Token, orders.OpOutcome{State: orders.OpFailed, Now: b.Now}); !errors.Is(err, orders.ErrInvalid) {
+		if _, err := s.CompleteOperation(t.Context(), b.OpRef, r.Token, orders.OpOutcome{State: orders.OpFailed, Now: b.Now}); !errors.Is(err, orders.ErrInvalid) {
 			t.Errorf("failure without code err = %v, want ErrInvalid", err)
 		}
 	})

@@ -160,13 +160,9 @@ func testSettle(t *testing.T, newStore func(t *testing.T) orders.Store) {
 		s := authorized(t, newStore)
 		c := capture("C1", 3000)
 		r := mustBeginOp(t, s, c, orders.OpAcquired)
-		n := orders.OpNotice{NotifyID: "pay", OpRef: c.OpRef, TradeNo: "2025060122001400000000000009", Now: c.Now,
-			Result: map[string]string{orders.ResultTradeNo: "2025060122001400000000000009"}}
-		if _, err := s.ApplyOpNotice(t.Context(), n); !errors.Is(err, orders.ErrInProgress) {
-			t.Fatalf("notice during the live lease err = %v", err)
-		}
 		mustCompleteOp(t, s, c, r.Token, unknown(c.Now))
-		n.Now = c.LeaseUntil.Add(time.Minute)
+		n := orders.OpNotice{NotifyID: "pay", OpRef: c.OpRef, TradeNo: "2025060122001400000000000009", Now: c.LeaseUntil.Add(time.Minute),
+			Result: map[string]string{orders.ResultTradeNo: "2025060122001400000000000009"}}
 		mustApply(t, applyOp(t, s), n, orders.Applied)
 		if o := getPreAuth(t, s); o.TotalPay != 3000 || storedOp(t, s, c).State != orders.OpSucceeded {
 			t.Fatalf("order %+v", o)
@@ -181,6 +177,43 @@ func testSettle(t *testing.T, newStore func(t *testing.T) orders.Store) {
 		missing := n
 		missing.RequestNo, missing.NotifyID = "C9", "other"
 		mustApply(t, applyOp(t, s), missing, orders.NotFound)
+	})
+	t.Run("a_notice_settles_a_leased_operation_and_the_holder_gets_the_proof", func(t *testing.T) {
+		// Alipay notifies only what happened: a notice settles the operation even while
+		// its lease is live, and the holder's later UNKNOWN (or second success) leaves the
+		// proof as recorded and returns it.
+		s := authorized(t, newStore)
+		c := capture("C1", 3000)
+		r := mustBeginOp(t, s, c, orders.OpAcquired)
+		n := orders.OpNotice{NotifyID: "pay", OpRef: c.OpRef, TradeNo: "2025060122001400000000000009", Now: c.Now,
+			Result: map[string]string{orders.ResultTradeNo: "2025060122001400000000000009"}}
+		mustApply(t, applyOp(t, s), n, orders.Applied)
+		for _, out := range []orders.OpOutcome{unknown(c.Now), succeeded(c.Now)} {
+			rec, err := s.CompleteOperation(t.Context(), c.OpRef, r.Token, out)
+			if err != nil || rec.State != orders.OpSucceeded || rec.Result[orders.ResultTradeNo] != n.TradeNo {
+				t.Fatalf("holder's %s completion after the notice = %+v, %v; want the notice's proof", out.State, rec, err)
+			}
+		}
+		if o := getPreAuth(t, s); o.TotalPay != 3000 || o.Rest != freezeAmt-3000 {
+			t.Fatalf("order %+v", o)
+		}
+		// An unfreeze's fund_auth notice settles its leased unfreeze the same way.
+		u := opBegin(orders.OpUnfreeze, "U1", 1000)
+		ru := mustBeginOp(t, s, u, orders.OpAcquired)
+		e := fund("n-unfreeze", "U1OP", "U1", orders.OperationUnfreeze, orders.OperationSuccess, 1000, freezeAmt, 1000, 3000)
+		e.Now = u.Now
+		mustApply(t, applyFund(t, s), e, orders.Applied)
+		rec, err := s.CompleteOperation(t.Context(), u.OpRef, ru.Token, unknown(u.Now))
+		if err != nil || rec.State != orders.OpSucceeded || rec.Result[orders.ResultOperationID] != "U1OP" {
+			t.Fatalf("holder's completion after the unfreeze notice = %+v, %v", rec, err)
+		}
+		// The holder's own success is returned as recorded too.
+		u2 := opBegin(orders.OpUnfreeze, "U2", 500)
+		ru2 := mustBeginOp(t, s, u2, orders.OpAcquired)
+		rec, err = s.CompleteOperation(t.Context(), u2.OpRef, ru2.Token, succeeded(u2.Now))
+		if err != nil || rec.State != orders.OpSucceeded || rec.Amount != 500 || rec.RequestNo != "U2" {
+			t.Fatalf("holder's completion = %+v, %v", rec, err)
+		}
 	})
 	t.Run("notice_contradicting_a_failure_is_refused", func(t *testing.T) {
 		s := authorized(t, newStore)
