@@ -18,11 +18,13 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/agreements"
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
 	"github.com/alipay-serverless/alipay-serverless/shared/apppay"
+	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
 	"github.com/alipay-serverless/alipay-serverless/shared/notify"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 	"github.com/alipay-serverless/alipay-serverless/shared/reconcile"
 	"github.com/alipay-serverless/alipay-serverless/shared/sandbox"
+	"github.com/alipay-serverless/alipay-serverless/test/harness/testclock"
 )
 
 // Agreements end to end: the apppaysign, settle and notify routes on one loopback server
@@ -36,31 +38,9 @@ var (
 	appKey  *alipay.PrivateKey
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
-type staticCreds struct{ c *alipay.Credentials }
-
-func (s staticCreds) Get(context.Context) (*alipay.Credentials, error)     { return s.c, nil }
-func (s staticCreds) Refresh(context.Context) (*alipay.Credentials, error) { return s.c, nil }
-
 type stack struct {
 	url   string
-	clk   *clock
+	clk   *testclock.Clock
 	sim   *sandbox.Simulator
 	store *orders.MemoryStore
 	svc   *agreements.Service
@@ -84,7 +64,7 @@ func newStack(t *testing.T, now time.Time, o options) *stack {
 			panic(err)
 		}
 	})
-	s := &stack{clk: &clock{t: now}, store: orders.NewMemoryStore()}
+	s := &stack{clk: testclock.New(now), store: orders.NewMemoryStore()}
 	sim, err := sandbox.New(sandbox.Options{AppID: app, AppPublicKey: appKey.Public(), Clock: s.clk.Now, MaxHold: 3 * time.Second,
 		RetrySchedule: []time.Duration{5 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond}})
 	if err != nil {
@@ -100,7 +80,7 @@ func newStack(t *testing.T, now time.Time, o options) *stack {
 		api.ServeHTTP(w, r)
 	}))
 	s.url = srv.URL
-	creds := staticCreds{&alipay.Credentials{AppID: app, PrivateKey: appKey, AlipayPublicKey: sim.AlipayPublicKey(), Version: "test"}}
+	creds := credentials.Static{Creds: &alipay.Credentials{AppID: app, PrivateKey: appKey, AlipayPublicKey: sim.AlipayPublicKey(), Version: "test"}}
 	timeout := o.gatewayTimeout
 	if timeout == 0 {
 		timeout = 2 * time.Second

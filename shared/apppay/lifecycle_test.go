@@ -24,28 +24,9 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/notify"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 	"github.com/alipay-serverless/alipay-serverless/shared/sandbox"
+	"github.com/alipay-serverless/alipay-serverless/test/harness/testclock"
 	"github.com/alipay-serverless/alipay-serverless/test/harness/testkeys"
 )
-
-// clock is the injectable time of the whole stack: the services, the gateway client and
-// the simulator read it, so a test moves past the refund confirmation delay without
-// sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // gatewayLog counts the gateway requests by method and can drop the first request of
 // a method before it reaches the simulator (a request lost on the way: not sent).
@@ -93,7 +74,7 @@ func (g *gatewayLog) dropNext(method string) {
 // stack is our API (apppaysign, settle and notify routes) on a loopback server, the
 // gateway simulator on another, one memory store, one clock.
 type stack struct {
-	clk    *clock
+	clk    *testclock.Clock
 	sim    *sandbox.Simulator
 	simURL string
 	store  *orders.MemoryStore
@@ -114,7 +95,7 @@ func newStack(t *testing.T, notifyURL string) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{clk: &clock{t: time.Now()}, store: orders.NewMemoryStore()}
+	s := &stack{clk: testclock.New(time.Now()), store: orders.NewMemoryStore()}
 	s.sim, err = sandbox.New(sandbox.Options{AppID: "2021000000000001", AppPublicKey: appKey.Public(), AlipayKey: alipayKey,
 		Clock: s.clk.Now, RetrySchedule: []time.Duration{5 * time.Millisecond, 5 * time.Millisecond, 5 * time.Millisecond}})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/alipay"
+	"github.com/alipay-serverless/alipay-serverless/test/harness/testclock"
 	"github.com/alipay-serverless/alipay-serverless/test/harness/testkeys"
 )
 
@@ -20,7 +21,7 @@ const testSecretName = "alipay-serverless/prod/alipay"
 type smFixture struct {
 	srv   *smServer
 	http  *countingHTTP
-	clock *fakeClock
+	clock *testclock.Clock
 	logs  *testkeys.Buffer
 	cache *Cache
 }

@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/alipay-serverless/alipay-serverless/test/harness/testclock"
 	"github.com/alipay-serverless/alipay-serverless/test/harness/testkeys"
 )
 
@@ -59,26 +59,9 @@ func captureLogs(t testing.TB) (*slog.Logger, *testkeys.Buffer) {
 	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
 }
 
-// fakeClock is a settable clock for TTL and rate-limit tests.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+// newFakeClock is a settable clock for TTL and rate-limit tests.
+func newFakeClock() *testclock.Clock {
+	return testclock.New(time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC))
 }
 
 // eventually polls cond until it holds or the bound passes.

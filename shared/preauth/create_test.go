@@ -16,6 +16,7 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
+	"github.com/alipay-serverless/alipay-serverless/test/harness/testclock"
 )
 
 func TestMountServesExactlyTheFunctionsRoutes(t *testing.T) {
@@ -658,7 +659,7 @@ func TestErrorRepliesHaveTheContractShape(t *testing.T) {
 // budgetGateway records the time its call was given and spends all of it on the
 // service's clock before answering that the outcome is unknown (a gateway that hangs).
 type budgetGateway struct {
-	clock  *fakeClock
+	clock  *testclock.Clock
 	calls  int
 	budget time.Duration // the call context's time left when the call started
 	start  time.Time     // the service clock then
@@ -679,7 +680,7 @@ func (g *budgetGateway) Execute(ctx context.Context, _ *alipay.Credentials, _, _
 // slowBeginStore spends delay of the service's clock taking the lease (a slow store).
 type slowBeginStore struct {
 	*orders.MemoryStore
-	clock *fakeClock
+	clock *testclock.Clock
 	delay time.Duration
 	lease time.Time // the lease expiry written
 }
@@ -706,7 +707,7 @@ func TestGatewayCallEndsInsideTheLease(t *testing.T) {
 		{"no_time_left_sends_nothing", timeout, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := &fakeClock{t: time.Date(2025, 6, 1, 4, 0, 0, 0, time.UTC)}
+			clock := testclock.New(time.Date(2025, 6, 1, 4, 0, 0, 0, time.UTC))
 			store := &slowBeginStore{MemoryStore: orders.NewMemoryStore(), clock: clock, delay: tc.delay}
 			gw := &budgetGateway{clock: clock}
 			svc := NewService(store, credentials.Static{Creds: testCredentials(t)}, gw,

@@ -21,6 +21,7 @@ import (
 	"github.com/alipay-serverless/alipay-serverless/shared/credentials"
 	"github.com/alipay-serverless/alipay-serverless/shared/httpapi"
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
+	"github.com/alipay-serverless/alipay-serverless/test/harness/testclock"
 	"github.com/alipay-serverless/alipay-serverless/test/harness/testkeys"
 )
 
@@ -386,16 +387,6 @@ func (s *flakyStore) GetPreAuthOrder(ctx context.Context, o string) (*orders.Pre
 	return s.MemoryStore.GetPreAuthOrder(ctx, o)
 }
 
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *fakeClock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 // ---- harness --------------------------------------------------------------------
 
 type harness struct {
@@ -403,7 +394,7 @@ type harness struct {
 	store  *flakyStore
 	gw     *fakeGateway
 	creds  *credentials.Static
-	clock  *fakeClock // nil: real time
+	clock  *testclock.Clock // nil: real time
 	svc    *Service
 	router *httpapi.Router
 	logs   *testkeys.Buffer
@@ -435,7 +426,7 @@ func newHarness(t *testing.T, cfgs ...func(*harnessConfig)) *harness {
 	}
 	opts := []Option{WithGatewayTimeout(cfg.timeout)}
 	if cfg.fakeClock {
-		h.clock = &fakeClock{t: time.Date(2025, 6, 1, 4, 0, 0, 0, time.UTC)}
+		h.clock = testclock.New(time.Date(2025, 6, 1, 4, 0, 0, 0, time.UTC))
 		opts = append(opts, WithClock(h.clock.Now))
 	}
 	opts = append(opts, cfg.opts...)
