@@ -643,9 +643,9 @@ func (s *DynamoStore) CreateAppPayOrder(ctx context.Context, in *AppPayOrder) (C
 			return Conflict, nil, nil
 		}
 	}
-	if ref, err := s.getOutTrade(ctx, o.OutTradeNo); err != nil {
+	if ok, err := s.claimAppPayOutTrade(ctx, o); err != nil {
 		return "", nil, err
-	} else if ref != nil {
+	} else if !ok {
 		return Conflict, nil, nil // a capture's or charge's out_trade_no
 	}
 	refreshDue(o)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/alipay-serverless/alipay-serverless/shared/orders"
 	"github.com/alipay-serverless/alipay-serverless/test/harness/dynalitetest"
@@ -267,5 +269,97 @@ func TestDynamoTradeNoBindingSurvivesCrashBetweenWrites(t *testing.T) {
 	}
 	if o, err := s.GetAppPayOrder(t.Context(), "T1"); err != nil || o.Status != orders.TradeSuccess || o.TradeNo != e.TradeNo {
 		t.Fatalf("after the resend: %+v %v", o, err)
+	}
+}
+
+// racingClient runs before once, just before the first PutItem whose key starts with
+// prefix is sent: another writer acting between a decision and its write.
+type racingClient struct {
+	orders.DynamoAPI
+	prefix string
+	before func()
+	once   sync.Once
+}
+
+func (c *racingClient) PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if pk, ok := in.Item[orders.PartitionKey].(*types.AttributeValueMemberS); ok && strings.HasPrefix(pk.Value, c.prefix) {
+		c.once.Do(c.before)
+	}
+	return c.DynamoAPI.PutItem(ctx, in, optFns...)
+}
+
+// An out_trade_no names one record: an app-pay order created while a capture with the
+// same number is being begun (each having found the number free) leaves exactly one of
+// them holding it, whichever side's write comes second.
+func TestDynamoOutTradeNoRaceBetweenCaptureAndAppPayOrder(t *testing.T) {
+	srv := dynalitetest.Start(t)
+	raw := dynalitetest.NewClient(t, srv.Endpoint())
+	now := time.Date(2025, 6, 1, 5, 0, 0, 0, time.UTC)
+	const no = "X1"
+	appPay := func(s orders.Store) orders.CreateOutcome {
+		out, _, err := s.CreateAppPayOrder(context.Background(), &orders.AppPayOrder{OutTradeNo: no, Owner: "c", ParamsHash: "h",
+			TotalAmount: 100, CreatedAt: now})
+		if err != nil {
+			t.Errorf("create: %v", err)
+		}
+		return out
+	}
+	capture := func(s orders.Store) orders.OpBeginOutcome {
+		r, err := s.BeginOperation(context.Background(), orders.OpBegin{
+			OpRef: orders.OpRef{Parent: orders.ParentPreAuth, OrderNo: "P1", Kind: orders.OpCapture, RequestNo: no},
+			Owner: "c", ParamsHash: "cap", Amount: 100, Now: now, LeaseUntil: now.Add(time.Minute)})
+		if err != nil {
+			t.Errorf("begin: %v", err)
+		}
+		return r.Outcome
+	}
+	for _, tc := range []struct {
+		name   string
+		prefix string // the write the other side slips in front of
+		first  string // the side whose write is held
+	}{
+		{"app_pay_created_before_the_claim_is_written", "OUTTRADE#", "capture"},
+		{"claim_written_before_the_app_pay_order", "APPPAY#", "app_pay"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			table := newTable(t, raw)
+			direct := orders.NewDynamoStore(raw, table)
+			authorizedPreAuth(t, direct, now)
+			var created orders.CreateOutcome
+			var begun orders.OpBeginOutcome
+			rc := &racingClient{DynamoAPI: raw, prefix: tc.prefix}
+			held := orders.NewDynamoStore(rc, table)
+			if tc.first == "capture" {
+				rc.before = func() { created = appPay(direct) }
+				begun = capture(held)
+			} else {
+				rc.before = func() { begun = capture(direct) }
+				created = appPay(held)
+			}
+			if created == orders.Created && begun == orders.OpAcquired {
+				t.Fatalf("both an app-pay order and a capture hold out_trade_no %s", no)
+			}
+			if created != orders.Created && begun != orders.OpAcquired {
+				t.Fatalf("neither holds %s: create %s, begin %s", no, created, begun)
+			}
+		})
+	}
+}
+
+// authorizedPreAuth writes pre-auth order P1 with 100.00 frozen.
+func authorizedPreAuth(t *testing.T, s orders.Store, now time.Time) {
+	t.Helper()
+	r, err := s.BeginVoucher(t.Context(), orders.VoucherBegin{OutOrderNo: "P1", OutRequestNo: "R1", Owner: "c", OrderHash: "oh", RequestHash: "rh",
+		Amount: 10000, Now: now, LeaseUntil: now.Add(time.Minute)})
+	if err != nil || r.Outcome != orders.VoucherAcquired {
+		t.Fatalf("begin voucher: %+v %v", r, err)
+	}
+	if err := s.CompleteVoucher(t.Context(), "P1", "R1", r.Token, orders.VoucherOutcome{State: orders.RequestIssued, CodeValue: "qr", Now: now}); err != nil {
+		t.Fatalf("complete voucher: %v", err)
+	}
+	if res, err := s.ApplyFundAuth(t.Context(), orders.FundAuthEffect{NotifyID: "n-freeze", OutOrderNo: "P1", AuthNo: "A1", OperationID: "F1",
+		OutRequestNo: "R1", OperationType: orders.OperationFreeze, OperationStatus: orders.OperationSuccess, Amount: 10000,
+		TotalFreeze: 10000, Rest: 10000, Now: now}); err != nil || res != orders.Applied {
+		t.Fatalf("freeze: %s %v", res, err)
 	}
 }

@@ -226,6 +226,9 @@ type outTradeItem struct {
 	Kind      string `dynamodbav:"kind"`
 	RequestNo string `dynamodbav:"request_no"`
 	CreatedAt string `dynamodbav:"created_at"`
+	// ExpiresAt: an app-pay order's claim expires with the order (the order's own item
+	// keeps the number once it is paid).
+	ExpiresAt int64 `dynamodbav:"expires_at,omitempty"`
 }
 
 func (s *DynamoStore) getOutTrade(ctx context.Context, outTradeNo string) (*OpRef, error) {
@@ -283,12 +286,42 @@ func (s *DynamoStore) claimOutTrade(ctx context.Context, r OpRef, now time.Time)
 	return ok, err
 }
 
+// claimAppPayOutTrade claims o's out_trade_no for the app-pay order before the order is
+// written, unless an operation holds it. An operation's begin claims the same item, so
+// of two records taking one number concurrently exactly one gets it: checking the other
+// record's item before writing one's own leaves a window in which both see it free.
+func (s *DynamoStore) claimAppPayOutTrade(ctx context.Context, o *AppPayOrder) (bool, error) {
+	want := OpRef{Parent: ParentAppPay, OrderNo: o.OutTradeNo, RequestNo: o.OutTradeNo}
+	var ok bool
+	err := s.retry(ctx, "claim out_trade_no", func() (bool, error) {
+		cur, err := s.getOutTrade(ctx, o.OutTradeNo)
+		if err != nil {
+			return false, err
+		}
+		if cur != nil {
+			ok = *cur == want
+			return true, nil
+		}
+		pk, sk := itemKey(kindOutTrade, o.OutTradeNo)
+		item, err := attributevalue.MarshalMap(outTradeItem{PK: pk, SK: sk, Parent: string(ParentAppPay), OrderNo: o.OutTradeNo,
+			RequestNo: o.OutTradeNo, CreatedAt: fmtTime(normTime(o.CreatedAt)), ExpiresAt: fmtExpiry(o.ExpiresAt)})
+		if err != nil {
+			return false, corrupt("new item", err)
+		}
+		put, err := s.putNew(ctx, item)
+		ok = put
+		return put, err // lost a race: read the winner
+	})
+	return ok, err
+}
+
 func (s *DynamoStore) LookupOutTradeNo(ctx context.Context, outTradeNo string) (OpRef, error) {
 	r, err := s.getOutTrade(ctx, outTradeNo)
 	if err != nil {
 		return OpRef{}, err
 	}
-	if r == nil {
+	if r == nil || r.Parent == ParentAppPay {
+		// An app-pay order's own claim names no operation.
 		return OpRef{}, fmt.Errorf("%w: out_trade_no %s", ErrNotFound, outTradeNo)
 	}
 	return *r, nil
