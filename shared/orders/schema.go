@@ -32,9 +32,9 @@ const (
 	kindAgreement = "AGREEMENT"
 	// kindTradeNo binds an Alipay trade_no to the one order it pays (pk TRADENO#<trade_no>).
 	kindTradeNo = "TRADENO"
-	// kindOutTrade claims an out_trade_no for an operation (a capture or charge), so
-	// the number names one record across app-pay orders and operations (pk
-	// OUTTRADE#<out_trade_no>).
+	// kindOutTrade claims an out_trade_no for an operation (a capture or charge) or, in
+	// the DynamoDB store, an app-pay order before it is written, so the number names one
+	// record across app-pay orders and operations (pk OUTTRADE#<out_trade_no>).
 	kindOutTrade = "OUTTRADE"
 )
 
