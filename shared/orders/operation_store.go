@@ -216,8 +216,9 @@ func (s *DynamoStore) dynChangeN(ctx context.Context, what string, r OpRef, noti
 	return invalid("parent", fmt.Sprintf("%q is unknown", r.Parent))
 }
 
-// outTradeItem claims an out_trade_no for one operation. No TTL: the number stays taken
-// as long as a notice or query could name it.
+// outTradeItem claims an out_trade_no for one operation, or for an app-pay order while
+// it is written. An operation's claim has no TTL: the number stays taken as long as a
+// notice or query could name it.
 type outTradeItem struct {
 	PK        string `dynamodbav:"pk"`
 	SK        string `dynamodbav:"sk"`
@@ -259,31 +260,8 @@ func (s *DynamoStore) outTradeTaken(ctx context.Context, r OpRef) (bool, error) 
 // claimOutTrade claims r.RequestNo (an out_trade_no) for r unless an app-pay order or
 // another operation holds it.
 func (s *DynamoStore) claimOutTrade(ctx context.Context, r OpRef, now time.Time) (bool, error) {
-	want := outTradeRef(r)
-	var ok bool
-	err := s.retry(ctx, "claim out_trade_no", func() (bool, error) {
-		if raw, err := s.get(ctx, kindAppPay, r.RequestNo); err != nil || raw != nil {
-			return true, err
-		}
-		cur, err := s.getOutTrade(ctx, r.RequestNo)
-		if err != nil {
-			return false, err
-		}
-		if cur != nil {
-			ok = *cur == want
-			return true, nil
-		}
-		pk, sk := itemKey(kindOutTrade, r.RequestNo)
-		item, err := attributevalue.MarshalMap(outTradeItem{PK: pk, SK: sk, Parent: string(r.Parent), OrderNo: r.OrderNo,
-			Kind: string(r.Kind), RequestNo: r.RequestNo, CreatedAt: fmtTime(normTime(now))})
-		if err != nil {
-			return false, corrupt("new item", err)
-		}
-		put, err := s.putNew(ctx, item)
-		ok = put
-		return put, err // lost a race: read the winner
-	})
-	return ok, err
+	return s.putClaim(ctx, outTradeItem{Parent: string(r.Parent), OrderNo: r.OrderNo, Kind: string(r.Kind),
+		RequestNo: r.RequestNo, CreatedAt: fmtTime(normTime(now))}, true)
 }
 
 // claimAppPayOutTrade claims o's out_trade_no for the app-pay order before the order is
@@ -291,22 +269,34 @@ func (s *DynamoStore) claimOutTrade(ctx context.Context, r OpRef, now time.Time)
 // of two records taking one number concurrently exactly one gets it: checking the other
 // record's item before writing one's own leaves a window in which both see it free.
 func (s *DynamoStore) claimAppPayOutTrade(ctx context.Context, o *AppPayOrder) (bool, error) {
-	want := OpRef{Parent: ParentAppPay, OrderNo: o.OutTradeNo, RequestNo: o.OutTradeNo}
+	return s.putClaim(ctx, outTradeItem{Parent: string(ParentAppPay), OrderNo: o.OutTradeNo, RequestNo: o.OutTradeNo,
+		CreatedAt: fmtTime(normTime(o.CreatedAt)), ExpiresAt: fmtExpiry(o.ExpiresAt)}, false)
+}
+
+// putClaim writes the claim it unless another record holds its number; ok reports that
+// the claim (new or already there) is it. orderTakes: an existing app-pay order of the
+// number holds it too (an operation's claim; an app-pay create has checked its own item).
+func (s *DynamoStore) putClaim(ctx context.Context, it outTradeItem, orderTakes bool) (bool, error) {
+	want := OpRef{Parent: ParentKind(it.Parent), OrderNo: it.OrderNo, Kind: OpKind(it.Kind), RequestNo: it.RequestNo}
+	it.PK, it.SK = itemKey(kindOutTrade, it.RequestNo)
+	item, err := attributevalue.MarshalMap(it)
+	if err != nil {
+		return false, corrupt("new item", err)
+	}
 	var ok bool
-	err := s.retry(ctx, "claim out_trade_no", func() (bool, error) {
-		cur, err := s.getOutTrade(ctx, o.OutTradeNo)
+	err = s.retry(ctx, "claim out_trade_no", func() (bool, error) {
+		if orderTakes {
+			if raw, err := s.get(ctx, kindAppPay, it.RequestNo); err != nil || raw != nil {
+				return true, err
+			}
+		}
+		cur, err := s.getOutTrade(ctx, it.RequestNo)
 		if err != nil {
 			return false, err
 		}
 		if cur != nil {
 			ok = *cur == want
 			return true, nil
-		}
-		pk, sk := itemKey(kindOutTrade, o.OutTradeNo)
-		item, err := attributevalue.MarshalMap(outTradeItem{PK: pk, SK: sk, Parent: string(ParentAppPay), OrderNo: o.OutTradeNo,
-			RequestNo: o.OutTradeNo, CreatedAt: fmtTime(normTime(o.CreatedAt)), ExpiresAt: fmtExpiry(o.ExpiresAt)})
-		if err != nil {
-			return false, corrupt("new item", err)
 		}
 		put, err := s.putNew(ctx, item)
 		ok = put
