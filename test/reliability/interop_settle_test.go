@@ -5,6 +5,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +30,48 @@ func (g *gatewayRecorder) wrap(sim http.Handler) http.Handler {
 		r.Body = io.NopCloser(strings.NewReader(string(body)))
 		sim.ServeHTTP(w, r)
 	})
+}
+
+// checkWithSDK checks every recorded request of the given methods with the official SDK:
+// it verifies our signature, its own signer produces the same signature over the same
+// parameters, and the request altered by tamper no longer verifies. It returns how many
+// requests of each method it checked.
+func (g *gatewayRecorder) checkWithSDK(t *testing.T, o *nodeoracle.Oracle, tamper func(form string) string, methods ...string) map[string]int {
+	t.Helper()
+	g.mu.Lock()
+	reqs := append([]string(nil), g.reqs...)
+	g.mu.Unlock()
+	seen := map[string]int{}
+	for _, form := range reqs {
+		res, err := o.CheckOrderStr(form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		method := res.Params["method"]
+		if !slices.Contains(methods, method) {
+			continue
+		}
+		seen[method]++
+		if !res.Verified {
+			t.Errorf("the SDK rejects our signed %s request: %s", method, form)
+			continue
+		}
+		unsigned := maps.Clone(res.Params)
+		delete(unsigned, "sign")
+		sdk, err := o.Sign(nodeoracle.PKCS1, unsigned)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sdk.Sign != res.Params["sign"] {
+			t.Errorf("%s: the SDK signs %q as %s, we sent %s", method, sdk.Content, sdk.Sign, res.Params["sign"])
+		}
+		if tampered := tamper(form); tampered == form {
+			t.Errorf("%s: the tamper left the request unchanged: %s", method, form)
+		} else if bad, err := o.CheckOrderStr(tampered); err != nil || bad.Verified {
+			t.Errorf("%s: a request altered after signing still verifies (%v)", method, err)
+		}
+	}
+	return seen
 }
 
 // TestInteropSettleRequestsVerifyWithNodeSDK: the signed alipay.trade.pay (capture),
@@ -67,42 +110,11 @@ func TestInteropSettleRequestsVerifyWithNodeSDK(t *testing.T) {
 			t.Fatalf("cancel %s: %d %s", ord, r.Status, r.Body)
 		}
 	}
-	rec.mu.Lock()
-	reqs := append([]string(nil), rec.reqs...)
-	rec.mu.Unlock()
-	seen := map[string]int{}
-	for _, form := range reqs {
-		res, err := o.CheckOrderStr(form)
-		if err != nil {
-			t.Fatal(err)
-		}
-		method := res.Params["method"]
-		switch method {
-		case alipay.MethodTradePay, alipay.MethodFundAuthUnfreeze, alipay.MethodFundAuthCancel:
-		default:
-			continue
-		}
-		seen[method]++
-		if !res.Verified {
-			t.Errorf("the SDK rejects our signed %s request: %s", method, form)
-			continue
-		}
-		unsigned := maps.Clone(res.Params)
-		delete(unsigned, "sign")
-		sdk, err := o.Sign(nodeoracle.PKCS1, unsigned)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if sdk.Sign != res.Params["sign"] {
-			t.Errorf("%s: the SDK signs %q as %s, we sent %s", method, sdk.Content, sdk.Sign, res.Params["sign"])
-		}
+	seen := rec.checkWithSDK(t, o, func(form string) string {
 		tampered := strings.Replace(form, "30.00", "31.00", 1)
 		tampered = strings.Replace(tampered, "70.00", "71.00", 1)
-		tampered = strings.Replace(tampered, "gave", "gove", 1)
-		if bad, err := o.CheckOrderStr(tampered); err != nil || bad.Verified {
-			t.Errorf("%s: a request altered after signing still verifies (%v)", method, err)
-		}
-	}
+		return strings.Replace(tampered, "gave", "gove", 1)
+	}, alipay.MethodTradePay, alipay.MethodFundAuthUnfreeze, alipay.MethodFundAuthCancel)
 	for _, m := range []string{alipay.MethodTradePay, alipay.MethodFundAuthUnfreeze, alipay.MethodFundAuthCancel} {
 		if seen[m] < n {
 			t.Errorf("%d %s requests checked, want at least %d", seen[m], m, n)
